@@ -1,0 +1,1 @@
+"""The kata machinery: the roadmap, the stub generator, the pytest plugin and the CLI."""

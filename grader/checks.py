@@ -1,0 +1,84 @@
+"""Assertions for the hidden suites, written for a learner reading a failure.
+
+Each helper hides itself from the traceback and says what was expected, what came,
+and the likely cause, e.g.
+
+    sigmoid(z): expected shape (4, 3), got (12,). Likely cause: a reshape or view
+    that flattened the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+# Metrics measured by assert_at_least / assert_at_most during the current test; the
+# plugin attaches them to the test's record so seed sweeps can report them.
+measured: list[dict] = []
+
+
+def _hint(hint: str) -> str:
+    return f"\nLikely cause: {hint}" if hint else ""
+
+
+def check_tensor(value, name: str, *, shape: Sequence[int] | None = None, dtype: torch.dtype | None = None,
+                 finite: bool = True, hint: str = "") -> torch.Tensor:
+    """Fail unless `value` is a tensor of this shape (and dtype), without NaN or inf."""
+    __tracebackhide__ = True
+    if not isinstance(value, torch.Tensor):
+        raise AssertionError(f"{name}: expected a torch.Tensor, got {type(value).__name__}: {value!r:.200}{_hint(hint)}")
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise AssertionError(f"{name}: expected shape {tuple(shape)}, got {tuple(value.shape)}{_hint(hint)}")
+    if dtype is not None and value.dtype != dtype:
+        raise AssertionError(f"{name}: expected dtype {dtype}, got {value.dtype}{_hint(hint)}")
+    if finite and value.is_floating_point():
+        bad = ~torch.isfinite(value)
+        if bad.any():
+            count = int(bad.sum())
+            first = tuple(int(i) for i in bad.nonzero()[0])
+            raise AssertionError(
+                f"{name}: {count} of {value.numel()} values are NaN or infinite "
+                f"(first at index {first}: {value[first].item()}){_hint(hint)}"
+            )
+    return value
+
+
+def assert_close(actual, expected: torch.Tensor, name: str, *, atol: float = 1e-5, rtol: float = 1e-5,
+                 hint: str = "") -> None:
+    """Fail unless `actual` has `expected`'s shape and values within atol + rtol * |expected|."""
+    __tracebackhide__ = True
+    actual = check_tensor(actual, name, shape=expected.shape, finite=False, hint=hint)
+    actual = actual.detach().to(device="cpu", dtype=torch.float64)
+    expected = expected.detach().to(device="cpu", dtype=torch.float64)
+    both_nan = actual.isnan() & expected.isnan()
+    excess = (actual - expected).abs() - (atol + rtol * expected.abs())
+    excess = torch.where(both_nan, torch.zeros_like(excess), excess).nan_to_num(nan=float("inf"))
+    if excess.numel() and excess.max() > 0:
+        worst = tuple(int(i) for i in torch.nonzero(excess == excess.max())[0])
+        diff = (actual - expected).abs()[worst].item()
+        bad = int((excess > 0).sum())
+        raise AssertionError(
+            f"{name}: {bad} of {actual.numel()} values differ from the reference "
+            f"(tolerance atol={atol:g}, rtol={rtol:g}).\n"
+            f"Largest difference {diff:.4g} at index {worst}: got {actual[worst].item():.6g}, "
+            f"expected {expected[worst].item():.6g}.{_hint(hint)}"
+        )
+
+
+def assert_at_least(value: float, bar: float, name: str, *, chance: float | None = None, hint: str = "") -> None:
+    """Fail unless a metric reaches its bar (say what chance would give)."""
+    __tracebackhide__ = True
+    measured.append({"name": name, "value": float(value), "bar": bar, "direction": ">="})
+    if not value >= bar:  # also catches NaN
+        chance_note = f" (chance is {chance:.2f})" if chance is not None else ""
+        raise AssertionError(f"{name}: got {value:.4f}, expected at least {bar:.4f}{chance_note}.{_hint(hint)}")
+
+
+def assert_at_most(value: float, bar: float, name: str, *, hint: str = "") -> None:
+    """Fail unless a metric (a loss, an error) stays at or below its bar."""
+    __tracebackhide__ = True
+    measured.append({"name": name, "value": float(value), "bar": bar, "direction": "<="})
+    if not value <= bar:  # also catches NaN
+        raise AssertionError(f"{name}: got {value:.4g}, expected at most {bar:.4g}.{_hint(hint)}")

@@ -1,0 +1,78 @@
+"""`python grader`: where you stand on the roadmap, and the tools around it.
+
+Every subcommand lives in COMMANDS (name -> summary, function); that order is the
+order of `--help`. Expected errors print one sentence to stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from collections.abc import Callable
+
+from grader import roadmap
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str, summary: str):
+    def register(fn):
+        COMMANDS[name] = (summary, fn)
+        return fn
+    return register
+
+
+class UserError(Exception):
+    """An expected error: shown as one sentence, no traceback."""
+
+
+def _topic(key: str) -> roadmap.Topic:
+    try:
+        topic = roadmap.load().find(key)
+    except KeyError as exc:
+        raise UserError(exc.args[0]) from None
+    if not topic.built:
+        raise UserError(f"topic {topic.slug} ({topic.display_name}) is not available yet")
+    return topic
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from grader import commands  # noqa: F401  (registers the subcommands)
+
+    parser = argparse.ArgumentParser(
+        prog="python grader",
+        description="Your progress along the PyTorch roadmap. With no command: grade every topic.",
+    )
+    parser.add_argument("--json", action="store_true",
+                        help="print results as JSON (exercism results.json v3 plus score/max_score) instead of the report")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the accuracy tests' data and training (default 0)")
+    parser.add_argument("--device", default="cpu", help="device for training runs (default cpu)")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    for name, (summary, fn) in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=summary)
+        fn.configure(p) if hasattr(fn, "configure") else None
+        p.set_defaults(func=fn)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+        guess = f" Did you mean '{close[0]}'?" if close else ""
+        print(f"python grader: unknown command '{argv[0]}'.{guess} See `python grader --help`.", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        from grader.commands import report
+        func = report
+    try:
+        return func(args)
+    except UserError as exc:
+        print(f"python grader: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

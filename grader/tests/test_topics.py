@@ -1,0 +1,112 @@
+"""The maintainer's checks, for every built topic: the kata machinery proves its own suites.
+
+- the committed stub is exactly what the generator makes from the solution;
+- the stub fails every test of its suite (a test that passes on a stub cannot fail);
+- every mutant (a plausible bug) fails at least one test;
+- every test says what it proves (one of shapes/gradients/accuracy) and which task;
+- every task has 2-3 progressive hints.
+The solutions themselves pass: `pytest` runs every suite in tests/ against them.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+
+import pytest
+
+from grader import mutants, roadmap, runner, stubs, suites
+
+ROADMAP = roadmap.load()
+BUILT = ROADMAP.built
+MUTANTS = [(t, name) for t in BUILT for name in mutants.load(t)]
+
+
+def _committed(path) -> str:
+    """The file as committed (HEAD), so a learner's edits don't fail the maintainer's check."""
+    rel = path.relative_to(roadmap.ROOT).as_posix()
+    shown = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=roadmap.ROOT, capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else path.read_text(encoding="utf-8")
+
+
+def _stub_tasks(topic: roadmap.Topic) -> set[str]:
+    """Top-level functions and classes of the solution that hold a solution region."""
+    source = topic.solution().read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    tasks = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            segment = ast.get_source_segment(source, node) or ""
+            if "# BEGIN SOLUTION" in segment:
+                tasks.add(node.name)
+    return tasks
+
+
+@pytest.mark.parametrize("topic", BUILT, ids=lambda t: t.slug)
+def test_committed_stub_is_generated(topic):
+    assert topic.exercise().exists(), f"{topic.exercise()} is missing: run `python grader stubs`"
+    assert _committed(topic.exercise()) == stubs.stub_for(topic), (
+        f"{topic.exercise()} differs from what the generator makes from {topic.solution()}: "
+        "edit the solution, then run `python grader stubs`"
+    )
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("topic", BUILT, ids=lambda t: t.slug)
+def test_stub_fails_every_test(topic, tmp_path):
+    target = mutants.write_target(topic, stubs.stub_for(topic), tmp_path)
+    records = runner.run_inprocess([topic.slug], target)[topic.slug]
+    assert records, f"{topic.slug}: the suite collected no test"
+    passing = [r["name"] for r in records if r["status"] not in ("fail", "error")]
+    assert not passing, f"{topic.slug}: these tests pass on the untouched stub, so they prove nothing: {passing}"
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(("topic", "mutant"), MUTANTS, ids=[f"{t.slug}-{m}" for t, m in MUTANTS])
+def test_mutant_is_caught(topic, mutant, tmp_path):
+    source = mutants.apply(topic.solution().read_text(encoding="utf-8"), mutants.load(topic)[mutant], mutant)
+    target = mutants.write_target(topic, source, tmp_path)
+    records = runner.run_inprocess([topic.slug], target)[topic.slug]
+    failing = [r["name"] for r in records if r["status"] in ("fail", "error")]
+    assert failing, f"{topic.slug}: the mutant '{mutant}' passes every test; the suite misses this bug"
+
+
+@pytest.mark.parametrize("topic", BUILT, ids=lambda t: t.slug)
+def test_topic_has_enough_mutants(topic):
+    assert len(mutants.load(topic)) >= 5, f"{topic.slug}: keep at least 5 named mutants in tests/{topic.slug}/mutants.py"
+
+
+@pytest.mark.parametrize("topic", BUILT, ids=lambda t: t.slug)
+def test_tests_are_tagged(topic):
+    tests = suites.outline(topic)
+    assert tests, f"{topic.slug}: no test functions in tests/{topic.slug}/test_*.py"
+    for test in tests:
+        assert len(test["kinds"]) == 1, f"{test['file']}::{test['name']} must be marked with exactly one of {roadmap.KINDS}"
+        assert test["task"], f"{test['file']}::{test['name']} must say which task it checks: @task(\"name\")"
+        assert test["task"] in topic.hints, (
+            f"{test['file']}::{test['name']}: task {test['task']!r} has no hints in grader/roadmap.toml"
+        )
+
+
+@pytest.mark.parametrize("topic", BUILT, ids=lambda t: t.slug)
+def test_every_task_has_progressive_hints(topic):
+    missing = _stub_tasks(topic) - set(topic.hints)
+    assert not missing, f"{topic.slug}: tasks without hints in grader/roadmap.toml: {sorted(missing)}"
+    for task, hints in topic.hints.items():
+        assert 2 <= len(hints) <= 3, f"{topic.slug}: task {task!r} needs 2-3 hints, has {len(hints)}"
+
+
+@pytest.mark.parametrize("topic", BUILT, ids=lambda t: t.slug)
+def test_topic_folders_are_complete(topic):
+    for path in (topic.exercise(), topic.solution(), topic.exercise().parent / "README.md",
+                 topic.tests() / "NOTES.md"):
+        assert path.exists(), f"{topic.slug}: {path.relative_to(roadmap.ROOT)} is missing"
+    assert list(topic.tests().glob("test_*.py")), f"{topic.slug}: tests/{topic.slug} has no test_*.py"
+
+
+def test_no_stray_topic_folders():
+    known = {t.slug for t in BUILT}
+    for top in ("exercises", "solutions", "tests"):
+        for path in (roadmap.ROOT / top).iterdir():
+            if path.is_dir() and path.name[:2].isdigit():
+                assert path.name in known, f"{top}/{path.name} is not a built topic in grader/roadmap.toml"

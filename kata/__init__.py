@@ -1,0 +1,1 @@
+"""What the learner's files import: the project's generated data sets."""

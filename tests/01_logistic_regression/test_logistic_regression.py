@@ -1,0 +1,168 @@
+"""Hidden suite for 01 logistic regression: shapes, gradients, accuracy."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from grader.checks import assert_at_least, assert_close, check_tensor
+from kata.data import two_blobs
+
+shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
+
+
+@shapes
+@task("sigmoid")
+def test_sigmoid_keeps_shape_and_range(topic):
+    z = torch.linspace(-100, 100, 24).reshape(2, 3, 4)  # (2, 3, 4)
+    p = check_tensor(topic.sigmoid(z), "sigmoid(z) for z of shape (2, 3, 4)", shape=(2, 3, 4),
+                     hint="the output must have the input's shape; compute elementwise, no reduction")
+    assert ((p >= 0) & (p <= 1)).all(), f"sigmoid(z) must lie in [0, 1]; got values from {p.min():.3g} to {p.max():.3g}"
+
+
+@gradients
+@task("sigmoid")
+def test_sigmoid_matches_torch_and_stays_finite(topic):
+    z = torch.tensor([-1000.0, -100.0, -20.0, -1.0, 0.0, 1.0, 20.0, 100.0, 1000.0])
+    assert_close(topic.sigmoid(z), torch.sigmoid(z), "sigmoid(z) for z from -1000 to 1000", atol=1e-6,
+                 hint="exp(-z) overflows to inf for very negative z: use exp(z) / (1 + exp(z)) there")
+    z = torch.randn(50, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(topic.sigmoid(z).sum(), z)
+    assert_close(grad, torch.sigmoid(z) * (1 - torch.sigmoid(z)), "d sigmoid(z) / dz", atol=1e-8,
+                 hint="build sigmoid from differentiable torch operations; do not detach or use .item()")
+    z = torch.tensor([-1000.0, -100.0, 100.0, 1000.0], requires_grad=True)
+    (grad,) = torch.autograd.grad(topic.sigmoid(z).sum(), z)
+    check_tensor(grad, "d sigmoid(z) / dz at z = ±100 and ±1000",
+                 hint="1 / (1 + exp(-z)) has the gradient inf / inf = NaN once exp(-z) overflows; "
+                      "compute exp(-|z|) instead, which stays in (0, 1]")
+
+
+@shapes
+@task("bce_with_logits")
+def test_bce_is_a_scalar(topic):
+    loss = topic.bce_with_logits(torch.randn(8), torch.ones(8))
+    check_tensor(loss, "bce_with_logits(logits (8,), y (8,))", shape=(),
+                 hint="return the mean over the batch, a 0-dimensional tensor (not a list, not .item())")
+
+
+@gradients
+@task("bce_with_logits")
+def test_bce_matches_torch(topic):
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(64, generator=g, dtype=torch.float64) * 3
+    y = (torch.rand(64, generator=g) < 0.5).double()
+    expected = F.binary_cross_entropy_with_logits(logits, y)
+    assert_close(topic.bce_with_logits(logits, y), expected, "bce_with_logits on random logits", atol=1e-10,
+                 hint="the loss is -[y log σ(z) + (1-y) log(1-σ(z))], averaged (mean, not sum) over the batch; "
+                      "it takes logits, not probabilities")
+
+
+@gradients
+@task("bce_with_logits")
+def test_bce_is_finite_for_extreme_logits(topic):
+    logits = torch.tensor([100.0, -100.0, 100.0, -100.0], requires_grad=True)
+    y = torch.tensor([1.0, 0.0, 0.0, 1.0])  # two confident right answers, two confident wrong ones
+    loss = topic.bce_with_logits(logits, y)
+    assert_close(loss, torch.tensor(50.0), "bce_with_logits for logits ±100", atol=1e-4,
+                 hint="log(sigmoid(z)) is log(0) = -inf once sigmoid(z) rounds to 0: "
+                      "use softplus(z) - y*z with softplus(z) = max(z, 0) + log1p(exp(-|z|))")
+    (grad,) = torch.autograd.grad(loss, logits)
+    assert_close(grad, torch.tensor([0.0, 0.0, 0.25, -0.25]), "d loss / d logits for logits ±100", atol=1e-6,
+                 hint="the gradient of the mean loss is (σ(z) - y) / N; a NaN means an inf crept in")
+
+
+@shapes
+@task("bce_gradients")
+def test_hand_gradient_shapes(topic):
+    X, y = torch.randn(10, 3), torch.ones(10)
+    dw, db = topic.bce_gradients(X, y, torch.zeros(3), torch.tensor(0.0))
+    check_tensor(dw, "dw from bce_gradients(X (10, 3), ...)", shape=(3,), hint="dw has one entry per feature: Xᵀ r")
+    check_tensor(db, "db from bce_gradients(X (10, 3), ...)", shape=(), hint="db is a scalar: the mean of r")
+
+
+@gradients
+@task("bce_gradients")
+def test_hand_gradient_equals_autograd(topic):
+    g = torch.Generator().manual_seed(2)
+    X = torch.randn(40, 5, generator=g, dtype=torch.float64)
+    y = (torch.rand(40, generator=g) < 0.5).double()
+    w = torch.randn(5, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    F.binary_cross_entropy_with_logits(X @ w + b, y).backward()
+    with torch.no_grad():
+        dw, db = topic.bce_gradients(X, y, w, b)
+    assert_close(dw, w.grad, "dw = d loss / d w", atol=1e-10,
+                 hint="dw = Xᵀ(σ(Xw+b) - y) / N: check the sign of the residual and the 1/N of the mean")
+    assert_close(db, b.grad, "db = d loss / d b", atol=1e-10, hint="db = mean(σ(Xw+b) - y)")
+
+
+@shapes
+@task("LogisticRegression")
+def test_model_outputs(topic):
+    model = topic.LogisticRegression(in_features=4)
+    X = torch.randn(7, 4)
+    check_tensor(model(X), "model(X) for X of shape (7, 4)", shape=(7,),
+                 hint="nn.Linear gives (N, 1): squeeze the last dimension")
+    check_tensor(model(X[:1]), "model(X) for a single sample, X of shape (1, 4)", shape=(1,),
+                 hint="squeeze(-1), not squeeze(): squeeze() also removes the batch dimension when N = 1")
+    p = check_tensor(model.predict_proba(X), "model.predict_proba(X)", shape=(7,))
+    assert ((p >= 0) & (p <= 1)).all(), "predict_proba must return probabilities in [0, 1]; did you return logits?"
+    labels = check_tensor(model.predict(X), "model.predict(X)", shape=(7,), dtype=torch.int64,
+                          hint="return integer labels: (condition).long()")
+    assert set(labels.tolist()) <= {0, 1}, f"predict must return labels 0 or 1, got {sorted(set(labels.tolist()))}"
+
+
+@gradients
+@task("LogisticRegression")
+def test_model_is_linear_then_threshold(topic):
+    model = topic.LogisticRegression(in_features=2)
+    params = dict(model.named_parameters())
+    assert sum(p.numel() for p in params.values()) == 3, (
+        f"LogisticRegression(in_features=2) should have 3 parameters (w: 2, b: 1), got "
+        f"{ {k: tuple(v.shape) for k, v in params.items()} }"
+    )
+    with torch.no_grad():
+        model.linear.weight.copy_(torch.tensor([[2.0, -1.0]]))
+        model.linear.bias.fill_(0.5)
+    X = torch.tensor([[1.0, 1.0], [0.0, 3.0], [-1.0, -1.0], [0.0, 0.5]])  # logits 1.5, -2.5, -0.5, 0.0
+    assert_close(model(X), torch.tensor([1.5, -2.5, -0.5, 0.0]), "model(X) with w = (2, -1), b = 0.5",
+                 hint="forward must return the raw score w·x + b (logits), with no sigmoid")
+    assert model.predict(X).tolist() == [1, 0, 0, 1], (
+        f"predict(X) for logits (1.5, -2.5, -0.5, 0.0): expected [1, 0, 0, 1], got {model.predict(X).tolist()}. "
+        "Likely cause: thresholding the logits at 0.5 instead of the probabilities (or the logits at 0)"
+    )
+
+
+@gradients
+@task("train")
+def test_train_takes_plain_gradient_steps(topic):
+    g = torch.Generator().manual_seed(3)
+    X, y = torch.randn(30, 2, generator=g), (torch.rand(30, generator=g) < 0.5).float()
+    model = topic.LogisticRegression(in_features=2)
+    w0, b0 = model.linear.weight.detach().clone(), model.linear.bias.detach().clone()
+    losses = topic.train(model, X, y, epochs=3, lr=0.1)
+    assert isinstance(losses, list) and len(losses) == 3, f"train(epochs=3) should return 3 losses, got {losses!r:.200}"
+    # Three steps of plain gradient descent on the mean BCE, from the same start.
+    w, b = w0.clone().requires_grad_(), b0.clone().requires_grad_()
+    for _ in range(3):
+        loss = F.binary_cross_entropy_with_logits((X @ w.T).squeeze(-1) + b, y)
+        gw, gb = torch.autograd.grad(loss, (w, b))
+        w, b = (w - 0.1 * gw).detach().requires_grad_(), (b - 0.1 * gb).detach().requires_grad_()
+    assert_close(model.linear.weight, w, "weights after train(epochs=3, lr=0.1)", atol=1e-5,
+                 hint="each epoch must be one step: optimizer.zero_grad(), loss.backward(), optimizer.step(). "
+                      "Without zero_grad() the gradients of earlier steps add up")
+    assert_close(model.linear.bias, b, "bias after train(epochs=3, lr=0.1)", atol=1e-5)
+
+
+@accuracy
+@task("train")
+def test_learns_two_blobs(topic, seed, device):
+    torch.manual_seed(seed)
+    X, y = (t.to(device) for t in two_blobs(400, seed=seed))
+    X_test, y_test = (t.to(device) for t in two_blobs(1000, seed=seed, split="test"))
+    model = topic.LogisticRegression(in_features=2).to(device)
+    losses = topic.train(model, X, y, epochs=100, lr=0.5)
+    assert losses[-1] < losses[0], f"the loss should fall during training: first {losses[0]:.4f}, last {losses[-1]:.4f}"
+    with torch.no_grad():
+        acc = (model.predict(X_test) == y_test.long()).float().mean().item()
+    assert_at_least(acc, 0.95, f"test accuracy on two blobs after 100 epochs (seed {seed})", chance=0.5,
+                    hint="check predict() and the sign of the loss; the solution reaches about 0.98")
