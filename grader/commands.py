@@ -20,6 +20,7 @@ from grader.cli import UserError, _topic, command
 
 ROOT = roadmap.ROOT
 STATE_DIR = ROOT / ".grader"
+EXERCISES = ROOT / "exercises"
 RUN = "uv run"  # how the README tells learners to run commands
 
 
@@ -43,9 +44,19 @@ class Grade:
         }
 
 
-def file_state(topic: roadmap.Topic) -> str:
+def _show(path: Path) -> str:
+    """A path as the learner types it: relative to the repository when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def exercise(topic: roadmap.Topic, exercises: Path | None = None) -> Path:
+    """The learner's file of a topic."""
+    return (exercises or EXERCISES) / topic.slug / topic.file
+
+
+def file_state(topic: roadmap.Topic, exercises: Path | None = None) -> str:
     """'missing', 'untouched' (still the generated stub) or 'edited'."""
-    path = topic.exercise()
+    path = exercise(topic, exercises)
     if not path.exists():
         return "missing"
     return "untouched" if path.read_text(encoding="utf-8") == stubs.stub_for(topic) else "edited"
@@ -70,11 +81,13 @@ def _aggregate(topic: roadmap.Topic, records: list[dict]) -> list[dict]:
     return tests
 
 
-def grade(topics: list[roadmap.Topic], *, seed: int = 0, device: str = "cpu") -> list[Grade]:
+def grade(topics: list[roadmap.Topic], *, seed: int = 0, device: str = "cpu", exercises: Path | None = None,
+          test_timeout: float | None = None) -> list[Grade]:
     """Grade the learner's files: untouched stubs are not run (they fail by construction)."""
-    states = {t.slug: file_state(t) for t in topics if t.built}
+    states = {t.slug: file_state(t, exercises) for t in topics if t.built}
     to_run = [t.slug for t in topics if states.get(t.slug) == "edited"]
-    results = runner.run(to_run, ROOT / "exercises", seed=seed, device=device)
+    extra = [f"--timeout={test_timeout}"] if test_timeout else []
+    results = runner.run(to_run, exercises or EXERCISES, seed=seed, device=device, extra=extra)
     grades = []
     for topic in topics:
         if not topic.built:
@@ -248,24 +261,24 @@ def backup(topic: roadmap.Topic) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     target = folder / f"{topic.file}.{stamp}"
-    shutil.copy2(topic.exercise(), target)
+    shutil.copy2(exercise(topic), target)
     return target
 
 
 @command("reset", "restore a topic's stub, after saving your file to a backup it names")
 def reset(args: argparse.Namespace) -> int:
     topic = _topic(args.topic)
-    path = topic.exercise()
+    path = exercise(topic)
     state = file_state(topic)
     if state == "untouched":
-        print(f"{path.relative_to(ROOT)} is already the untouched stub: nothing to do.")
+        print(f"{_show(path)} is already the untouched stub: nothing to do.")
         return 0
     if state == "edited":
         saved = backup(topic)
-        print(f"Saved your file to {saved.relative_to(ROOT)}")
+        print(f"Saved your file to {_show(saved)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(stubs.stub_for(topic), encoding="utf-8")
-    print(f"Restored the stub: {path.relative_to(ROOT)}")
+    print(f"Restored the stub: {_show(path)}")
     return 0
 
 
@@ -276,12 +289,12 @@ reset.configure = lambda p: p.add_argument("topic", help="topic number or name, 
 @command("compare", "show your file beside the reference solution (a diff) and both suites' results")
 def compare(args: argparse.Namespace) -> int:
     topic = _topic(args.topic)
-    mine, ref = topic.exercise(), topic.solution()
+    mine, ref = exercise(topic), topic.solution()
     if not mine.exists():
-        raise UserError(f"{mine.relative_to(ROOT)} is missing: `python grader reset {topic.number:02d}` restores it")
+        raise UserError(f"{_show(mine)} is missing: `python grader reset {topic.number:02d}` restores it")
     diff = difflib.unified_diff(
         mine.read_text(encoding="utf-8").splitlines(), ref.read_text(encoding="utf-8").splitlines(),
-        fromfile=f"yours: {mine.relative_to(ROOT)}", tofile=f"reference: {ref.relative_to(ROOT)}", lineterm="",
+        fromfile=f"yours: {_show(mine)}", tofile=f"reference: {_show(ref)}", lineterm="",
     )
     print("\n".join(diff) or "Your file and the reference are identical.")
     if args.no_run:
@@ -313,8 +326,8 @@ def watch(args: argparse.Namespace) -> int:
         grades = grade(roadmap.load().built, seed=args.seed)
         pending = [g.topic for g in grades if g.status != "passed"] or [roadmap.load().built[-1]]
         topic = pending[0]
-    path = topic.exercise()
-    print(f"Watching {path.relative_to(ROOT)}: save it to rerun `pytest exercises/{topic.slug}`. Ctrl-C stops.")
+    path = exercise(topic)
+    print(f"Watching {_show(path)}: save it to rerun `pytest exercises/{topic.slug}`. Ctrl-C stops.")
     last = None
     while True:
         stamp = path.stat().st_mtime if path.exists() else None
@@ -343,20 +356,20 @@ def notebook(args: argparse.Namespace) -> int:
     from grader import notebooks  # nbformat is imported only here
 
     topic = _topic(args.topic)
-    nb_path = topic.exercise().with_suffix(".ipynb")
+    nb_path = exercise(topic).with_suffix(".ipynb")
     if args.sync:
         if not nb_path.exists():
-            raise UserError(f"{nb_path.relative_to(ROOT)} does not exist: run `python grader notebook {topic.number:02d}` first")
+            raise UserError(f"{_show(nb_path)} does not exist: run `python grader notebook {topic.number:02d}` first")
         if file_state(topic) == "edited":
-            print(f"Saved your file to {backup(topic).relative_to(ROOT)}")
-        topic.exercise().write_text(notebooks.to_source(nb_path), encoding="utf-8")
-        print(f"Wrote the notebook's code to {topic.exercise().relative_to(ROOT)}; now run "
+            print(f"Saved your file to {_show(backup(topic))}")
+        exercise(topic).write_text(notebooks.to_source(nb_path), encoding="utf-8")
+        print(f"Wrote the notebook's code to {_show(exercise(topic))}; now run "
               f"`{RUN} pytest exercises/{topic.slug}`.")
         return 0
     if nb_path.exists() and not args.force:
-        raise UserError(f"{nb_path.relative_to(ROOT)} exists; pass --force to overwrite it")
+        raise UserError(f"{_show(nb_path)} exists; pass --force to overwrite it")
     notebooks.write(topic, nb_path)
-    print(f"Wrote {nb_path.relative_to(ROOT)} from {topic.exercise().relative_to(ROOT)}. Work in it, then "
+    print(f"Wrote {_show(nb_path)} from {_show(exercise(topic))}. Work in it, then "
           f"`{RUN} python grader notebook {topic.number:02d} --sync` copies your code back for the tests.")
     return 0
 
@@ -376,16 +389,16 @@ def stubs_command(args: argparse.Namespace) -> int:
     stale = []
     for topic in roadmap.load().built:
         text = stubs.stub_for(topic)
-        path = topic.exercise()
+        path = exercise(topic)
         if path.exists() and path.read_text(encoding="utf-8") == text:
             continue
-        stale.append(path.relative_to(ROOT))
+        stale.append(_show(path))
         if not args.check:
             if path.exists() and file_state(topic) == "edited":
-                print(f"Saved {path.relative_to(ROOT)} to {backup(topic).relative_to(ROOT)}")
+                print(f"Saved {_show(path)} to {_show(backup(topic))}")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-            print(f"wrote {path.relative_to(ROOT)}")
+            print(f"wrote {_show(path)}")
     if args.check and stale:
         print("stale stubs (run `python grader stubs`): " + ", ".join(map(str, stale)), file=sys.stderr)
         return 1

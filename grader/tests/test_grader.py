@@ -1,0 +1,174 @@
+"""The grader's own behaviour: the report, robustness to broken files, hints, reset, JSON, stubs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from grader import cli, commands, notebooks, readme, roadmap, stubs
+
+ROADMAP = roadmap.load()
+FIRST = ROADMAP.built[0]
+
+
+def _exercises_with_solutions(tmp_path):
+    """An exercises/ folder where every built topic holds its solution."""
+    for topic in ROADMAP.built:
+        path = tmp_path / topic.slug / topic.file
+        path.parent.mkdir(parents=True)
+        shutil.copy(topic.solution(), path)
+    return tmp_path
+
+
+# Each way a learner's file can go wrong, as (name, edit of the solution's text).
+BREAKAGES = {
+    "syntax_error": lambda src: src.replace("def ", "def def ", 1),
+    "exception_at_import": lambda src: src + "\nraise RuntimeError('boom at import')\n",
+    "infinite_loop": lambda src: src + "\nwhile True:\n    pass\n",
+    "nan_everywhere": lambda src: src.replace("import torch\n", "import torch\n_nan = float('nan')\n", 1)
+    .replace("return ", "return _nan * ", 1),
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("breakage", BREAKAGES)
+def test_grader_survives_a_broken_file(tmp_path, breakage):
+    exercises = _exercises_with_solutions(tmp_path)
+    broken = exercises / FIRST.slug / FIRST.file
+    broken.write_text(BREAKAGES[breakage](broken.read_text(encoding="utf-8")), encoding="utf-8")
+    grades = {g.topic.slug: g for g in commands.grade(ROADMAP.topics, exercises=exercises, test_timeout=3)}
+    first = grades[FIRST.slug]
+    assert first.status == "in progress", f"{breakage}: the broken topic should be in progress, got {first.status}"
+    assert first.reason and "\n" not in first.reason, f"{breakage}: expected a one-line reason, got {first.reason!r}"
+    assert all(t["status"] != "pass" for t in first.tests) or breakage == "nan_everywhere"
+    for slug, g in grades.items():
+        if slug != FIRST.slug and g.topic.built:
+            assert g.status == "passed", f"{breakage} in {FIRST.slug} must not affect {slug}: {g.reason}"
+
+
+def test_report_on_untouched_stubs_names_the_first_topic(tmp_path, capsys):
+    for topic in ROADMAP.built:
+        path = tmp_path / topic.slug / topic.file
+        path.parent.mkdir(parents=True)
+        path.write_text(stubs.stub_for(topic), encoding="utf-8")
+    grades = commands.grade(ROADMAP.topics, exercises=tmp_path)  # untouched stubs are not even run
+    commands.print_report(grades, ROADMAP.scoring)
+    out = capsys.readouterr().out
+    assert f"Overall: 0 of {len(ROADMAP.built)} available topics passed" in out
+    assert f"Next: {FIRST.number:02d} {FIRST.display_name}" in out
+    assert f"uv run pytest exercises/{FIRST.slug}" in out
+    for topic in ROADMAP.topics:
+        assert topic.display_name in out, f"the report must list {topic.slug}"
+        if topic.title_ko:
+            assert topic.title_ko in out
+
+
+@pytest.mark.timeout(120)
+def test_report_and_json_when_everything_passes(tmp_path, capsys):
+    grades = commands.grade(ROADMAP.topics, exercises=_exercises_with_solutions(tmp_path))
+    commands.print_report(grades, ROADMAP.scoring)
+    out = capsys.readouterr().out
+    n = len(ROADMAP.built)
+    assert f"Overall: {n} of {n} available topics passed" in out
+    results = commands.results_json([g for g in grades if g.status != "not available"], ROADMAP.scoring)
+    assert results["version"] == 3 and results["status"] == "pass"
+    assert results["score"] == results["max_score"] > 0
+    assert {t["status"] for t in results["tests"]} == {"pass"}
+    assert all(isinstance(t["task_id"], int) and t["kind"] in roadmap.KINDS for t in results["tests"])
+    json.dumps(results)  # serialisable as it is
+
+
+def test_hints_are_progressive(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(commands, "STATE_DIR", tmp_path / ".grader")
+    task = next(iter(FIRST.hints))
+    shown = []
+    for _ in range(len(FIRST.hints[task]) + 1):
+        assert cli.main(["hint", FIRST.slug, task]) == 0
+        shown.append(capsys.readouterr().out)
+    for i, hint in enumerate(FIRST.hints[task]):
+        assert hint in shown[i], f"call {i + 1} should show hint {i + 1}"
+    assert FIRST.hints[task][-1] in shown[-1], "past the last hint, the last one is shown again"
+
+
+def test_reset_backs_up_the_learners_file(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(commands, "STATE_DIR", tmp_path / ".grader")
+    monkeypatch.setattr(commands, "EXERCISES", tmp_path / "exercises")
+    mine = tmp_path / "exercises" / FIRST.slug / FIRST.file
+    mine.parent.mkdir(parents=True)
+    mine.write_text("# my work in progress\n", encoding="utf-8")
+    assert cli.main(["reset", FIRST.slug]) == 0
+    out = capsys.readouterr().out
+    backups = list((tmp_path / ".grader" / "backups" / FIRST.slug).iterdir())
+    assert len(backups) == 1 and backups[0].read_text(encoding="utf-8") == "# my work in progress\n"
+    assert backups[0].name in out, "reset must name the backup it made"
+    assert mine.read_text(encoding="utf-8") == stubs.stub_for(FIRST)
+
+
+def test_unknown_command_suggests_the_closest(capsys):
+    assert cli.main(["hnit"]) == 2
+    assert "Did you mean 'hint'?" in capsys.readouterr().err
+
+
+def test_unknown_topic_is_one_sentence(capsys):
+    assert cli.main(["hint", "99"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("python grader: no topic '99'") and "Traceback" not in err
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for name in cli.COMMANDS:
+        assert name in out
+
+
+def test_readme_table_is_current():
+    text = (roadmap.ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.with_table(text) == text, "README.md's roadmap table is stale: run `python grader readme`"
+
+
+def test_notebook_round_trip(tmp_path):
+    pytest.importorskip("nbformat")
+    path = tmp_path / "topic.ipynb"
+    notebooks.write(FIRST, path)
+    source = FIRST.exercise().read_text(encoding="utf-8")
+    assert notebooks.to_source(path).split() == source.split()
+
+
+# ------------------------------------------------------------------ the stub generator
+def _stub(source: str) -> str:
+    return stubs.make_stub(source, FIRST, name="t.py")
+
+
+def test_stub_keeps_signature_docstring_and_indentation():
+    source = (
+        "def f(x: int) -> int:\n"
+        '    """Doc."""\n'
+        "    if x:\n"
+        "        # BEGIN SOLUTION: return x doubled\n"
+        "        return 2 * x\n"
+        "        # END SOLUTION\n"
+        "    return 0\n"
+    )
+    stub = _stub(source)
+    assert 'def f(x: int) -> int:\n    """Doc."""\n    if x:\n        # TODO: return x doubled\n' in stub
+    assert '        raise NotImplementedError("f(): return x doubled")\n    return 0\n' in stub
+    assert "2 * x" not in stub
+    compile(stub, "stub.py", "exec")
+
+
+@pytest.mark.parametrize(("source", "complaint"), [
+    ("def f():\n    # BEGIN SOLUTION: a\n    return 1\n", "never closed"),
+    ("def f():\n    # BEGIN SOLUTION: a\n    # BEGIN SOLUTION: b\n    pass\n    # END SOLUTION\n", "inside the region"),
+    ("def f():\n    pass\n    # END SOLUTION\n", "without a BEGIN"),
+    ("def f():\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION\n", "write the TODO"),
+    ("# BEGIN SOLUTION: a\nx = 1\n# END SOLUTION\n", "inside a function"),
+    ("def f():\n    return 1\n", "no '# BEGIN SOLUTION' region"),
+    ("def f():\n    return 1  # BEGIN SOLUTION: a\n", "alone on its line"),
+])
+def test_stub_generator_refuses_bad_markers(source, complaint):
+    with pytest.raises(stubs.MarkerError, match=complaint):
+        _stub(source)
