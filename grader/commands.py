@@ -439,8 +439,9 @@ def seeds(args: argparse.Namespace) -> int:
         print(f"{topic.slug}: accuracy tests against the solution, seeds 0-{args.seeds - 1}")
         values: dict[str, list[float]] = {}
         for seed in range(args.seeds):
-            records = runner.run([topic.slug], ROOT / "solutions", seed=seed, device=args.device,
-                                 extra=["-m", "accuracy"])[topic.slug]
+            # In this process: torch is imported once for every seed.
+            records = runner.run_inprocess([topic.slug], ROOT / "solutions", seed=seed, device=args.device,
+                                           extra=["-m", "accuracy"])[topic.slug]
             for r in records:
                 for m in r.get("metrics", []):
                     values.setdefault(f"{r['name']}: {m['name'].split(' (seed')[0]} ({m['direction']} {m['bar']})", []).append(m["value"])

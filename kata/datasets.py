@@ -21,11 +21,11 @@ from torch import Tensor
 
 NAMES = ("mnist", "fashion-mnist", "cifar10")
 
-# name -> (torchvision class, the folder under `root` where torchvision keeps its files)
+# name -> (torchvision class, title, the folder under `root` where torchvision keeps its files)
 _SOURCES = {
-    "mnist": ("MNIST", "MNIST/raw"),
-    "fashion-mnist": ("FashionMNIST", "FashionMNIST/raw"),
-    "cifar10": ("CIFAR10", "cifar-10-batches-py"),
+    "mnist": ("MNIST", "MNIST", "MNIST/raw"),
+    "fashion-mnist": ("FashionMNIST", "Fashion-MNIST", "FashionMNIST/raw"),
+    "cifar10": ("CIFAR10", "CIFAR-10", "cifar-10-batches-py"),
 }
 
 # Oxford-IIIT Pet trimaps label each pixel 1 = pet, 2 = background, 3 = border (the
@@ -70,12 +70,12 @@ def load(name: str, *, root: str | Path = "data", train: bool = True, download: 
     _check_limit(limit)
     from torchvision import datasets
 
-    class_name, subfolder = _SOURCES[name]
+    class_name, title, subfolder = _SOURCES[name]
     root = Path(root).expanduser()
     try:
         dataset = getattr(datasets, class_name)(root, train=train, download=download)
     except (RuntimeError, OSError) as exc:  # a failed download (URLError is an OSError), or missing files
-        raise _not_available(class_name, (root / subfolder).resolve(), download) from exc
+        raise _not_available(title, (root / subfolder).resolve(), download) from exc
 
     if name == "cifar10":
         pixels = torch.from_numpy(dataset.data[:limit])  # (N, 32, 32, 3) uint8: CIFAR keeps channels last
@@ -120,7 +120,7 @@ def load_pets(*, root: str | Path = "data", size: int = 64, download: bool = Tru
     for i in range(count):
         photo, trimap = dataset[i]  # PIL images: RGB, and one channel of 1/2/3
         photo = photo.resize((size, size), Image.Resampling.BILINEAR)
-        trimap = trimap.resize((size, size), Image.Resampling.NEAREST)  # nearest: no blend of labels 1 and 3 into a 2
+        trimap = trimap.resize((size, size), Image.Resampling.NEAREST)  # nearest: labels are never blended
         images[i] = pil_to_tensor(photo).float() / 255  # (3, size, size)
         masks[i] = (pil_to_tensor(trimap) == _PET).float()  # (1, size, size)
     return images, masks

@@ -86,8 +86,8 @@ def _write_cifar(root: Path, per_batch: int = 2) -> dict[str, tuple]:
                  "filenames": [f"{name}_{i}.png" for i in range(per_batch)]}
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
         written[name] = (data, labels)
-    meta = {"num_cases_per_batch": per_batch, "num_vis": 3072,
-            "label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]}
+    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    meta = {"num_cases_per_batch": per_batch, "num_vis": 3072, "label_names": classes}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return written
 
@@ -115,7 +115,8 @@ def test_cifar10_round_trip(tmp_path, monkeypatch):
         assert labels.tolist() == raw_labels
 
     images, labels = datasets.load("cifar10", root=tmp_path, download=False, limit=3)
-    assert images.shape == (3, 3, 32, 32) and labels.tolist() == (written["data_batch_1"][1] + written["data_batch_2"][1])[:3]
+    first_labels = (written["data_batch_1"][1] + written["data_batch_2"][1])[:3]
+    assert images.shape == (3, 3, 32, 32) and labels.tolist() == first_labels
 
 
 # ------------------------------------------------------------------ Oxford-IIIT Pet
