@@ -76,3 +76,5 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `python grader compare 01 | head`
+        return 0

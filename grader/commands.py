@@ -293,7 +293,8 @@ def compare(args: argparse.Namespace) -> int:
     if not mine.exists():
         raise UserError(f"{_show(mine)} is missing: `python grader reset {topic.number:02d}` restores it")
     diff = difflib.unified_diff(
-        mine.read_text(encoding="utf-8").splitlines(), ref.read_text(encoding="utf-8").splitlines(),
+        mine.read_text(encoding="utf-8").splitlines(),
+        stubs.answer_view(ref.read_text(encoding="utf-8"), topic).splitlines(),
         fromfile=f"yours: {_show(mine)}", tofile=f"reference: {_show(ref)}", lineterm="",
     )
     print("\n".join(diff) or "Your file and the reference are identical.")

@@ -100,6 +100,19 @@ def make_stub(source: str, topic: Topic, name: str = "<solution>") -> str:
     return header(topic) + "".join(out)
 
 
+def answer_view(source: str, topic: Topic) -> str:
+    """The solution as a learner compares it with their file: the stub's header and
+    TODO lines kept, the answers in place of the `raise NotImplementedError`."""
+    out = []
+    for line in source.splitlines(keepends=True):
+        begin = BEGIN.match(line)
+        if begin:
+            out.append(f"{begin['indent']}# TODO: {begin['rest'].strip().removeprefix(':').strip()}\n")
+        elif not END.match(line):
+            out.append(line)
+    return header(topic) + "".join(out)
+
+
 def stub_for(topic: Topic, root: Path = ROOT) -> str:
     """The stub that the generator makes for a built topic."""
     path = topic.solution(root)

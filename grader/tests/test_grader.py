@@ -106,6 +106,20 @@ def test_reset_backs_up_the_learners_file(monkeypatch, tmp_path, capsys):
     assert mine.read_text(encoding="utf-8") == stubs.stub_for(FIRST)
 
 
+def test_compare_shows_answers_in_place_of_the_raise(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(commands, "EXERCISES", tmp_path)
+    mine = tmp_path / FIRST.slug / FIRST.file
+    mine.parent.mkdir(parents=True)
+    mine.write_text(stubs.stub_for(FIRST), encoding="utf-8")
+    assert cli.main(["compare", FIRST.slug, "--no-run"]) == 0
+    out = capsys.readouterr().out
+    removed = [line for line in out.splitlines() if line.startswith("-") and not line.startswith("---")]
+    assert removed and all("raise NotImplementedError" in line for line in removed), (
+        "the diff of an untouched stub against the reference should only swap each raise for its answer"
+    )
+    assert "BEGIN SOLUTION" not in out
+
+
 def test_unknown_command_suggests_the_closest(capsys):
     assert cli.main(["hnit"]) == 2
     assert "Did you mean 'hint'?" in capsys.readouterr().err
