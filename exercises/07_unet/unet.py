@@ -1,0 +1,281 @@
+# Your file: fill in each TODO, then run `uv run pytest exercises/07_unet`.
+# Maintainers: generated from solutions/07_unet/unet.py by
+# `python grader stubs`; edit the solution, never this file.
+"""U-Net: an encoder-decoder for segmentation, with skip connections that concatenate.
+
+O. Ronneberger, P. Fischer, T. Brox, "U-Net: Convolutional Networks for Biomedical
+Image Segmentation", MICCAI 2015 (arXiv:1505.04597), section 2 and figure 1. The
+contracting path (left of the "U") repeats two 3x3 convolutions and a 2x2 max-pool,
+doubling the channels at each step; the expansive path (right) upsamples with a 2x2
+up-convolution that halves the channels, concatenates the encoder's feature map of
+the same resolution, and applies two 3x3 convolutions again. A 1x1 convolution maps
+the last features to one score (logit) per pixel and class.
+
+Two departures from the paper, both common today (and explained where they happen):
+the 3x3 convolutions use padding 1 (the paper's are unpadded, so its output is
+smaller than its input and the skips must be cropped), and each is followed by
+BatchNorm. Sizes that do not halve evenly (odd H or W) are handled: the upsampled
+map is padded to the skip's size before the concatenation, so the output always has
+the input's spatial size. Inputs smaller than 2**depth are refused with a ValueError.
+
+Read the lesson in README.md beside this file. Run the hidden tests with
+    uv run pytest exercises/07_unet
+and train on generated scenes of noisy circles and squares with
+    uv run python exercises/07_unet/unet.py            (or --data pets for Oxford-IIIT Pets)
+
+Shapes: B batch, C channels, H x W pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kata.images import segmentation
+
+
+class DoubleConv(nn.Module):
+    """(3x3 conv, padding 1 -> BatchNorm -> ReLU) twice: the unit of both paths.
+
+    Attributes, in order: conv1, bn1, conv2, bn2 (bn1/bn2 are nn.Identity when
+    batch_norm=False). Keeps H and W; maps in_channels to out_channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, batch_norm: bool = True) -> None:
+        super().__init__()
+        # TODO: create conv1 (in -> out) and conv2 (out -> out), both 3x3 with padding 1, and bn1, bn2
+        raise NotImplementedError("DoubleConv.__init__(): create conv1 (in -> out) and conv2 (out -> out), both 3x3 with padding 1, and bn1, bn2")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, in_channels, H, W). Returns (B, out_channels, H, W)."""
+        # TODO: apply conv1, bn1, ReLU, then conv2, bn2, ReLU
+        raise NotImplementedError("DoubleConv.forward(): apply conv1, bn1, ReLU, then conv2, bn2, ReLU")
+
+
+class Down(nn.Module):
+    """One step down the contracting path: 2x2 max-pool (stride 2), then a DoubleConv.
+
+    Attributes: pool (nn.MaxPool2d), conv (DoubleConv). Halves H and W (rounding
+    down), maps in_channels to out_channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, batch_norm: bool = True) -> None:
+        super().__init__()
+        # TODO: create self.pool, a 2x2 max-pool with stride 2, and self.conv, a DoubleConv(in -> out)
+        raise NotImplementedError("Down.__init__(): create self.pool, a 2x2 max-pool with stride 2, and self.conv, a DoubleConv(in -> out)")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, in_channels, H, W). Returns (B, out_channels, H // 2, W // 2)."""
+        # TODO: pool, then the double convolution
+        raise NotImplementedError("Down.forward(): pool, then the double convolution")
+
+
+def pad_to_match(x: Tensor, reference: Tensor) -> Tensor:
+    """Zero-pad (or crop) x around its centre to reference's H and W.
+
+    x: (B, C, h, w); reference: (B, C', H, W). Returns (B, C, H, W). When the size
+    differs by an odd number, the extra row (column) goes at the bottom (right):
+    top = (H - h) // 2, bottom = (H - h) - top, and the same for left and right.
+    A negative difference crops instead (F.pad accepts negative padding).
+    """
+    # TODO: F.pad x by (left, right, top, bottom), splitting each difference as d // 2 before, the rest after
+    raise NotImplementedError("pad_to_match(): F.pad x by (left, right, top, bottom), splitting each difference as d // 2 before, the rest after")
+
+
+class Up(nn.Module):
+    """One step up the expansive path: up-convolve, concatenate the skip, DoubleConv.
+
+    Attributes: up (nn.ConvTranspose2d, kernel 2, stride 2, in_channels ->
+    in_channels // 2), conv (DoubleConv(in_channels -> out_channels)). The skip
+    comes from the encoder level of the same resolution and has in_channels // 2
+    channels, so the concatenation has in_channels channels again.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, batch_norm: bool = True) -> None:
+        super().__init__()
+        # TODO: create self.up, a 2x2 stride-2 ConvTranspose2d (in -> in // 2), and self.conv (in -> out)
+        raise NotImplementedError("Up.__init__(): create self.up, a 2x2 stride-2 ConvTranspose2d (in -> in // 2), and self.conv (in -> out)")
+
+    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
+        """x: (B, in_channels, h, w), skip: (B, in_channels // 2, H, W) with H in {2h, 2h + 1}.
+
+        Returns (B, out_channels, H, W).
+        """
+        # TODO: upsample x, pad it to the skip's size, concatenate [skip, x] on the channels, apply self.conv
+        raise NotImplementedError("Up.forward(): upsample x, pad it to the skip's size, concatenate [skip, x] on the channels, apply self.conv")
+
+
+class UNet(nn.Module):
+    """A U-Net of configurable depth (number of poolings) and width (channels at the top).
+
+    Level i of the contracting path has width * 2**i channels. Attributes:
+    inc (DoubleConv(in_channels -> width)), downs (nn.ModuleList of `depth` Down
+    blocks), ups (nn.ModuleList of `depth` Up blocks, deepest first), head (1x1
+    nn.Conv2d(width -> num_classes)). The paper's network is depth=4, width=64.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 1, *, depth: int = 4, width: int = 64,
+                 batch_norm: bool = True) -> None:
+        super().__init__()
+        self.depth = depth
+        # TODO: build inc, `depth` Downs (channels double), `depth` Ups (deepest first) and a 1x1 head
+        raise NotImplementedError("UNet.__init__(): build inc, `depth` Downs (channels double), `depth` Ups (deepest first) and a 1x1 head")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, in_channels, H, W) with H, W >= 2**depth. Returns logits (B, num_classes, H, W)."""
+        H, W = x.shape[-2:]
+        if min(H, W) < 2**self.depth:
+            raise ValueError(
+                f"UNet(depth={self.depth}) needs inputs of at least {2**self.depth}x{2**self.depth} pixels "
+                f"(each of the {self.depth} poolings halves the size), got {H}x{W}"
+            )
+        # TODO: run inc and the Downs keeping each output, then each Up with its level's skip, then the head
+        raise NotImplementedError("UNet.forward(): run inc and the Downs keeping each output, then each Up with its level's skip, then the head")
+
+
+def binarize(pred: Tensor, *, threshold: float = 0.5, from_logits: bool = True) -> Tensor:
+    """Turn scores into a 0/1 mask: 1 where the probability is at least `threshold`.
+
+    pred: any shape, logits (from_logits=True) or probabilities. Returns a bool tensor.
+    """
+    # TODO: compare the probability with threshold; for logits, compare with the logit of threshold instead
+    raise NotImplementedError("binarize(): compare the probability with threshold; for logits, compare with the logit of threshold instead")
+
+
+def dice_score(pred: Tensor, target: Tensor, *, threshold: float = 0.5, from_logits: bool = True) -> Tensor:
+    """Dice coefficient 2|P ∩ T| / (|P| + |T|) of binary masks, one value per image.
+
+    pred: (B, 1, H, W) logits or probabilities, thresholded with binarize();
+    target: (B, 1, H, W) of 0/1. Returns (B,) floats. An image where both masks are
+    empty scores 1 (they agree perfectly).
+    """
+    # TODO: per image 2|P ∩ T| / (|P| + |T|) of the binarised masks, 1 where both are empty
+    raise NotImplementedError("dice_score(): per image 2|P ∩ T| / (|P| + |T|) of the binarised masks, 1 where both are empty")
+
+
+def iou_score(pred: Tensor, target: Tensor, *, threshold: float = 0.5, from_logits: bool = True) -> Tensor:
+    """Intersection over union |P ∩ T| / |P ∪ T| of binary masks, one value per image.
+
+    Same arguments as dice_score. Returns (B,) floats; 1 where both masks are empty.
+    """
+    # TODO: binarize pred, return inter / (|P| + |T| - inter) per image, 1 where both are empty
+    raise NotImplementedError("iou_score(): binarize pred, return inter / (|P| + |T| - inter) per image, 1 where both are empty")
+
+
+def soft_dice_loss(logits: Tensor, target: Tensor, *, eps: float = 1.0) -> Tensor:
+    """1 - soft Dice, differentiable: probabilities instead of a thresholded mask.
+
+    logits: (B, 1, H, W); target: (B, 1, H, W) of 0/1. Per image,
+    dice = (2 Σ p t + eps) / (Σ p + Σ t + eps) with p = sigmoid(logits); returns the
+    scalar mean over the batch of 1 - dice. eps keeps empty masks defined (dice 1).
+    """
+    # TODO: per image dice = (2 Σ p t + eps) / (Σ p + Σ t + eps), p = sigmoid(logits); mean of 1 - dice
+    raise NotImplementedError("soft_dice_loss(): per image dice = (2 Σ p t + eps) / (Σ p + Σ t + eps), p = sigmoid(logits); mean of 1 - dice")
+
+
+def train(model: nn.Module, images: Tensor, masks: Tensor, *, epochs: int = 10, lr: float = 0.01,
+          batch_size: int = 32, on_epoch: Callable[[int, float], None] | None = None) -> list[float]:
+    """Adam on BCE-with-logits + soft Dice loss, in mini-batches shuffled by torch's generator.
+
+    images: (N, C, H, W); masks: (N, 1, H, W) of 0/1, on the model's device.
+    Returns the mean loss of each epoch; calls on_epoch(epoch, loss) after each, if given.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    # The learning rate falls from lr to 0 along a cosine: the weights settle at the end, and
+    # BatchNorm's running averages (what eval() uses) catch up with them.
+    steps = epochs * math.ceil(len(images) / batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    model.train()
+    losses = []
+    for _ in range(epochs):
+        order = torch.randperm(len(images)).to(images.device)
+        total = 0.0
+        for start in range(0, len(images), batch_size):
+            batch = order[start:start + batch_size]
+            # TODO: one step: zero the gradients, loss = BCE with logits + soft_dice_loss, backward, step
+            raise NotImplementedError("train(): one step: zero the gradients, loss = BCE with logits + soft_dice_loss, backward, step")
+            schedule.step()
+            total += loss.item() * len(batch)
+        losses.append(total / len(images))
+        if on_epoch is not None:
+            on_epoch(len(losses), losses[-1])
+    return losses
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: Tensor, masks: Tensor) -> tuple[float, float]:
+    """Mean Dice and mean IoU of the model's masks over a data set, in eval mode."""
+    model.eval()
+    logits = torch.cat([model(images[i:i + 64]) for i in range(0, len(images), 64)])
+    return dice_score(logits, masks).mean().item(), iou_score(logits, masks).mean().item()
+
+
+def threshold_baseline(images: Tensor, masks: Tensor, test_images: Tensor, test_masks: Tensor) -> float:
+    """Mean test IoU of the best single brightness threshold on the training images.
+
+    What a network must beat: a rule that looks at one pixel at a time.
+    """
+    grey = images.mean(1, keepdim=True)  # (N, 1, H, W)
+    candidates = torch.quantile(grey.flatten()[:100_000].float().cpu(), torch.linspace(0.05, 0.95, 37)).tolist()
+    best = max(candidates, key=lambda c: iou_score(grey - c, masks, threshold=0.5).mean().item())
+    return iou_score(test_images.mean(1, keepdim=True) - best, test_masks).mean().item()
+
+
+def load_data(name: str, *, seed: int, size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Train and test (images, masks): generated scenes ('shapes') or Oxford-IIIT Pets ('pets')."""
+    if name == "shapes":
+        images, masks = segmentation(512, size=size, seed=seed)
+        test_images, test_masks = segmentation(256, size=size, seed=seed, split="test")
+        return images, masks, test_images, test_masks
+    from kata.datasets import load_pets  # imported here: only this path needs torchvision's data set
+
+    images, masks = load_pets(size=size)  # (N, 3, size, size) in [0, 1], (N, 1, size, size) of 0/1
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    cut = int(0.8 * len(images))
+    train_idx, test_idx = order[:cut], order[cut:]
+    return images[train_idx], masks[train_idx], images[test_idx], masks[test_idx]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train a small U-Net to segment generated shapes or Oxford-IIIT Pets.")
+    parser.add_argument("--data", choices=("shapes", "pets"), default="shapes",
+                        help="shapes: generated noisy circles and squares (default); pets: Oxford-IIIT Pet masks")
+    parser.add_argument("--size", type=int, default=None, help="image size (default 32 for shapes, 64 for pets)")
+    parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    size = args.size or (32 if args.data == "shapes" else 64)
+    data = load_data(args.data, seed=args.seed, size=size)
+    images, masks, test_images, test_masks = (t.to(args.device) for t in data)
+    print(f"{args.data}: {len(images)} training and {len(test_images)} test images of {tuple(images.shape[1:])}")
+    model = UNet(images.shape[1], 1, depth=args.depth, width=args.width).to(args.device)
+    print(f"UNet(depth={args.depth}, width={args.width}): {sum(p.numel() for p in model.parameters()):,} parameters")
+    start = time.perf_counter()
+
+    def progress(epoch: int, loss: float) -> None:
+        dice, iou = evaluate(model, test_images, test_masks)
+        model.train()  # evaluate() switched to eval mode
+        print(f"epoch {epoch:3d}  loss {loss:.4f}  test dice {dice:.3f}  IoU {iou:.3f}  "
+              f"({time.perf_counter() - start:.1f} s)")
+
+    train(model, images, masks, epochs=args.epochs, lr=args.lr, on_epoch=progress)
+    dice, iou = evaluate(model, test_images, test_masks)
+    baseline = threshold_baseline(images, masks, test_images, test_masks)
+    print(f"test IoU {iou:.3f}; the best single brightness threshold reaches {baseline:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,449 @@
+"""Hidden suite for 07 U-Net: shapes, skip concatenation, Dice/IoU, segmentation."""
+
+import copy
+import sys
+import types
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from grader.checks import assert_at_least, assert_close, check_tensor
+from kata.images import segmentation
+
+shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
+
+
+def _randomise_batchnorm(module, g):
+    """Give every BatchNorm non-trivial running statistics and affine parameters."""
+    with torch.no_grad():
+        for bn in module.modules():
+            if isinstance(bn, torch.nn.BatchNorm2d):
+                bn.running_mean.copy_(torch.randn(bn.num_features, generator=g) * 0.5)
+                bn.running_var.copy_(torch.rand(bn.num_features, generator=g) + 0.5)
+                bn.weight.copy_(torch.rand(bn.num_features, generator=g) + 0.5)
+                bn.bias.copy_(torch.randn(bn.num_features, generator=g) * 0.2)
+    return module
+
+
+def _centre_pad(x, height, width):
+    """The reference for pad_to_match: zeros split as d // 2 before and the rest after."""
+    dh, dw = height - x.shape[-2], width - x.shape[-1]
+    out = x.new_zeros(*x.shape[:-2], height, width)
+    out[..., dh // 2:dh // 2 + x.shape[-2], dw // 2:dw // 2 + x.shape[-1]] = x
+    return out
+
+
+# ------------------------------------------------------------------ DoubleConv
+@shapes
+@task("DoubleConv")
+def test_double_conv_keeps_the_size(topic):
+    block = topic.DoubleConv(3, 5)
+    check_tensor(block.conv1.weight, "DoubleConv(3, 5).conv1.weight", shape=(5, 3, 3, 3),
+                 hint="conv1 is nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)")
+    check_tensor(block.conv2.weight, "DoubleConv(3, 5).conv2.weight", shape=(5, 5, 3, 3),
+                 hint="conv2 is nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)")
+    y = block(torch.randn(2, 3, 9, 7))
+    check_tensor(y, "DoubleConv(3, 5)(x) for x of shape (2, 3, 9, 7)", shape=(2, 5, 9, 7),
+                 hint="a 3x3 convolution without padding=1 loses a pixel on each border")
+
+
+@gradients
+@task("DoubleConv")
+def test_double_conv_is_conv_bn_relu_twice(topic):
+    g = torch.Generator().manual_seed(0)
+    block = _randomise_batchnorm(topic.DoubleConv(3, 4), g).eval()
+    x = torch.randn(2, 3, 8, 6, generator=g)
+
+    def conv_bn_relu(x, conv, bn):
+        y = F.conv2d(x, conv.weight, conv.bias, padding=1)
+        y = F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias, training=False, eps=bn.eps)
+        return F.relu(y)
+
+    expected = conv_bn_relu(conv_bn_relu(x, block.conv1, block.bn1), block.conv2, block.bn2)
+    with torch.no_grad():
+        assert_close(block(x), expected, "DoubleConv(3, 4)(x) in eval mode", atol=1e-5,
+                     hint="the order is conv1 -> bn1 -> ReLU -> conv2 -> bn2 -> ReLU; "
+                          "check that both ReLUs are there and bn1/bn2 are BatchNorm2d(out_channels)")
+    plain = topic.DoubleConv(3, 4, batch_norm=False).eval()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules()), (
+        "DoubleConv(..., batch_norm=False) must not contain BatchNorm2d: use nn.Identity() for bn1 and bn2")
+    assert plain.conv1.bias is not None and plain.conv2.bias is not None, (
+        "DoubleConv(..., batch_norm=False): the convolutions need their bias (bias=not batch_norm)")
+    expected = F.relu(F.conv2d(F.relu(F.conv2d(x, plain.conv1.weight, plain.conv1.bias, padding=1)),
+                               plain.conv2.weight, plain.conv2.bias, padding=1))
+    with torch.no_grad():
+        assert_close(plain(x), expected, "DoubleConv(3, 4, batch_norm=False)(x)", atol=1e-5,
+                     hint="without BatchNorm the block is conv1 -> ReLU -> conv2 -> ReLU")
+
+
+# ------------------------------------------------------------------ Down
+@shapes
+@task("Down")
+def test_down_halves_the_size(topic):
+    down = topic.Down(4, 8)
+    for height, width in ((10, 8), (11, 7)):
+        y = down(torch.randn(2, 4, height, width))
+        check_tensor(y, f"Down(4, 8)(x) for x of shape (2, 4, {height}, {width})",
+                     shape=(2, 8, height // 2, width // 2),
+                     hint="a 2x2 max-pool with stride 2 halves H and W (rounding down), then DoubleConv(4, 8)")
+
+
+@gradients
+@task("Down")
+def test_down_is_max_pool_then_double_conv(topic):
+    g = torch.Generator().manual_seed(1)
+    down = _randomise_batchnorm(topic.Down(2, 3), g).eval()
+    x = torch.randn(2, 2, 8, 8, generator=g)
+    with torch.no_grad():
+        assert_close(down(x), down.conv(F.max_pool2d(x, 2)), "Down(2, 3)(x) in eval mode",
+                     hint="pool first (nn.MaxPool2d(2), not average pooling, not a strided conv), "
+                          "then apply self.conv")
+
+
+# ------------------------------------------------------------------ pad_to_match
+@shapes
+@task("pad_to_match")
+def test_pad_to_match_gives_the_reference_size(topic):
+    for (h, w), (height, width) in (((4, 4), (4, 4)), ((4, 6), (5, 7)), ((2, 3), (7, 4)), ((6, 6), (4, 4))):
+        x, reference = torch.randn(2, 3, h, w), torch.randn(2, 5, height, width)
+        check_tensor(topic.pad_to_match(x, reference), f"pad_to_match(x {tuple(x.shape)}, reference "
+                     f"{tuple(reference.shape)})", shape=(2, 3, height, width),
+                     hint="take H and W from the reference, keep x's batch and channels; "
+                          "F.pad's list starts with the last dimension: (left, right, top, bottom)")
+
+
+@gradients
+@task("pad_to_match")
+def test_pad_to_match_centres_the_map(topic):
+    x = torch.arange(1.0, 7.0).reshape(1, 1, 2, 3)  # (1, 1, 2, 3)
+    reference = torch.zeros(1, 1, 5, 4)  # 3 more rows (1 above, 2 below), 1 more column (0 left, 1 right)
+    assert_close(topic.pad_to_match(x, reference), _centre_pad(x, 5, 4),
+                 "pad_to_match(x (1, 1, 2, 3), reference (1, 1, 5, 4))", atol=0,
+                 hint="split each difference d as d // 2 before and d - d // 2 after, with zeros; "
+                      "F.pad's list is (left, right, top, bottom): the last dimension (W) comes first")
+    x = torch.arange(1.0, 37.0).reshape(1, 1, 6, 6)
+    assert_close(topic.pad_to_match(x, torch.zeros(1, 1, 4, 4)), x[..., 1:5, 1:5],
+                 "pad_to_match(x (1, 1, 6, 6), reference (1, 1, 4, 4)): a centre crop", atol=0,
+                 hint="a larger x is cropped around its centre; F.pad with negative padding crops")
+
+
+# ------------------------------------------------------------------ Up
+@shapes
+@task("Up")
+def test_up_doubles_the_size_and_concatenates_channels(topic):
+    up = topic.Up(16, 8)
+    assert isinstance(up.up, torch.nn.ConvTranspose2d), (
+        f"Up.up should be an nn.ConvTranspose2d (the paper's 2x2 up-convolution), got {type(up.up).__name__}")
+    check_tensor(up.up.weight, "Up(16, 8).up.weight", shape=(16, 8, 2, 2),
+                 hint="nn.ConvTranspose2d(in_channels, in_channels // 2, kernel_size=2, stride=2); "
+                      "a transposed convolution's weight is (in, out, kH, kW)")
+    assert tuple(up.up.stride) == (2, 2), f"Up.up must have stride 2 to double H and W, got {up.up.stride}"
+    check_tensor(up.conv.conv1.weight, "Up(16, 8).conv.conv1.weight", shape=(8, 16, 3, 3),
+                 hint="the DoubleConv reads the concatenation of 8 upsampled and 8 skip channels: 16 in, "
+                      "8 out. Adding the skip instead of concatenating leaves 8 input channels")
+    y = up(torch.randn(2, 16, 5, 4), torch.randn(2, 8, 11, 9))
+    check_tensor(y, "Up(16, 8)(x (2, 16, 5, 4), skip (2, 8, 11, 9))", shape=(2, 8, 11, 9),
+                 hint="the up-convolution gives 10x8; pad it to the skip's 11x9 with pad_to_match before "
+                      "concatenating")
+
+
+@gradients
+@task("Up")
+def test_up_feeds_the_skip_and_the_upsampled_map_to_its_conv(topic):
+    g = torch.Generator().manual_seed(2)
+    up = _randomise_batchnorm(topic.Up(8, 4), g).eval()
+    x, skip = torch.randn(2, 8, 3, 4, generator=g), torch.randn(2, 4, 7, 8, generator=g)
+    seen = []
+    handle = up.conv.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    try:
+        with torch.no_grad():
+            out = up(x, skip)
+    finally:
+        handle.remove()
+    assert len(seen) == 1, f"Up.forward should call self.conv once, it was called {len(seen)} times"
+    with torch.no_grad():
+        upsampled = _centre_pad(up.up(x), 7, 8)  # (2, 4, 7, 8)
+    got = check_tensor(seen[0], "the input of Up(8, 4).conv", shape=(2, 8, 7, 8),
+                       hint="concatenate [skip, upsampled] along dim=1 (channels): 4 + 4 = 8 channels")
+    first, second = got[:, :4], got[:, 4:]
+    skip_first = torch.allclose(first, skip) and torch.allclose(second, upsampled, atol=1e-6)
+    skip_last = torch.allclose(second, skip) and torch.allclose(first, upsampled, atol=1e-6)
+    assert skip_first or skip_last, (
+        "the input of Up.conv should be torch.cat([skip, upsampled], dim=1) (either order), where upsampled "
+        "is self.up(x) padded to the skip's size by pad_to_match. "
+        f"Channels 0-3 match the skip: {torch.allclose(first, skip)}, channels 4-7 match the skip: "
+        f"{torch.allclose(second, skip)}, either half matches the upsampled map: "
+        f"{torch.allclose(first, upsampled, atol=1e-6) or torch.allclose(second, upsampled, atol=1e-6)}. "
+        "Likely cause: the skip is dropped, added, or the upsampled map is padded off-centre")
+    with torch.no_grad():
+        assert_close(out, up.conv(got), "Up(8, 4)(x, skip)", hint="return self.conv(concatenation)")
+
+
+# ------------------------------------------------------------------ UNet
+@shapes
+@task("UNet")
+def test_unet_output_has_the_input_size(topic):
+    model = topic.UNet(in_channels=3, num_classes=2, depth=3, width=4).eval()
+    assert len(model.downs) == 3 and len(model.ups) == 3, (
+        f"UNet(depth=3) should have 3 Down and 3 Up blocks, got {len(model.downs)} and {len(model.ups)}")
+    expected = [(4, 3), (8, 4), (16, 8), (32, 16)]  # (out, in) of each level's first conv: inc, then downs
+    got = [tuple(model.inc.conv1.weight.shape[:2])] + [tuple(d.conv.conv1.weight.shape[:2]) for d in model.downs]
+    assert got == expected, (f"UNet(in_channels=3, depth=3, width=4): the contracting path's first convolutions "
+                             f"should map (out, in) channels {expected}, got {got}. Likely cause: the channels "
+                             f"must double at every Down: width * 2**i")
+    expected = [(16, 32), (8, 16), (4, 8)]  # deepest first: each Up's conv reads skip + upsampled channels
+    got = [tuple(u.conv.conv1.weight.shape[:2]) for u in model.ups]
+    assert got == expected, (f"UNet(depth=3, width=4): the Up blocks' DoubleConvs, deepest first, should map "
+                             f"(out, in) channels {expected}, got {got}. Likely cause: the Up blocks in the wrong "
+                             f"order, or skips added instead of concatenated")
+    check_tensor(model.head.weight, "UNet(width=4, num_classes=2).head.weight", shape=(2, 4, 1, 1),
+                 hint="the head is a 1x1 nn.Conv2d(width, num_classes)")
+    with torch.no_grad():
+        for height, width in ((32, 32), (37, 29), (8, 13)):
+            y = model(torch.randn(2, 3, height, width))
+            check_tensor(y, f"UNet(depth=3)(x) for x of shape (2, 3, {height}, {width})",
+                         shape=(2, 2, height, width),
+                         hint="odd sizes lose a row at a pooling; Up must pad the upsampled map to the skip's "
+                              "size (pad_to_match) so the output keeps the input's size")
+
+
+@shapes
+@task("UNet")
+def test_unet_refuses_inputs_smaller_than_two_to_the_depth(topic):
+    model = topic.UNet(in_channels=1, num_classes=1, depth=3, width=2).eval()
+    with pytest.raises(ValueError, match="8"):
+        model(torch.randn(1, 1, 7, 16))
+    with torch.no_grad():
+        y = model(torch.randn(1, 1, 8, 9))
+    check_tensor(y, "UNet(depth=3)(x) for x of shape (1, 1, 8, 9), the smallest allowed height",
+                 shape=(1, 1, 8, 9))
+
+
+@gradients
+@task("UNet")
+def test_unet_decoder_receives_the_encoder_features(topic):
+    g = torch.Generator().manual_seed(3)
+    model = _randomise_batchnorm(topic.UNet(in_channels=1, num_classes=1, depth=2, width=3), g).eval()
+    encoder, decoder = [], []
+    hooks = [model.inc.register_forward_hook(lambda m, args, out: encoder.append(out.detach()))]
+    hooks += [d.register_forward_hook(lambda m, args, out: encoder.append(out.detach())) for d in model.downs]
+    hooks += [u.register_forward_hook(lambda m, args, out: decoder.append((args, out.detach())))
+              for u in model.ups]
+    try:
+        with torch.no_grad():
+            logits = model(torch.randn(2, 1, 13, 10, generator=g))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert len(encoder) == 3 and len(decoder) == 2, (
+        f"UNet(depth=2).forward should run inc, both Down blocks and both Up blocks once each; "
+        f"the encoder ran {len(encoder)} of 3 times, the decoder {len(decoder)} of 2")
+    for k, (args, _) in enumerate(decoder):
+        assert len(args) == 2, f"call each Up block as up(x, skip); ups[{k}] got {len(args)} arguments"
+        x, skip = args
+        level = len(encoder) - 2 - k  # ups[0] takes the deepest skip: the output of downs[-2] (or inc)
+        source = "model.inc" if level == 0 else f"model.downs[{level - 1}]"
+        assert skip.shape == encoder[level].shape and torch.equal(skip, encoder[level]), (
+            f"ups[{k}] should receive as skip the output of {source}, shape {tuple(encoder[level].shape)}; "
+            f"got a tensor of shape {tuple(skip.shape)}. Likely cause: the skips are used in the wrong order "
+            "(the deepest Up takes the deepest remaining skip) or not at all")
+        previous = encoder[-1] if k == 0 else decoder[k - 1][1]
+        assert torch.equal(x, previous), (
+            f"ups[{k}] should receive as x the output of {'the last Down block' if k == 0 else f'ups[{k - 1}]'}")
+    with torch.no_grad():
+        expected = F.conv2d(decoder[-1][1], model.head.weight, model.head.bias)
+    assert_close(logits, expected, "UNet output", hint="return self.head(the last Up block's output): raw logits")
+
+
+# ------------------------------------------------------------------ binarize, dice, IoU
+def _hand_made_masks():
+    """Five 4x4 cases: both empty, full overlap, prediction inside half of the target, missed, half overlap."""
+    pred = torch.zeros(5, 1, 4, 4)
+    target = torch.zeros(5, 1, 4, 4)
+    pred[1, :, 1:3, 1:3] = target[1, :, 1:3, 1:3] = 1  # identical 2x2 squares
+    target[2, :, :, :2] = 1  # target: the left half (8 pixels)
+    pred[2, :, :2, :2] = 1  # prediction: its top half (4 pixels)
+    target[3, :, 2:, 2:] = 1  # nothing predicted
+    pred[4, :, :, :2] = 1  # left half against the middle columns: 4 of 8 pixels shared
+    target[4, :, :, 1:3] = 1
+    return pred, target
+
+
+DICE = torch.tensor([1.0, 1.0, 2 / 3, 0.0, 0.5])  # 2|P∩T| / (|P| + |T|): 8/12 and 8/16 for the partial ones
+IOU = torch.tensor([1.0, 1.0, 0.5, 0.0, 1 / 3])  # |P∩T| / |P∪T|: 4/8 and 4/12
+
+
+@gradients
+@task("binarize")
+def test_binarize_thresholds_the_probability(topic):
+    logits = torch.tensor([-3.0, -0.1, 0.0, 0.3, 0.6, 1.2, 1.5])
+    got = topic.binarize(logits)
+    check_tensor(got, "binarize(logits (7,))", shape=(7,), finite=False)
+    expected = [False, False, True, True, True, True, True]
+    assert got.bool().tolist() == expected, (
+        f"binarize(logits {logits.tolist()}) with threshold 0.5: expected {expected}, got {got.bool().tolist()}. "
+        "Likely cause: comparing logits with 0.5; sigmoid(z) >= 0.5 exactly when z >= 0")
+    got = topic.binarize(logits, threshold=0.8).bool().tolist()
+    expected = [False, False, False, False, False, False, True]  # logit(0.8) = log(4) = 1.386
+    assert got == expected, (
+        f"binarize(logits, threshold=0.8): expected {expected}, got {got}. Likely cause: the threshold applies "
+        "to the probability sigmoid(z), so compare z with log(t / (1 - t))")
+    probs = torch.tensor([0.1, 0.49, 0.5, 0.69, 0.7, 0.95])
+    got = topic.binarize(probs, threshold=0.7, from_logits=False).bool().tolist()
+    expected = [False, False, False, False, True, True]
+    assert got == expected, (f"binarize(probabilities {probs.tolist()}, threshold=0.7, from_logits=False): "
+                             f"expected {expected}, got {got}. Likely cause: with from_logits=False compare "
+                             "the values themselves with the threshold (>=)")
+
+
+@shapes
+@task("dice_score")
+def test_metrics_give_one_score_per_image(topic):
+    g = torch.Generator().manual_seed(4)
+    logits, target = torch.randn(6, 1, 8, 8, generator=g), (torch.rand(6, 1, 8, 8, generator=g) < 0.4).float()
+    for name in ("dice_score", "iou_score"):
+        score = check_tensor(getattr(topic, name)(logits, target), f"{name}(logits (6, 1, 8, 8), target)",
+                             shape=(6,), hint="return one score per image (B,), a float tensor; "
+                                              "flatten each image and sum over dim 1")
+        assert ((score >= 0) & (score <= 1)).all(), f"{name} must lie in [0, 1], got {score.tolist()}"
+
+
+@gradients
+@task("dice_score")
+def test_dice_on_hand_made_masks(topic):
+    pred, target = _hand_made_masks()
+    hint = ("per image, Dice = 2|P∩T| / (|P| + |T|) on the binarised masks, and 1 when both are empty. "
+            "Images: both empty, identical, P = half of T, P empty, half overlap")
+    assert_close(topic.dice_score(pred * 0.9 + 0.05, target, from_logits=False), DICE,
+                 "dice_score(probabilities, target, from_logits=False) on hand-made 4x4 masks", hint=hint)
+    assert_close(topic.dice_score((pred * 2 - 1) * 4, target), DICE,
+                 "dice_score(logits, target) on the same masks as logits of ±4", hint=hint)
+
+
+@gradients
+@task("iou_score")
+def test_iou_on_hand_made_masks(topic):
+    pred, target = _hand_made_masks()
+    hint = ("per image, IoU = |P∩T| / |P∪T| with |P∪T| = |P| + |T| - |P∩T| (the overlap is in both areas), "
+            "and 1 when both are empty")
+    assert_close(topic.iou_score(pred * 0.9 + 0.05, target, from_logits=False), IOU,
+                 "iou_score(probabilities, target, from_logits=False) on hand-made 4x4 masks", hint=hint)
+    assert_close(topic.iou_score((pred * 2 - 1) * 4, target), IOU,
+                 "iou_score(logits, target) on the same masks as logits of ±4", hint=hint)
+    g = torch.Generator().manual_seed(5)
+    logits, target = torch.randn(8, 1, 6, 6, generator=g), (torch.rand(8, 1, 6, 6, generator=g) < 0.5).float()
+    dice = topic.dice_score(logits, target)
+    assert_close(topic.iou_score(logits, target), dice / (2 - dice), "iou_score against dice_score on random masks",
+                 hint="for the same masks IoU = Dice / (2 - Dice); check both formulas")
+
+
+@gradients
+@task("soft_dice_loss")
+def test_soft_dice_loss_matches_its_formula_and_has_gradients(topic):
+    g = torch.Generator().manual_seed(6)
+    logits = (torch.randn(3, 1, 5, 5, generator=g, dtype=torch.float64) * 2).requires_grad_()
+    target = (torch.rand(3, 1, 5, 5, generator=g) < 0.4).double()
+    target[2] = 0  # one empty target
+    loss = topic.soft_dice_loss(logits, target)
+    check_tensor(loss, "soft_dice_loss(logits (3, 1, 5, 5), target)", shape=(),
+                 hint="return the mean over the batch of 1 - dice: a 0-dimensional tensor")
+    p = torch.sigmoid(logits).flatten(1)
+    t = target.flatten(1)
+    expected = (1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)).mean()
+    assert_close(loss, expected, "soft_dice_loss(logits, target) with eps=1", atol=1e-10,
+                 hint="p = sigmoid(logits), no threshold; per image (2 Σ p t + eps) / (Σ p + Σ t + eps); "
+                      "the mean of 1 - dice over the batch")
+    assert loss.requires_grad, ("soft_dice_loss returned a tensor without a gradient: a threshold, .item() or "
+                                "detach() cuts it. Use the probabilities themselves")
+    (grad,) = torch.autograd.grad(loss, logits)
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+    assert_close(grad, expected_grad, "d soft_dice_loss / d logits", atol=1e-10)
+
+
+# ------------------------------------------------------------------ train and segmentation
+@gradients
+@task("train")
+def test_train_steps_on_bce_plus_soft_dice(topic):
+    g = torch.Generator().manual_seed(7)
+    images, masks = torch.randn(8, 1, 8, 8, generator=g), (torch.rand(8, 1, 8, 8, generator=g) < 0.3).float()
+    torch.manual_seed(0)
+    model = topic.UNet(1, 1, depth=1, width=2)
+    reference = copy.deepcopy(model)
+    torch.manual_seed(1)
+    losses = topic.train(model, images, masks, epochs=1, lr=0.01, batch_size=4)
+    assert isinstance(losses, list) and len(losses) == 1, f"train(epochs=1) should return 1 loss, got {losses!r:.200}"
+    # The same two steps by hand: Adam on BCE + soft Dice (eps 1), the lr on a cosine to 0.
+    torch.manual_seed(1)
+    optimizer = torch.optim.Adam(reference.parameters(), lr=0.01)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=2)
+    reference.train()
+    order = torch.randperm(8)
+    for batch in (order[:4], order[4:]):
+        optimizer.zero_grad()
+        logits = reference(images[batch])
+        p, t = torch.sigmoid(logits).flatten(1), masks[batch].flatten(1)
+        dice = (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)
+        loss = F.binary_cross_entropy_with_logits(logits, masks[batch]) + (1 - dice).mean()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    for (name, got), want in zip(model.named_parameters(), reference.parameters()):
+        assert_close(got, want, f"parameter {name} after train(epochs=1, batch_size=4)", atol=1e-5,
+                     hint="each batch: optimizer.zero_grad(), loss = BCE with logits + soft_dice_loss, "
+                          "loss.backward(), optimizer.step(). Without zero_grad() the gradients add up")
+
+
+def _threshold_baseline_iou(images, masks, test_images, test_masks):
+    """Mean test IoU of the one brightness threshold that does best on the training images."""
+    best_iou, best = -1.0, 0.0
+    for c in torch.quantile(images.flatten(), torch.linspace(0.05, 0.95, 37)).tolist():
+        pred, t = (images > c).flatten(1), masks.flatten(1) > 0.5
+        inter, union = (pred & t).sum(1).float(), (pred | t).sum(1).float()
+        iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union)).mean().item()
+        if iou > best_iou:
+            best_iou, best = iou, c
+    pred, t = (test_images > best).flatten(1), test_masks.flatten(1) > 0.5
+    inter, union = (pred & t).sum(1).float(), (pred | t).sum(1).float()
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union)).mean().item()
+
+
+@accuracy
+@task("train")
+def test_segments_noisy_shapes_better_than_a_threshold(topic, seed, device):
+    torch.manual_seed(seed)
+    images, masks = segmentation(128, size=32, seed=seed, noise=0.3)  # (128, 1, 32, 32) each
+    test_images, test_masks = segmentation(128, size=32, seed=seed, split="test", noise=0.3)
+    baseline = _threshold_baseline_iou(images, masks, test_images, test_masks)
+    model = topic.UNet(1, 1, depth=3, width=8).to(device)
+    losses = topic.train(model, images.to(device), masks.to(device), epochs=6, lr=0.03, batch_size=16)
+    assert losses[-1] < losses[0], f"the loss should fall during training: first {losses[0]:.4f}, last {losses[-1]:.4f}"
+    model.eval()
+    with torch.no_grad():
+        logits = model(test_images.to(device)).cpu()
+    pred, t = (logits >= 0).flatten(1), test_masks.flatten(1) > 0.5
+    inter, union = (pred & t).sum(1).float(), (pred | t).sum(1).float()
+    iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union)).mean().item()
+    hint = (f"the best single brightness threshold reaches IoU {baseline:.3f}; a U-Net that sees neighbourhoods "
+            "and keeps its skips does far better. The solution reaches about 0.86; one that drops its skips about 0.64")
+    assert_at_least(iou, 0.78, f"mean test IoU of UNet(depth=3, width=8) after 6 epochs (seed {seed})",
+                    chance=baseline, hint=hint)
+    assert_at_least(iou - baseline, 0.3, f"test IoU above the pixel-threshold baseline's (seed {seed})", hint=hint)
+
+
+@shapes
+@task("train")
+def test_main_trains_on_pets_through_kata_datasets(topic, monkeypatch, capsys):
+    calls = []
+
+    def load_pets(*, root="data", size=64, download=True):  # a stand-in: tests never download
+        calls.append(size)
+        g = torch.Generator().manual_seed(8)
+        return torch.rand(10, 3, size, size, generator=g), (torch.rand(10, 1, size, size, generator=g) < 0.5).float()
+
+    monkeypatch.setitem(sys.modules, "kata.datasets", types.SimpleNamespace(load_pets=load_pets))
+    code = topic.main(["--data", "pets", "--size", "16", "--depth", "1", "--width", "2", "--epochs", "1",
+                       "--device", "cpu"])
+    assert code == 0, f"main(['--data', 'pets', ...]) should return 0, got {code!r}"
+    assert calls == [16], f"main(['--data', 'pets', '--size', '16']) should call load_pets(size=16) once, got {calls}"
+    assert "IoU" in capsys.readouterr().out, "main() should print the test IoU"
