@@ -30,7 +30,9 @@ def sigmoid(z: Tensor) -> Tensor:
     # BEGIN SOLUTION: compute 1 / (1 + exp(-z)) so that no exp() can overflow, for any sign of z
     # exp(-z) overflows to inf for z < -88 in float32. For z < 0 use the equal form
     # exp(z) / (1 + exp(z)); with e = exp(-|z|) in (0, 1] both forms are safe.
-    e = torch.exp(-z.abs())
+    # -|z| is written with where(), not -z.abs(): autograd gives |z| the slope 0 at
+    # z = 0, which would make sigmoid'(0) come out 0 instead of 1/4.
+    e = torch.exp(torch.where(z >= 0, -z, z))
     return torch.where(z >= 0, 1 / (1 + e), e / (1 + e))
     # END SOLUTION
 
@@ -43,8 +45,10 @@ def bce_with_logits(logits: Tensor, y: Tensor) -> Tensor:
     """
     # BEGIN SOLUTION: return the mean of softplus(z) - y*z, with softplus written so it never overflows
     # softplus(z) = log(1 + exp(z)) = max(z, 0) + log(1 + exp(-|z|)): finite for z = ±100,
-    # where log(σ(z)) would give log(0) = -inf.
-    softplus = logits.clamp(min=0) + torch.log1p(torch.exp(-logits.abs()))
+    # where log(σ(z)) would give log(0) = -inf. Both pieces take the z >= 0 branch at
+    # z = 0, so the slopes there add up to the true 1/2 (clamp and abs would give 1 + 0).
+    positive = logits >= 0
+    softplus = torch.where(positive, logits, 0.0) + torch.log1p(torch.exp(torch.where(positive, -logits, logits)))
     return (softplus - y * logits).mean()
     # END SOLUTION
 

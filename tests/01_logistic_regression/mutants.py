@@ -7,11 +7,18 @@ is caught.
 
 MUTANTS = {
     "sigmoid_naive_overflows": [
-        ("e = torch.exp(-z.abs())\n    return torch.where(z >= 0, 1 / (1 + e), e / (1 + e))",
+        ("e = torch.exp(torch.where(z >= 0, -z, z))\n    return torch.where(z >= 0, 1 / (1 + e), e / (1 + e))",
          "return 1 / (1 + torch.exp(-z))"),
     ],
+    "sigmoid_abs_kills_gradient_at_zero": [
+        ("e = torch.exp(torch.where(z >= 0, -z, z))", "e = torch.exp(-z.abs())"),
+    ],
+    "softplus_by_clamp_and_abs": [
+        ("softplus = torch.where(positive, logits, 0.0) + torch.log1p(torch.exp(torch.where(positive, -logits, logits)))",
+         "softplus = logits.clamp(min=0) + torch.log1p(torch.exp(-logits.abs()))"),
+    ],
     "bce_from_probabilities": [
-        ("softplus = logits.clamp(min=0) + torch.log1p(torch.exp(-logits.abs()))\n"
+        ("softplus = torch.where(positive, logits, 0.0) + torch.log1p(torch.exp(torch.where(positive, -logits, logits)))\n"
          "    return (softplus - y * logits).mean()",
          "p = sigmoid(logits)\n    return -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()"),
     ],

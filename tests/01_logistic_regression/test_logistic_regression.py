@@ -25,10 +25,12 @@ def test_sigmoid_matches_torch_and_stays_finite(topic):
     z = torch.tensor([-1000.0, -100.0, -20.0, -1.0, 0.0, 1.0, 20.0, 100.0, 1000.0])
     assert_close(topic.sigmoid(z), torch.sigmoid(z), "sigmoid(z) for z from -1000 to 1000", atol=1e-6,
                  hint="exp(-z) overflows to inf for very negative z: use exp(z) / (1 + exp(z)) there")
-    z = torch.randn(50, dtype=torch.float64, requires_grad=True)
+    z = torch.cat([torch.randn(50, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)]).requires_grad_()
     (grad,) = torch.autograd.grad(topic.sigmoid(z).sum(), z)
-    assert_close(grad, torch.sigmoid(z) * (1 - torch.sigmoid(z)), "d sigmoid(z) / dz", atol=1e-8,
-                 hint="build sigmoid from differentiable torch operations; do not detach or use .item()")
+    assert_close(grad, torch.sigmoid(z) * (1 - torch.sigmoid(z)), "d sigmoid(z) / dz (z random, and z = 0 last)",
+                 atol=1e-8, hint="build sigmoid from differentiable torch operations (no detach, no .item()). "
+                 "If only z = 0 is wrong: autograd gives z.abs() the slope 0 at 0, so exp(-z.abs()) has no "
+                 "gradient there; write -|z| as torch.where(z >= 0, -z, z)")
     z = torch.tensor([-1000.0, -100.0, 100.0, 1000.0], requires_grad=True)
     (grad,) = torch.autograd.grad(topic.sigmoid(z).sum(), z)
     check_tensor(grad, "d sigmoid(z) / dz at z = ±100 and ±1000",
@@ -68,6 +70,19 @@ def test_bce_is_finite_for_extreme_logits(topic):
     (grad,) = torch.autograd.grad(loss, logits)
     assert_close(grad, torch.tensor([0.0, 0.0, 0.25, -0.25]), "d loss / d logits for logits ±100", atol=1e-6,
                  hint="the gradient of the mean loss is (σ(z) - y) / N; a NaN means an inf crept in")
+
+
+@gradients
+@task("bce_with_logits")
+def test_bce_gradient_at_zero_logits(topic):
+    # A zero-initialised model starts exactly here: every logit is 0, every σ(z) = 1/2.
+    logits = torch.zeros(4, requires_grad=True)
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    (grad,) = torch.autograd.grad(topic.bce_with_logits(logits, y), logits)
+    assert_close(grad, torch.tensor([-0.125, 0.125, -0.125, 0.125]), "d loss / d logits at logits = 0", atol=1e-6,
+                 hint="the gradient is (σ(0) - y) / N = (0.5 - y) / 4. clamp(min=0) and abs() have one-sided "
+                      "slopes at 0 (1 and 0), which add up to the wrong value: use torch.where(z >= 0, ...) "
+                      "for both pieces, so both take the same side")
 
 
 @shapes
