@@ -1,0 +1,299 @@
+"""VGG: very deep networks built from one repeated idea, 3x3 convolutions and 2x2 pooling.
+
+K. Simonyan & A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
+Recognition" (ICLR 2015), section 2 and Table 1. Every VGG is a stack of 3x3
+convolutions (stride 1, padding 1, so the size stays) with ReLU, cut into five
+blocks by 2x2 max-pooling (each halves the size), followed by three fully connected
+layers. The variants differ only in how many convolutions each block holds, so the
+whole family is one table (columns A, B, D, E = VGG-11, 13, 16, 19) read by one
+builder. BatchNorm after each convolution (Ioffe & Szegedy 2015) is the "_bn"
+variant: it came after the paper and makes the deep stacks easy to train.
+
+The layout follows torchvision's `vgg.py` exactly, module for module, so that its
+state dicts (and its pretrained weights) load into these models with strict=True.
+
+Read the lesson in README.md beside this file. Run the hidden tests with
+    uv run pytest exercises/05_vgg
+and train a narrow VGG-11 with BatchNorm on generated 32x32 colour shapes with
+    uv run python exercises/05_vgg/vgg.py            (or --data cifar10 for the real thing)
+
+Shapes: B images, C channels, H x W pixels, K classes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kata.images import shapes
+
+# One entry per layer: an int is a 3x3 convolution with that many output channels
+# (followed by ReLU, or BatchNorm and ReLU), "M" is a 2x2 max-pool with stride 2.
+Config = list[int | str]
+
+
+def config(name: str) -> Config:
+    """The layer list of one column of the paper's Table 1.
+
+    name: "A" (VGG-11), "B" (VGG-13), "D" (VGG-16) or "E" (VGG-19). Raises ValueError
+    for any other name. (Columns A-LRN and C of the paper are left out, as in torchvision.)
+    """
+    # BEGIN SOLUTION: return Table 1's column for `name` (channels as ints, "M" for each max-pool); ValueError otherwise
+    # Five blocks each; the blocks widen 64 -> 128 -> 256 -> 512 -> 512, and the deeper
+    # columns only add 3x3 convolutions inside blocks: 8, 10, 13 and 16 of them, plus
+    # the 3 fully connected layers, give the 11, 13, 16 and 19 weight layers of the names.
+    table: dict[str, Config] = {
+        "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+        "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+        "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+        "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+              512, 512, 512, 512, "M"],
+    }
+    if name not in table:
+        raise ValueError(f"unknown VGG configuration {name!r}: choose one of {sorted(table)}")
+    return list(table[name])  # a copy: a caller that edits it cannot change the table
+    # END SOLUTION
+
+
+def make_layers(cfg: Config, batch_norm: bool = False, *, in_channels: int = 3, width_divisor: int = 1) -> nn.Sequential:
+    """The convolutional part ("features") of a VGG, one module per step of `cfg`.
+
+    Each int v gives Conv2d(c, v // width_divisor, 3, padding=1) then ReLU(inplace=True),
+    with BatchNorm2d between them when batch_norm; each "M" gives MaxPool2d(2, 2).
+    The modules sit flat in one nn.Sequential, so their indices (and the state-dict
+    keys "0.weight", "1.running_mean", ...) are torchvision's.
+    width_divisor > 1 makes a narrow copy of the same architecture (64 -> 8 for 8).
+    Input (B, in_channels, H, W); output (B, last channels, H / 2^pools, W / 2^pools).
+    """
+    # BEGIN SOLUTION: append Conv2d(3x3, padding 1)[, BatchNorm2d], ReLU for each int and MaxPool2d(2, 2) for each "M"
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for v in cfg:
+        if v == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))  # halves H and W
+            continue
+        out = v // width_divisor
+        # padding=1 keeps H and W: only the pools shrink the image. The conv keeps its
+        # bias even before BatchNorm (where it is redundant) to match torchvision's keys.
+        conv = nn.Conv2d(channels, out, kernel_size=3, padding=1)
+        if batch_norm:
+            layers += [conv, nn.BatchNorm2d(out), nn.ReLU(inplace=True)]  # normalise, then the nonlinearity
+        else:
+            layers += [conv, nn.ReLU(inplace=True)]
+        channels = out
+    return nn.Sequential(*layers)
+    # END SOLUTION
+
+
+class VGG(nn.Module):
+    """features -> avgpool -> flatten -> classifier, with torchvision's module names.
+
+    features: from make_layers, ending with `out_channels` channels.
+    The classifier is Linear(out_channels * pool_size², hidden_size), ReLU, Dropout,
+    Linear(hidden_size, hidden_size), ReLU, Dropout, Linear(hidden_size, num_classes):
+    seven modules at indices 0-6. The defaults (512, 7, 4096) are the paper's.
+    """
+
+    def __init__(self, features: nn.Sequential, num_classes: int = 1000, *, out_channels: int = 512,
+                 pool_size: int = 7, hidden_size: int = 4096, dropout: float = 0.5,
+                 init_weights: bool = True) -> None:
+        super().__init__()
+        # BEGIN SOLUTION: keep features; add avgpool (AdaptiveAvgPool2d to pool_size²) and the 7-module classifier; init if asked
+        self.features = features
+        # The paper's 224x224 inputs leave 7x7 maps after five pools. An adaptive pool
+        # makes any input size (32x32 too) give pool_size x pool_size, so the first
+        # Linear always sees the same number of features.
+        self.avgpool = nn.AdaptiveAvgPool2d((pool_size, pool_size))
+        self.classifier = nn.Sequential(
+            nn.Linear(out_channels * pool_size * pool_size, hidden_size),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=dropout),
+            nn.Linear(hidden_size, hidden_size),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=dropout),
+            nn.Linear(hidden_size, num_classes),  # logits: no ReLU, no Dropout after the last layer
+        )
+        if init_weights:
+            self._init_weights()
+        # END SOLUTION
+
+    def _init_weights(self) -> None:
+        """torchvision's initialisation: He (fan_out) for convolutions, N(0, 0.01) for Linear, zero biases."""
+        # BEGIN SOLUTION: kaiming_normal_(fan_out, relu) conv weights, BN weight 1, Linear N(0, 0.01), every bias 0
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                # He et al. 2015: variance 2 / fan keeps the signal's scale through the ReLUs.
+                # Before it, the paper trained column A first and started the deeper nets from it.
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+        # END SOLUTION
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, C, H, W) with H, W >= 32 (five pools). Returns logits (B, num_classes)."""
+        # BEGIN SOLUTION: features, avgpool, flatten all but the batch dimension, classifier
+        x = self.features(x)  # (B, 512, H/32, W/32)
+        x = self.avgpool(x)  # (B, 512, 7, 7)
+        x = torch.flatten(x, 1)  # (B, 512*7*7), channel-major like torchvision, so its weights fit
+        return self.classifier(x)  # (B, K)
+        # END SOLUTION
+
+
+def vgg(cfg: str, *, batch_norm: bool = False, num_classes: int = 1000, in_channels: int = 3,
+        width_divisor: int = 1, pool_size: int = 7, hidden_size: int = 4096, dropout: float = 0.5,
+        init_weights: bool = True) -> VGG:
+    """The one builder behind every variant: VGG(make_layers(config(cfg), batch_norm), ...).
+
+    cfg: "A", "B", "D" or "E". The defaults give the paper's model for 224x224 ImageNet;
+    width_divisor, pool_size and hidden_size shrink it (same layers, fewer channels) for
+    small images, e.g. vgg("A", batch_norm=True, width_divisor=8, pool_size=1, hidden_size=64).
+    """
+    # BEGIN SOLUTION: build features from config(cfg) with make_layers; pass its last channel count to VGG
+    layers = config(cfg)
+    features = make_layers(layers, batch_norm, in_channels=in_channels, width_divisor=width_divisor)
+    out_channels = [v for v in layers if v != "M"][-1] // width_divisor
+    return VGG(features, num_classes, out_channels=out_channels, pool_size=pool_size, hidden_size=hidden_size,
+               dropout=dropout, init_weights=init_weights)
+    # END SOLUTION
+
+
+# The eight models of torchvision.models, by their names. kwargs go to vgg().
+def vgg11(**kwargs) -> VGG:
+    return vgg("A", batch_norm=False, **kwargs)
+
+
+def vgg11_bn(**kwargs) -> VGG:
+    return vgg("A", batch_norm=True, **kwargs)
+
+
+def vgg13(**kwargs) -> VGG:
+    return vgg("B", batch_norm=False, **kwargs)
+
+
+def vgg13_bn(**kwargs) -> VGG:
+    return vgg("B", batch_norm=True, **kwargs)
+
+
+def vgg16(**kwargs) -> VGG:
+    return vgg("D", batch_norm=False, **kwargs)
+
+
+def vgg16_bn(**kwargs) -> VGG:
+    return vgg("D", batch_norm=True, **kwargs)
+
+
+def vgg19(**kwargs) -> VGG:
+    return vgg("E", batch_norm=False, **kwargs)
+
+
+def vgg19_bn(**kwargs) -> VGG:
+    return vgg("E", batch_norm=True, **kwargs)
+
+
+def narrow_vgg(cfg: str = "A", *, batch_norm: bool = True, num_classes: int = 10, **kwargs) -> VGG:
+    """By default VGG-11 with BatchNorm at 1/8 of the width, for 32x32 images: the same layers with
+    8..64 channels, 1x1 maps after five pools (so pool_size=1) and a 64-wide classifier;
+    about 0.15 M parameters instead of 129 M. kwargs override these choices.
+
+    init_weights=False keeps PyTorch's default initialisation (scaled by each layer's
+    fan-in): torchvision's N(0, 0.01) suits 4096-wide layers, but through a 64-wide
+    classifier it leaves logits near 1e-4 and training stuck at chance.
+    """
+    options = dict(width_divisor=8, pool_size=1, hidden_size=64, dropout=0.0, init_weights=False) | kwargs
+    return vgg(cfg, batch_norm=batch_norm, num_classes=num_classes, **options)
+
+
+# ------------------------------------------------------------------ training
+def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 6, batch_size: int = 64, lr: float = 0.05,
+          seed: int = 0, log: bool = False) -> list[float]:
+    """SGD with Nesterov momentum and a one-cycle learning rate (warm up to lr, then anneal)
+    on mini-batches of cross-entropy. X: (N, C, H, W), y: (N,). Returns each epoch's mean loss."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
+    steps = epochs * -(-len(X) // batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+    g = torch.Generator().manual_seed(seed)  # the batch order, independent of torch's global state
+    losses = []
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(len(X), generator=g).to(X.device)
+        total = 0.0
+        for start in range(0, len(X), batch_size):
+            idx = order[start:start + batch_size]
+            loss = F.cross_entropy(model(X[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(X))
+        if log:
+            print(f"epoch {epoch + 1:3d}  loss {losses[-1]:.4f}")
+    return losses
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, X: Tensor, y: Tensor, batch_size: int = 500) -> float:
+    """Fraction of images whose highest logit is the label, in eval mode."""
+    model.eval()
+    correct = sum((model(X[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
+                  for i in range(0, len(X), batch_size))
+    return correct / len(X)
+
+
+def _load_data(name: str, n: int, seed: int, root: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    if name == "shapes":
+        X, y = shapes(n, size=32, channels=3, seed=seed)  # (n, 3, 32, 32), (n,)
+        X_test, y_test = shapes(1000, size=32, channels=3, seed=seed, split="test")
+        return X, y, X_test, y_test
+    from kata.datasets import load  # real data: imported only when asked for (it may download)
+
+    X, y = load(name, root=root, train=True, limit=n)  # (n, 3, 32, 32) in [0, 1] for CIFAR-10
+    X_test, y_test = load(name, root=root, train=False)  # (10000, 3, 32, 32)
+    return X, y, X_test, y_test
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train a narrow VGG-11 with BatchNorm on 32x32 colour images.")
+    parser.add_argument("--data", choices=["shapes", "cifar10"], default="shapes",
+                        help="generated shapes (default) or CIFAR-10 (downloaded by kata.datasets)")
+    parser.add_argument("--root", default="data", help="where real data sets are kept")
+    parser.add_argument("--n", type=int, default=2000, help="training images to use")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--width-divisor", type=int, default=8, help="8 gives 8..64 channels instead of 64..512")
+    parser.add_argument("--no-bn", action="store_true", help="leave BatchNorm out, to see what it brings")
+    parser.add_argument("--lr", type=float, default=0.05, help="the peak of the one-cycle schedule")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    try:
+        data = _load_data(args.data, args.n, args.seed, args.root)
+    except RuntimeError as error:  # real data that is neither on disk nor downloadable
+        print(error, file=sys.stderr)
+        return 1
+    X, y, X_test, y_test = (t.to(args.device) for t in data)
+    num_classes = int(y.max()) + 1
+    model = narrow_vgg("A", batch_norm=not args.no_bn, num_classes=num_classes, width_divisor=args.width_divisor,
+                       hidden_size=512 // args.width_divisor).to(args.device)
+    print(f"VGG-11{'' if args.no_bn else ' with BatchNorm'}, width / {args.width_divisor}: "
+          f"{sum(p.numel() for p in model.parameters()):,} parameters; {len(X)} {args.data} images")
+    start = time.perf_counter()
+    train(model, X, y, epochs=args.epochs, lr=args.lr, seed=args.seed, log=True)
+    print(f"trained in {time.perf_counter() - start:.1f} s")
+    print(f"test accuracy {accuracy(model, X_test, y_test):.3f} (the hidden suite asks for at least 0.7 on shapes after 6 epochs of 1000 images)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""Plausible learner bugs that the 05 VGG suite must reject.
+
+Each mutant names a bug and the edits that put it into the solution: (old, new)
+pairs, each `old` found exactly once. `uv run pytest grader/tests -k 05_vgg` proves
+every one is caught.
+"""
+
+MUTANTS = {
+    # Table 1 copied with one 256 missing in D: 12 convolutions, VGG-15.
+    "config_D_missing_conv": [
+        ('"D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M"', '"D": [64, 64, "M", 128, 128, "M", 256, 256, "M"'),
+    ],
+    # Normalising after the nonlinearity: same parameters, shifted keys (features.1 is ReLU).
+    "batchnorm_after_relu": [
+        ("layers += [conv, nn.BatchNorm2d(out), nn.ReLU(inplace=True)]",
+         "layers += [conv, nn.ReLU(inplace=True), nn.BatchNorm2d(out)]"),
+    ],
+    # "BatchNorm has its own shift, so the conv needs no bias": true, but not torchvision's keys.
+    "conv_bias_off_with_batchnorm": [
+        ("conv = nn.Conv2d(channels, out, kernel_size=3, padding=1)",
+         "conv = nn.Conv2d(channels, out, kernel_size=3, padding=1, bias=not batch_norm)"),
+        ("nn.init.zeros_(m.bias)\n            elif isinstance(m, nn.BatchNorm2d):",
+         "if m.bias is not None:\n                    nn.init.zeros_(m.bias)\n            elif isinstance(m, nn.BatchNorm2d):"),
+    ],
+    # The pools forgotten: the same parameters, keys shift, and no downsampling.
+    "max_pools_skipped": [
+        ("layers.append(nn.MaxPool2d(kernel_size=2, stride=2))  # halves H and W", "pass"),
+    ],
+    # A pool that does not downsample: keys, shapes and counts all match torchvision's.
+    "max_pool_stride_1": [
+        ("nn.MaxPool2d(kernel_size=2, stride=2)", "nn.MaxPool2d(kernel_size=2, stride=1)"),
+    ],
+    # Convolutions without padding: identical weights, but each shrinks the image by 2.
+    "conv_without_padding": [
+        ("conv = nn.Conv2d(channels, out, kernel_size=3, padding=1)",
+         "conv = nn.Conv2d(channels, out, kernel_size=3)"),
+    ],
+    # The last Dropout left out: the final Linear moves from classifier.6 to classifier.5.
+    "classifier_missing_last_dropout": [
+        ("nn.ReLU(inplace=True),\n            nn.Dropout(p=dropout),\n            nn.Linear(hidden_size, num_classes)",
+         "nn.ReLU(inplace=True),\n            nn.Linear(hidden_size, num_classes)"),
+    ],
+    # A ReLU after the last Linear: logits can no longer be negative; keys unchanged.
+    "relu_after_logits": [
+        ("nn.Linear(hidden_size, num_classes),  # logits",
+         "nn.Linear(hidden_size, num_classes), nn.ReLU(),  # logits"),
+    ],
+    # A fixed 7x7 pool: the narrow model's classifier expects 64 * 7 * 7 inputs.
+    "avgpool_ignores_pool_size": [
+        ("nn.AdaptiveAvgPool2d((pool_size, pool_size))", "nn.AdaptiveAvgPool2d((7, 7))"),
+        ("nn.Linear(out_channels * pool_size * pool_size, hidden_size)", "nn.Linear(out_channels * 7 * 7, hidden_size)"),
+    ],
+    # Flattening channels-last: the right shape, but torchvision's weights see shuffled features.
+    "flatten_channels_last": [
+        ("x = torch.flatten(x, 1)", "x = torch.flatten(x.permute(0, 2, 3, 1), 1)"),
+    ],
+    # width_divisor forgotten: the "narrow" model is full width.
+    "width_divisor_ignored": [("out = v // width_divisor", "out = v")],
+    # Linear layers initialised like convolutions would be, std 1.
+    "linear_init_std_1": [("nn.init.normal_(m.weight, 0, 0.01)", "nn.init.normal_(m.weight, 0, 1.0)")],
+}

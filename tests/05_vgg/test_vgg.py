@@ -1,0 +1,320 @@
+"""Hidden suite for 05 VGG: the configuration table, make_layers, the VGG module, the builder.
+
+Compatibility with torchvision is proved in three parts: the parameter counts, the
+state-dict keys and shapes of all eight models (built on the `meta` device, so the
+138 M parameters cost no memory and no time), and the same outputs as torchvision's
+own layers with the same weights (keys and shapes cannot see a missing pool, a
+wrong padding or a flatten in the wrong order; an output can).
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from grader.checks import assert_at_least, assert_close, check_tensor
+from kata.images import shapes as shape_images
+
+shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
+
+# Table 1 of Simonyan & Zisserman (2015), columns A, B, D, E.
+TABLE = {
+    "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
+# sum(p.numel() for p in torchvision.models.<name>().parameters()), 1000 classes.
+PARAMETERS = {
+    "vgg11": 132_863_336, "vgg11_bn": 132_868_840, "vgg13": 133_047_848, "vgg13_bn": 133_053_736,
+    "vgg16": 138_357_544, "vgg16_bn": 138_365_992, "vgg19": 143_667_240, "vgg19_bn": 143_678_248,
+}
+BAR = 0.7  # seeds 0-19: 0.77-0.93 (mean 0.88); chance 0.1; without BatchNorm 0.09-0.11
+CLASSIFIER = ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+
+
+def _layout(seq: nn.Module) -> list[str]:
+    return [type(m).__name__ for m in seq]
+
+
+def _count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _randomise(model: nn.Module, seed: int) -> None:
+    """Random weights everywhere, and BatchNorm running statistics far from (0, 1)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(1 + 0.3 * torch.randn(m.weight.shape, generator=g))
+                m.running_mean.copy_(0.3 * torch.randn(m.running_mean.shape, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
+
+
+def _tiny_features(in_channels: int = 3, channels: int = 16) -> nn.Sequential:
+    """A small stand-in for make_layers' output, so VGG is tested on its own."""
+    return nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2, 2))
+
+
+# ------------------------------------------------------------------ config
+@shapes
+@task("config")
+def test_config_is_table_1(topic):
+    for name, expected in TABLE.items():
+        got = topic.config(name)
+        convs = sum(v != "M" for v in expected)
+        assert list(got) == expected, (
+            f"config({name!r}): expected {expected}, got {got!r:.300}. Likely cause: column {name} of Table 1 "
+            f"has {convs} convolutions (+ 3 fully connected = {convs + 3} weight layers) and 5 max-pools; "
+            "count the convolutions of each block"
+        )
+    with pytest.raises(ValueError):
+        topic.config("C")  # the paper's column C has 1x1 convolutions: not in this table
+
+
+# ------------------------------------------------------------------ make_layers
+@shapes
+@task("make_layers")
+def test_make_layers_layout(topic):
+    cfg = [8, "M", 16, 16, "M"]
+    plain = topic.make_layers(cfg)
+    assert isinstance(plain, nn.Sequential), f"make_layers must return an nn.Sequential, got {type(plain).__name__}"
+    expected = ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d"]
+    assert _layout(plain) == expected, (
+        f"make_layers({cfg}): expected the modules {expected}, got {_layout(plain)}. "
+        "Likely cause: every int is a Conv2d then a ReLU, every 'M' one MaxPool2d, all flat in one Sequential"
+    )
+    with_bn = topic.make_layers(cfg, batch_norm=True)
+    expected_bn = ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "Conv2d", "BatchNorm2d", "ReLU",
+                   "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]
+    assert _layout(with_bn) == expected_bn, (
+        f"make_layers({cfg}, batch_norm=True): expected {expected_bn}, got {_layout(with_bn)}. "
+        "Likely cause: BatchNorm2d goes between the convolution and its ReLU, in the same Sequential"
+    )
+    for m in with_bn:
+        if isinstance(m, nn.Conv2d):
+            assert (m.kernel_size, m.stride, m.padding) == ((3, 3), (1, 1), (1, 1)), (
+                f"every VGG convolution is 3x3 with stride 1 and padding 1 (the size stays); got {m}")
+            assert m.bias is not None, (
+                "the convolutions keep their bias even before BatchNorm: torchvision's keys have it")
+        if isinstance(m, nn.MaxPool2d):
+            assert (m.kernel_size, m.stride) in ((2, 2), ((2, 2), (2, 2))), f"pools are 2x2 with stride 2; got {m}"
+    check_tensor(with_bn(torch.rand(2, 3, 16, 16)), f"make_layers({cfg}, batch_norm=True) on (2, 3, 16, 16)",
+                 shape=(2, 16, 4, 4), hint="convolutions keep H and W (padding 1); each pool halves them")
+    narrow = topic.make_layers(cfg, batch_norm=True, in_channels=1, width_divisor=4)
+    check_tensor(narrow(torch.rand(2, 1, 16, 16)), f"make_layers({cfg}, in_channels=1, width_divisor=4)",
+                 shape=(2, 4, 4, 4), hint="the first convolution takes in_channels; each int v gives v // width_divisor")
+
+
+@gradients
+@task("make_layers")
+def test_make_layers_matches_torchvision(topic):
+    from torchvision.models import vgg as tv
+
+    cfg = [16, "M", 32, "M", 32, 32, "M"]
+    x = torch.rand(2, 3, 24, 24)
+    for batch_norm in (False, True):
+        reference = tv.make_layers(cfg, batch_norm=batch_norm)
+        _randomise(reference, seed=5)
+        ours = topic.make_layers(cfg, batch_norm=batch_norm)
+        keys, expected = list(ours.state_dict()), list(reference.state_dict())
+        assert keys == expected, (
+            f"make_layers({cfg}, batch_norm={batch_norm}): state-dict keys {keys} differ from torchvision's "
+            f"{expected}. Likely cause: the modules' order or count differs (indices are the keys)")
+        ours.load_state_dict(reference.state_dict(), strict=True)
+        reference.eval(), ours.eval()
+        with torch.no_grad():
+            assert_close(ours(x), reference(x), f"make_layers({cfg}, batch_norm={batch_norm}) with torchvision's weights",
+                         hint="a 3x3 convolution with padding 1, then BatchNorm (in eval, its running statistics), "
+                              "then ReLU; 2x2 max-pools with stride 2")
+
+
+# ------------------------------------------------------------------ VGG
+@shapes
+@task("VGG")
+def test_vgg_module_layout(topic):
+    features = _tiny_features(channels=16)
+    model = topic.VGG(features, num_classes=5, out_channels=16, pool_size=2, hidden_size=32, dropout=0.3)
+    assert model.features is features, "VGG must keep the given features module as self.features"
+    assert isinstance(model.avgpool, nn.AdaptiveAvgPool2d) and tuple(
+        model.avgpool.output_size if isinstance(model.avgpool.output_size, tuple) else (model.avgpool.output_size,) * 2
+    ) == (2, 2), f"self.avgpool: expected AdaptiveAvgPool2d((2, 2)) for pool_size=2, got {model.avgpool}"
+    assert _layout(model.classifier) == CLASSIFIER, (
+        f"self.classifier: expected the modules {CLASSIFIER}, got {_layout(model.classifier)}. Likely cause: "
+        "each hidden Linear is followed by ReLU and Dropout; the last Linear gives logits with nothing after it")
+    first, middle, last = model.classifier[0], model.classifier[3], model.classifier[6]
+    sizes = [(first.in_features, first.out_features), (middle.in_features, middle.out_features),
+             (last.in_features, last.out_features)]
+    assert sizes == [(16 * 2 * 2, 32), (32, 32), (32, 5)], (
+        f"classifier Linear sizes for out_channels=16, pool_size=2, hidden_size=32, num_classes=5: expected "
+        f"[(64, 32), (32, 32), (32, 5)], got {sizes}. Likely cause: the first Linear takes out_channels * pool_size²")
+    assert [model.classifier[i].p for i in (2, 5)] == [0.3, 0.3], "both Dropouts use the `dropout` argument"
+    for size in (16, 28):
+        check_tensor(model(torch.rand(3, 3, size, size)), f"VGG(...)(x) for x of shape (3, 3, {size}, {size})",
+                     shape=(3, 5), hint="features, avgpool, torch.flatten(x, 1), classifier: "
+                                        "the adaptive pool makes any input size give pool_size x pool_size")
+    with torch.device("meta"):
+        default = topic.VGG(_tiny_features(channels=512))
+    assert (default.classifier[0].in_features, default.classifier[0].out_features,
+            default.classifier[6].out_features) == (512 * 7 * 7, 4096, 1000), (
+        "VGG(features) with the defaults must be the paper's: Linear(512*7*7, 4096) ... Linear(4096, 1000); "
+        f"got {default.classifier}")
+    assert default.classifier[2].p == 0.5, "the default dropout is 0.5, as in the paper and torchvision"
+
+
+@shapes
+@task("VGG")
+def test_vgg_initialisation(topic):
+    torch.manual_seed(0)
+    features = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
+    with torch.no_grad():  # values init_weights must overwrite
+        features[0].bias.fill_(1.0), features[1].weight.fill_(3.0), features[1].bias.fill_(1.0)
+    model = topic.VGG(features, num_classes=10, out_channels=64, pool_size=2, hidden_size=256)
+    conv, bn = model.features[0], model.features[1]
+    expected_std = (2 / (64 * 3 * 3)) ** 0.5  # He, fan_out = out_channels * 3 * 3
+    std = conv.weight.std().item()
+    assert abs(std / expected_std - 1) < 0.15, (
+        f"convolution weights: expected std ≈ {expected_std:.4f} (kaiming_normal_, mode='fan_out', relu), got "
+        f"{std:.4f}. Likely cause: _init_weights is not called, or uses fan_in or a uniform distribution")
+    assert_close(conv.bias, torch.zeros(64), "convolution biases after init", hint="nn.init.zeros_(m.bias)")
+    assert_close(bn.weight, torch.ones(64), "BatchNorm weights after init", hint="nn.init.ones_(m.weight)")
+    assert_close(bn.bias, torch.zeros(64), "BatchNorm biases after init", hint="nn.init.zeros_(m.bias)")
+    for i in (0, 3, 6):
+        linear = model.classifier[i]
+        std = linear.weight.std().item()
+        assert 0.008 < std < 0.012, (
+            f"classifier[{i}] weights: expected std ≈ 0.01 (nn.init.normal_(w, 0, 0.01)), got {std:.4f}")
+        assert_close(linear.bias, torch.zeros(linear.out_features), f"classifier[{i}] bias after init",
+                     hint="nn.init.zeros_(m.bias)")
+
+
+@gradients
+@task("VGG")
+def test_forward_matches_torchvision(topic):
+    """Our vgg11 / vgg11_bn compute what torchvision's layers compute with the same weights.
+
+    torchvision's classifier is fixed at 4096 wide (103 M weights, seconds to fill), so
+    both models keep torchvision's real features (9 M weights) and ours gets a 64-wide
+    head, compared with Linear-ReLU-Linear-ReLU-Linear written out.
+    """
+    import torchvision
+
+    x = torch.rand(2, 3, 64, 64)  # 2x2 maps after five pools: the 7x7 average pool has work to do
+    for name in ("vgg11", "vgg11_bn"):
+        with torch.device("meta"):
+            reference = getattr(torchvision.models, name)(init_weights=False)
+            ours = getattr(topic, name)(num_classes=10, hidden_size=64)
+        features = reference.features.to_empty(device="cpu")
+        _randomise(features, seed=7)
+        g = torch.Generator().manual_seed(8)
+        head = {k: torch.randn(v.shape, generator=g) * 0.02 for k, v in ours.state_dict().items()
+                if k.startswith("classifier.")}
+        state = {f"features.{k}": v for k, v in features.state_dict().items()} | head
+        try:
+            ours.load_state_dict(state, strict=True, assign=True)
+        except RuntimeError as error:
+            raise AssertionError(f"{name}(num_classes=10, hidden_size=64) does not take torchvision's feature "
+                                 f"weights (features.*) and a 64-wide head (classifier.0/3/6): {error}") from None
+        ours.eval(), features.eval()
+        with torch.no_grad():
+            h = torch.flatten(reference.avgpool(features(x)), 1)  # (2, 512*7*7)
+            h = F.relu(F.linear(h, head["classifier.0.weight"], head["classifier.0.bias"]))
+            h = F.relu(F.linear(h, head["classifier.3.weight"], head["classifier.3.bias"]))
+            expected = F.linear(h, head["classifier.6.weight"], head["classifier.6.bias"])  # (2, 10)
+            assert_close(ours(x), expected, f"{name}(x) for x (2, 3, 64, 64), in eval(), with torchvision's features",
+                         atol=1e-4, rtol=1e-4,
+                         hint="features (3x3 convs, padding 1, 2x2 pools), AdaptiveAvgPool2d((7, 7)), "
+                              "torch.flatten(x, 1) (channel-major), then the classifier with no ReLU after its "
+                              "last Linear; any pool, padding or flatten order that differs shows here")
+
+
+# ------------------------------------------------------------------ vgg and the factories
+@shapes
+@task("vgg")
+def test_parameter_counts_equal_torchvision(topic):
+    for name, expected in PARAMETERS.items():
+        with torch.device("meta"):  # no memory, no time: shapes only
+            model = getattr(topic, name)()
+        got = _count(model)
+        assert got == expected, (
+            f"{name}(): expected {expected:,} parameters (torchvision's), got {got:,} (off by {got - expected:+,}). "
+            "Likely cause: a convolution too many or too few in the table, a conv without bias, or "
+            "a classifier that does not start with Linear(512*7*7, 4096)")
+    with torch.device("meta"):
+        model = topic.vgg16(num_classes=10)
+    assert _count(model) == 134_301_514, f"vgg16(num_classes=10): expected 134,301,514 parameters, got {_count(model):,}"
+
+
+@shapes
+@task("vgg")
+def test_torchvision_state_dicts_load_strict(topic):
+    import torchvision
+
+    for name in PARAMETERS:
+        with torch.device("meta"):
+            reference = getattr(torchvision.models, name)()
+            ours = getattr(topic, name)()
+        expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+        got = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
+        missing, unexpected = sorted(expected.keys() - got.keys()), sorted(got.keys() - expected.keys())
+        assert not missing and not unexpected, (
+            f"{name}: state-dict keys differ from torchvision's.\nMissing: {missing[:6]}\nUnexpected: {unexpected[:6]}\n"
+            "Likely cause: the modules' indices in features or classifier differ (BatchNorm before ReLU, "
+            "one flat Sequential, Linear/ReLU/Dropout x2 then Linear), or the names are not features/avgpool/classifier")
+        wrong = {k: (got[k], v) for k, v in expected.items() if got[k] != v}
+        assert not wrong, f"{name}: tensors of the wrong shape (ours, torchvision's): {dict(list(wrong.items())[:4])}"
+        ours.load_state_dict(reference.state_dict(), strict=True, assign=True)
+
+
+@shapes
+@task("vgg")
+def test_narrow_vgg_layout(topic):
+    model = topic.vgg("A", batch_norm=True, num_classes=10, width_divisor=8, pool_size=1, hidden_size=64)
+    convs = [m.out_channels for m in model.features if isinstance(m, nn.Conv2d)]
+    assert convs == [8, 16, 32, 32, 64, 64, 64, 64], (
+        f"vgg('A', width_divisor=8): expected conv channels [8, 16, 32, 32, 64, 64, 64, 64], got {convs}. "
+        "Likely cause: width_divisor is not passed on to make_layers")
+    assert (model.classifier[0].in_features, model.classifier[0].out_features) == (64, 64), (
+        f"vgg('A', width_divisor=8, pool_size=1, hidden_size=64): the first Linear should be Linear(64 * 1 * 1, 64), "
+        f"got {model.classifier[0]}. Likely cause: out_channels must follow the last conv's width (512 // 8)")
+    check_tensor(model(torch.rand(4, 3, 32, 32)), "narrow VGG-11 on (4, 3, 32, 32)", shape=(4, 10))
+    conv = sum(9 * c_in * c_out + c_out + 2 * c_out for c_in, c_out in zip([3] + convs[:-1], convs))
+    expected = conv + (64 * 64 + 64) * 2 + 64 * 10 + 10
+    assert _count(model) == expected, f"narrow VGG-11 with BatchNorm: expected {expected:,} parameters, got {_count(model):,}"
+    grey = topic.vgg("A", in_channels=1, width_divisor=8, pool_size=1, hidden_size=64, num_classes=10)
+    check_tensor(grey(torch.rand(2, 1, 32, 32)), "vgg('A', in_channels=1, ...) on grey (2, 1, 32, 32) images",
+                 shape=(2, 10), hint="pass in_channels on to make_layers")
+
+
+@accuracy
+@task("vgg")
+def test_narrow_vgg_bn_learns_colour_shapes(topic, seed, device):
+    torch.manual_seed(seed)
+    X, y = (t.to(device) for t in shape_images(1000, size=32, channels=3, seed=seed))
+    X_test, y_test = (t.to(device) for t in shape_images(1000, size=32, channels=3, seed=seed, split="test"))
+    # PyTorch's default init: torchvision's N(0, 0.01) for Linear would stall a 64-wide head.
+    model = topic.vgg("A", batch_norm=True, num_classes=10, width_divisor=8, pool_size=1, hidden_size=64,
+                      dropout=0.0, init_weights=False).to(device)
+    epochs, batch_size = 6, 64
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, total_steps=epochs * -(-len(X) // batch_size))
+    g = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(X), generator=g).to(device)
+        for start in range(0, len(X), batch_size):
+            idx = order[start:start + batch_size]
+            loss = F.cross_entropy(model(X[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    model.eval()
+    with torch.no_grad():
+        acc = (model(X_test).argmax(1) == y_test).float().mean().item()
+    assert_at_least(acc, BAR, f"test accuracy of a narrow VGG-11 with BatchNorm on 32x32 colour shapes (seed {seed})",
+                    chance=0.1, hint="the solution reaches about 0.88; without BatchNorm this run stays at chance. "
+                                     "Check BatchNorm's place (after the conv, before ReLU) and forward()")
