@@ -1,0 +1,284 @@
+# Your file: fill in each TODO, then run `uv run pytest exercises/06_resnet`.
+# Maintainers: generated from solutions/06_resnet/resnet.py by
+# `python grader stubs`; edit the solution, never this file.
+"""ResNet: deep networks that train because every block only learns a correction.
+
+K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image Recognition"
+(CVPR 2016), arXiv:1512.03385. A block computes y = relu(F(x) + shortcut(x)): the
+shortcut is the identity when shapes agree (section 3.2) and a 1x1 convolution
+with BatchNorm (a "projection", option B of section 3.3) when the stride or the
+channel count changes. ResNet-18/34 stack BasicBlocks (two 3x3 convolutions);
+ResNet-50 stacks Bottlenecks (1x1 down, 3x3, 1x1 up to 4x the width, section 4.1
+and Table 1).
+
+The layout and module names follow torchvision's `torchvision/models/resnet.py`,
+so its state dicts load with `strict=True`. Like torchvision, the Bottleneck puts
+its stride on the 3x3 convolution, not on the first 1x1 as the paper does: this is
+"ResNet v1.5", slightly more accurate, and the layout torchvision's weights expect.
+
+The identity path is also why depth stops hurting: the gradient that reaches an
+early layer is the sum of the gradient through the blocks and the one that skips
+them, so it cannot vanish layer after layer. `MLPStack` shows this on a plain
+tanh MLP with and without skips.
+
+Read the lesson in README.md beside this file. Run the hidden tests with
+    uv run pytest exercises/06_resnet
+and train a small ResNet on generated shapes (or CIFAR-10 / MNIST) with
+    uv run python exercises/06_resnet/resnet.py [--data cifar10]
+
+Shapes: B batch, C channels, H and W height and width.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kata.images import shapes
+
+
+def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    """3x3 convolution with padding 1: keeps H and W at stride 1, halves them at stride 2.
+
+    No bias: the BatchNorm right after it has its own shift, a bias would be wasted.
+    """
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    """1x1 convolution: mixes channels at each position (and subsamples at stride 2)."""
+    return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions and a shortcut: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
+
+    inplanes channels in, planes * expansion = planes channels out. `stride` sits on
+    conv1. `downsample` (a conv1x1 + BatchNorm, or None for the identity) maps x to
+    the output's shape when the stride or the channel count changes.
+    """
+
+    expansion = 1  # out channels = planes * expansion
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        # TODO: create conv1 (3x3, with the stride), bn1, relu, conv2 (3x3), bn2 and keep downsample and stride
+        raise NotImplementedError("BasicBlock.__init__(): create conv1 (3x3, with the stride), bn1, relu, conv2 (3x3), bn2 and keep downsample and stride")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, inplanes, H, W). Returns (B, planes, H / stride, W / stride)."""
+        # TODO: compute the residual branch, add the shortcut (x, or downsample(x)), then apply the ReLU
+        raise NotImplementedError("BasicBlock.forward(): compute the residual branch, add the shortcut (x, or downsample(x)), then apply the ReLU")
+
+
+class Bottleneck(nn.Module):
+    """1x1 (reduce to planes) -> 3x3 (with the stride) -> 1x1 (expand to 4 * planes), plus a shortcut.
+
+    inplanes channels in, planes * 4 out. The 1x1 convolutions make a deep block
+    cheap: the 3x3 works on `planes` channels, a quarter of the block's width.
+    """
+
+    expansion = 4  # out channels = planes * expansion
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        # TODO: create conv1 (1x1), bn1, conv2 (3x3, with the stride), bn2, conv3 (1x1 to planes * expansion), bn3, relu; keep downsample and stride
+        raise NotImplementedError("Bottleneck.__init__(): create conv1 (1x1), bn1, conv2 (3x3, with the stride), bn2, conv3 (1x1 to planes * expansion), bn3, relu; keep downsample and stride")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, inplanes, H, W). Returns (B, planes * 4, H / stride, W / stride)."""
+        # TODO: run 1x1 -> 3x3 -> 1x1 with BatchNorm after each and ReLU after the first two, add the shortcut, then apply the ReLU
+        raise NotImplementedError("Bottleneck.forward(): run 1x1 -> 3x3 -> 1x1 with BatchNorm after each and ReLU after the first two, add the shortcut, then apply the ReLU")
+
+
+Block = type[BasicBlock] | type[Bottleneck]
+
+
+class ResNet(nn.Module):
+    """The stem, four stages of residual blocks, global average pooling, a linear classifier.
+
+    block: BasicBlock or Bottleneck; layers: the number of blocks in each of the 4 stages.
+    Module names follow torchvision (conv1, bn1, relu, maxpool, layer1-4, avgpool, fc).
+
+    Two departures from ImageNet's ResNet, for small images; neither adds or renames a
+    parameter, so state dicts stay compatible:
+      width: channels of the first stage (64 in the paper); stage k has width * 2^(k-1)
+        * expansion channels out.
+      small_input: a 3x3 stride-1 stem and no max-pooling (as the paper's CIFAR-10 nets,
+        section 4.2), instead of a 7x7 stride-2 convolution and a stride-2 max-pool that
+        would shrink a 32x32 image to 8x8 before the first block.
+    zero_init_residual: start the last BatchNorm of every block at weight 0, so every
+      block starts as the identity (Goyal et al. 2017, arXiv:1706.02677, section 5.1).
+    """
+
+    def __init__(self, block: Block, layers: list[int], num_classes: int = 1000, *, in_channels: int = 3,
+                 width: int = 64, small_input: bool = False, zero_init_residual: bool = False) -> None:
+        super().__init__()
+        self.inplanes = width  # channels entering the next block; _make_layer updates it
+        # TODO: build the stem (conv1, bn1, relu, maxpool; a 3x3 stride-1 conv1 and no max-pool if small_input), layer1-4 with _make_layer (widths x1, x2, x4, x8; stride 2 from layer2 on), avgpool and fc
+        raise NotImplementedError("ResNet.__init__(): build the stem (conv1, bn1, relu, maxpool; a 3x3 stride-1 conv1 and no max-pool if small_input), layer1-4 with _make_layer (widths x1, x2, x4, x8; stride 2 from layer2 on), avgpool and fc")
+
+        # He initialisation for the ReLU network (He et al. 2015); BatchNorm starts as the identity.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            # TODO: set the weight of the last BatchNorm of every block (bn2 of a BasicBlock, bn3 of a Bottleneck) to 0
+            raise NotImplementedError("ResNet.__init__(): set the weight of the last BatchNorm of every block (bn2 of a BasicBlock, bn3 of a Bottleneck) to 0")
+
+    def _make_layer(self, block: Block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+        """One stage: `blocks` blocks; the first one changes the stride and the width."""
+        # TODO: give the first block the stride and, if the stride is not 1 or the channels change, a downsample nn.Sequential(conv1x1, BatchNorm2d); the others keep the shape
+        raise NotImplementedError("ResNet._make_layer(): give the first block the stride and, if the stride is not 1 or the channels change, a downsample nn.Sequential(conv1x1, BatchNorm2d); the others keep the shape")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, in_channels, H, W). Returns logits (B, num_classes)."""
+        # TODO: stem (conv1, bn1, relu, maxpool), layer1 to layer4, avgpool, flatten, fc
+        raise NotImplementedError("ResNet.forward(): stem (conv1, bn1, relu, maxpool), layer1 to layer4, avgpool, flatten, fc")
+
+
+def resnet18(num_classes: int = 1000, **kwargs) -> ResNet:
+    """ResNet-18: BasicBlocks, [2, 2, 2, 2] per stage (11,689,512 parameters at 1000 classes)."""
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, **kwargs)
+
+
+def resnet34(num_classes: int = 1000, **kwargs) -> ResNet:
+    """ResNet-34: BasicBlocks, [3, 4, 6, 3] per stage (21,797,672 parameters)."""
+    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes, **kwargs)
+
+
+def resnet50(num_classes: int = 1000, **kwargs) -> ResNet:
+    """ResNet-50: Bottlenecks, [3, 4, 6, 3] per stage (25,557,032 parameters)."""
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, **kwargs)
+
+
+class MLPStack(nn.Module):
+    """A deep tanh MLP, with or without skips: the vanishing gradient and its cure in a few lines.
+
+    input (Linear + tanh) -> `depth` hidden layers of width `width` -> output Linear.
+    A hidden layer computes h = tanh(W h + b) (plain) or h = h + tanh(W h + b) (residual).
+    No normalisation, so only the skips keep the gradient alive.
+    """
+
+    def __init__(self, in_features: int, width: int, depth: int, num_classes: int, *, residual: bool = True) -> None:
+        super().__init__()
+        self.residual = residual
+        self.input = nn.Linear(in_features, width)
+        self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
+        self.output = nn.Linear(width, num_classes)
+
+    def forward(self, X: Tensor) -> Tensor:
+        """X: (N, in_features). Returns logits (N, num_classes)."""
+        h = torch.tanh(self.input(X))  # (N, width)
+        for layer in self.hidden:
+            # TODO: update h with tanh(layer(h)), added to h (h + tanh(layer(h))) when self.residual, replacing h otherwise
+            raise NotImplementedError("MLPStack.forward(): update h with tanh(layer(h)), added to h (h + tanh(layer(h))) when self.residual, replacing h otherwise")
+        return self.output(h)  # (N, num_classes)
+
+
+def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 6, lr: float = 1e-2,
+          batch_size: int = 32, verbose: bool = False) -> list[float]:
+    """Adam on minibatches of cross-entropy, reshuffled each epoch. Returns the mean loss of each epoch.
+
+    X: (N, C, H, W) images; y: (N,) int64 labels. Works on X's device. The learning rate
+    decays from lr to 0 along a cosine over the whole run: large steps early, small ones
+    at the end, so the last epoch settles instead of bouncing around the minimum.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    steps = epochs * -(-len(X) // batch_size)  # ceil(N / batch_size) steps per epoch
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    model.train()  # BatchNorm normalises with the batch's statistics and updates its running ones
+    losses = []
+    for _ in range(epochs):
+        began = time.perf_counter()
+        order = torch.randperm(len(X), device=X.device)
+        total = 0.0
+        for start in range(0, len(X), batch_size):
+            idx = order[start:start + batch_size]
+            # TODO: one Adam step on the batch X[idx], y[idx]: clear the gradients, cross-entropy of the logits, backward, step
+            raise NotImplementedError("train(): one Adam step on the batch X[idx], y[idx]: clear the gradients, cross-entropy of the logits, backward, step")
+            scheduler.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(X))
+        if verbose:
+            print(f"epoch {len(losses):3d}  loss {losses[-1]:.4f}  ({time.perf_counter() - began:.1f} s)")
+    return losses
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, X: Tensor, y: Tensor, batch_size: int = 500) -> float:
+    """Fraction of correct predictions, in eval mode (BatchNorm uses its running statistics)."""
+    model.eval()
+    correct = sum((model(X[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
+                  for i in range(0, len(X), batch_size))
+    return correct / len(X)
+
+
+def first_layer_grad_norm(model: MLPStack, X: Tensor, y: Tensor) -> float:
+    """The norm of the loss's gradient with respect to the first layer's weights."""
+    model.zero_grad()
+    F.cross_entropy(model(X), y).backward()
+    return model.input.weight.grad.norm().item()
+
+
+def load_data(name: str, root: str, device: str, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Train and test images (N, C, H, W) in [0, 1] and labels (N,), on `device`."""
+    if name == "shapes":  # grey 16x16 shapes, as in the hidden suite (which trains on 1000)
+        X, y = shapes(4000, size=16, channels=1, seed=seed)
+        X_test, y_test = shapes(1000, size=16, channels=1, seed=seed, split="test")
+    else:
+        from kata import datasets  # real data sets: downloaded once into `root`
+
+        X, y = datasets.load(name, root=root, train=True)
+        X_test, y_test = datasets.load(name, root=root, train=False)
+    return X.to(device), y.to(device), X_test.to(device), y_test.to(device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train a small ResNet on generated shapes, CIFAR-10 or MNIST.")
+    parser.add_argument("--data", choices=["shapes", "cifar10", "mnist"], default="shapes")
+    parser.add_argument("--root", default="data", help="where real data sets are downloaded")
+    parser.add_argument("--depth", type=int, choices=[10, 18, 34], default=10,
+                        help="10: one BasicBlock per stage; 18 and 34 as in the paper")
+    parser.add_argument("--width", type=int, default=16, help="channels of the first stage (64 on ImageNet)")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    # Why skips: the first layer's gradient in a 20-layer tanh MLP, with and without them.
+    X_flat = torch.randn(256, 32, device=args.device)
+    y_flat = torch.randint(0, 4, (256,), device=args.device)
+    for residual in (False, True):
+        mlp = MLPStack(32, 64, 20, 4, residual=residual).to(args.device)
+        name = "residual" if residual else "plain   "
+        print(f"{name} tanh MLP, depth 20: first-layer gradient norm {first_layer_grad_norm(mlp, X_flat, y_flat):.3g}")
+
+    X, y, X_test, y_test = load_data(args.data, args.root, args.device, args.seed)
+    # Standardise each channel with the training set's statistics.
+    mean, std = X.mean((0, 2, 3), keepdim=True), X.std((0, 2, 3), keepdim=True)
+    X, X_test = (X - mean) / std, (X_test - mean) / std
+    num_classes = int(y.max()) + 1
+    layers = {10: [1, 1, 1, 1], 18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}[args.depth]
+    model = ResNet(BasicBlock, layers, num_classes, in_channels=X.shape[1], width=args.width,
+                   small_input=True).to(args.device)
+    print(f"{args.data}: {len(X)} training images of shape {tuple(X.shape[1:])}, {num_classes} classes; "
+          f"ResNet-{args.depth} of width {args.width}, {sum(p.numel() for p in model.parameters()):,} parameters")
+    train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, verbose=True)
+    print(f"test accuracy {accuracy(model, X_test, y_test):.3f}"
+          + (" (the hidden suite asks for at least 0.85 on shapes)" if args.data == "shapes" else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
