@@ -1,0 +1,253 @@
+"""A convolutional neural network from its parts: convolution by im2col, max-pooling, LeNet.
+
+A convolution slides one small filter over every position of an image. Written out,
+it is one matrix product: `F.unfold` (im2col) copies each receptive field into a
+column, and the filters, flattened into rows, multiply all columns at once. Max-pooling
+is the same gather followed by a max. LeNet stacks them: conv, ReLU, pool, twice,
+then a small classifier on the flattened features.
+
+Papers: Y. LeCun et al., "Gradient-based learning applied to document recognition"
+(Proc. IEEE 1998), section II (LeNet-5); K. Chellapilla, S. Puri and P. Simard,
+"High performance convolutional neural networks for document processing" (2006),
+for convolution as unfolding plus a matrix product.
+
+Read the lesson in README.md beside this file. Run the hidden tests with
+    uv run pytest exercises/04_cnn
+and train on generated shapes (or MNIST, Fashion-MNIST, CIFAR-10) with
+    uv run python exercises/04_cnn/cnn.py [--data shapes|mnist|fashion-mnist|cifar10]
+
+Shapes: B images, C input channels, O output channels (filters), H x W pixels,
+kH x kW a kernel, L = H_out * W_out output positions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kata.images import shapes
+
+
+def conv_output_size(size: int, kernel_size: int, *, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """How many positions a kernel visits along one axis of length `size`.
+
+    Returns floor((size + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1,
+    the formula in the docs of nn.Conv2d and nn.MaxPool2d.
+    """
+    # BEGIN SOLUTION: return floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1
+    # A dilated kernel spans dilation*(kernel_size - 1) + 1 pixels. It fits at
+    # (padded size - span) / stride + 1 positions; a last, partial step is dropped (floor).
+    span = dilation * (kernel_size - 1) + 1
+    return (size + 2 * padding - span) // stride + 1
+    # END SOLUTION
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, *, stride: int = 1, padding: int = 0,
+           dilation: int = 1) -> Tensor:
+    """The same result as F.conv2d, computed as im2col (F.unfold) then one matrix product.
+
+    x: (B, C, H, W); weight: (O, C, kH, kW); bias: (O,) or None.
+    Returns (B, O, H_out, W_out). Like PyTorch, this is a cross-correlation: the
+    kernel is not flipped. F.conv2d is what the tests compare with: do not call it.
+    """
+    B, C, H, W = x.shape
+    O, _, kH, kW = weight.shape
+    # BEGIN SOLUTION: unfold x into receptive-field columns, multiply by the flattened weight, add the bias per output channel, reshape to (B, O, H_out, W_out)
+    H_out = conv_output_size(H, kH, stride=stride, padding=padding, dilation=dilation)
+    W_out = conv_output_size(W, kW, stride=stride, padding=padding, dilation=dilation)
+    # Column l holds the receptive field of output position l, in the order (C, kH, kW):
+    # the same order as a filter of weight flattened by reshape(O, -1).
+    cols = F.unfold(x, (kH, kW), dilation=dilation, padding=padding, stride=stride)  # (B, C*kH*kW, L)
+    out = weight.reshape(O, -1) @ cols  # (O, C*kH*kW) @ (B, C*kH*kW, L) -> (B, O, L)
+    if bias is not None:
+        out = out + bias.view(1, O, 1)  # one bias per filter, shared by every position
+    return out.view(B, O, H_out, W_out)  # positions come out row by row, as view expects
+    # END SOLUTION
+
+
+def max_pool2d(x: Tensor, kernel_size: int, *, stride: int | None = None, padding: int = 0) -> Tensor:
+    """The same result as F.max_pool2d(x, kernel_size, stride, padding), by unfolding windows.
+
+    x: (B, C, H, W). stride defaults to kernel_size (windows side by side).
+    Returns (B, C, H_out, W_out): the largest value of each window, per channel.
+    F.max_pool2d is what the tests compare with: do not call it.
+    """
+    # BEGIN SOLUTION: pad with -inf, cut out every window with Tensor.unfold on the two spatial dimensions, take each window's max
+    stride = kernel_size if stride is None else stride
+    # Padding must never win the max: pad with -inf (F.unfold would pad with zeros, which beat negative inputs).
+    x = F.pad(x, (padding, padding, padding, padding), value=-math.inf)  # (B, C, H + 2p, W + 2p)
+    # Tensor.unfold(dim, size, step) slides a window along one dimension, as a view (no copy).
+    # Each window lies inside one channel, so channels never mix.
+    windows = x.unfold(2, kernel_size, stride).unfold(3, kernel_size, stride)  # (B, C, H_out, W_out, k, k)
+    return windows.amax(dim=(-2, -1))  # (B, C, H_out, W_out); the gradient goes to each window's max only
+    # END SOLUTION
+
+
+class Conv2d(nn.Module):
+    """A convolution layer with learnable filters, computed by your conv2d.
+
+    Parameters `weight` (O, C, k, k) and `bias` (O,) (None with bias=False), named and
+    shaped as in nn.Conv2d, so that state dicts load both ways.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1,
+                 padding: int = 0, dilation: int = 1, bias: bool = True) -> None:
+        super().__init__()
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        # BEGIN SOLUTION: create self.weight (O, C, k, k) and self.bias (O,) or None as nn.Parameters, uniform in ±1/sqrt(C*k*k)
+        # nn.Conv2d's default: uniform in ±1/sqrt(fan_in), fan_in = C*k*k inputs per output.
+        # Weights of a much larger scale make the first activations explode.
+        bound = 1 / math.sqrt(in_channels * kernel_size * kernel_size)
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(out_channels).uniform_(-bound, bound)) if bias else None
+        # END SOLUTION
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, C, H, W). Returns (B, O, H_out, W_out)."""
+        # BEGIN SOLUTION: call your conv2d with this layer's weight, bias, stride, padding and dilation
+        return conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding, dilation=self.dilation)
+        # END SOLUTION
+
+
+class LeNet(nn.Module):
+    """LeNet-5 for small images: (conv 5x5, ReLU, max-pool 2x2) twice, then two linear layers.
+
+    For 28x28 grey images with padding=2 (LeCun's 32x32 input, padded):
+      (B, 1, 28, 28) -conv1-> (B, 6, 28, 28) -pool-> (B, 6, 14, 14)
+                     -conv2-> (B, 16, 10, 10) -pool-> (B, 16, 5, 5) -> 400 -> hidden -> num_classes.
+    `features(x)` returns the output of the second pool, `forward(x)` the logits.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, *, image_size: int = 28,
+                 channels: tuple[int, int] = (6, 16), hidden: int = 84, padding: int = 2) -> None:
+        super().__init__()
+        # BEGIN SOLUTION: make self.conv1, self.conv2 (your Conv2d, kernel 5, conv1 padded), self.fc1 from the flattened features to hidden, self.fc2 to num_classes
+        c1, c2 = channels
+        self.conv1 = Conv2d(in_channels, c1, 5, padding=padding)
+        self.conv2 = Conv2d(c1, c2, 5)
+        # Follow one side of the image through the layers to size the first linear layer.
+        size = conv_output_size(image_size, 5, padding=padding)  # conv1
+        size = conv_output_size(size, 2, stride=2)  # pool
+        size = conv_output_size(size, 5)  # conv2
+        size = conv_output_size(size, 2, stride=2)  # pool
+        self.fc1 = nn.Linear(c2 * size * size, hidden)
+        self.fc2 = nn.Linear(hidden, num_classes)
+        # END SOLUTION
+
+    def features(self, x: Tensor) -> Tensor:
+        """x: (B, C, H, W). Returns the pooled feature maps (B, channels[1], h, w)."""
+        # BEGIN SOLUTION: apply conv1, ReLU, 2x2 max-pool, conv2, ReLU, 2x2 max-pool
+        x = max_pool2d(torch.relu(self.conv1(x)), 2)  # (B, c1, 14, 14) for 28x28 inputs
+        return max_pool2d(torch.relu(self.conv2(x)), 2)  # (B, c2, 5, 5)
+        # END SOLUTION
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, C, H, W). Returns logits (B, num_classes)."""
+        # BEGIN SOLUTION: flatten the features per image, then fc1, ReLU, fc2
+        x = self.features(x).flatten(1)  # (B, c2*h*w): flatten(1) keeps the batch dimension
+        return self.fc2(torch.relu(self.fc1(x)))
+        # END SOLUTION
+
+
+class MLP(nn.Module):
+    """The baseline: one hidden layer on the flattened pixels. No weight sharing, no locality."""
+
+    def __init__(self, in_features: int, hidden: int, num_classes: int = 10) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)  # (B, num_classes)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 5, lr: float = 3e-3, batch_size: int = 64,
+          log_every: int = 0) -> list[float]:
+    """Adam on the cross-entropy, shuffled mini-batches. Returns the mean loss of each epoch."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(len(X), device=X.device)
+        total = 0.0
+        for start in range(0, len(X), batch_size):
+            batch = order[start:start + batch_size]
+            loss = F.cross_entropy(model(X[batch]), y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch)
+        losses.append(total / len(X))
+        if log_every and (epoch + 1) % log_every == 0:
+            print(f"  epoch {epoch + 1:3d}  loss {losses[-1]:.4f}", flush=True)
+    return losses
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, X: Tensor, y: Tensor, batch_size: int = 1000) -> float:
+    model.eval()
+    correct = sum((model(X[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
+                  for i in range(0, len(X), batch_size))
+    return correct / len(X)
+
+
+def load_data(name: str, seed: int, n_train: int, n_test: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Generated shapes (default), or a real data set through kata.datasets (downloads once)."""
+    if name == "shapes":
+        X, y = shapes(n_train, seed=seed)  # (n_train, 1, 28, 28), (n_train,)
+        X_test, y_test = shapes(n_test, seed=seed, split="test")
+        return X, y, X_test, y_test
+    from kata import datasets  # imported here: only real data sets need torchvision
+
+    X, y = datasets.load(name, train=True)  # (N, C, H, W) in [0, 1], (N,) int64
+    X_test, y_test = datasets.load(name, train=False, limit=n_test)
+    keep = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:n_train]  # a random subset
+    return X[keep], y[keep], X_test, y_test
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train LeNet (and a same-budget MLP) on generated shapes or real images.")
+    parser.add_argument("--data", choices=["shapes", "mnist", "fashion-mnist", "cifar10"], default="shapes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--train-size", type=int, default=2000)
+    parser.add_argument("--test-size", type=int, default=1000)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    try:
+        data = load_data(args.data, args.seed, args.train_size, args.test_size)
+    except RuntimeError as exc:  # a real data set that is not on disk and cannot be downloaded
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    X, y, X_test, y_test = (t.to(args.device) for t in data)
+    mean, std = X.mean(), X.std()  # standardise with the training set's statistics: Adam starts better
+    X, X_test = (X - mean) / std, (X_test - mean) / std
+    _, C, H, W = X.shape  # (N, C, H, W): 1x28x28 for shapes and MNIST, 3x32x32 for CIFAR-10
+    num_classes = 10
+    cnn = LeNet(C, num_classes, image_size=H).to(args.device)
+    # The baseline gets about as many parameters as the CNN: hidden * (C*H*W + 1 + num_classes) + num_classes.
+    hidden = max(1, round(count_parameters(cnn) / (C * H * W + 1 + num_classes)))
+    mlp = MLP(C * H * W, hidden, num_classes).to(args.device)
+    for name, model in (("LeNet", cnn), ("MLP", mlp)):
+        print(f"{name}: {count_parameters(model):,} parameters, {args.epochs} epochs on {len(X)} {args.data} images")
+        start = time.perf_counter()
+        train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, log_every=1)
+        print(f"  test accuracy {accuracy(model, X_test, y_test):.3f} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
