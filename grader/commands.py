@@ -385,6 +385,18 @@ notebook.configure = _configure_notebook
 
 
 # ------------------------------------------------------------------ maintainer's tools
+def _committed_stub(topic: roadmap.Topic) -> str | None:
+    """The stub made from the committed solution: a file equal to it holds no one's work."""
+    rel = topic.solution().relative_to(ROOT).as_posix()
+    shown = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=ROOT, capture_output=True, text=True)
+    if shown.returncode != 0:
+        return None
+    try:
+        return stubs.make_stub(shown.stdout, topic)
+    except stubs.MarkerError:
+        return None
+
+
 @command("stubs", "maintainers: regenerate exercises/ from solutions/ (--check: only verify)")
 def stubs_command(args: argparse.Namespace) -> int:
     stale = []
@@ -395,7 +407,7 @@ def stubs_command(args: argparse.Namespace) -> int:
             continue
         stale.append(_show(path))
         if not args.check:
-            if path.exists() and file_state(topic) == "edited":
+            if path.exists() and path.read_text(encoding="utf-8") != _committed_stub(topic):
                 print(f"Saved {_show(path)} to {_show(backup(topic))}")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
