@@ -3,8 +3,13 @@
 `import torch` (3-5 s) and the first optimizer a process builds (~4 s: it imports
 torch._dynamo) are paid here, once, at collection time: never inside a test's own
 time limit, where they would look like a slow learner's solution.
+
+The suites train tiny models, where a second thread buys nothing on a quiet machine
+(measured: every suite within 5% either way) but costs 10-25x on a busy one, where
+each small op waits for a thread that is not scheduled. So the suites use one.
 """
 
 import torch
 
+torch.set_num_threads(1)
 torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
