@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kata.images import shapes
+from kata.training import accuracy, fit
 
 
 def conv_output_size(size: int, kernel_size: int, *, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -137,30 +138,7 @@ def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 5, lr: float 
           log_every: int = 0) -> list[float]:
     """Adam on the cross-entropy, shuffled mini-batches. Returns the mean loss of each epoch."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(len(X), device=X.device)
-        total = 0.0
-        for start in range(0, len(X), batch_size):
-            batch = order[start:start + batch_size]
-            loss = F.cross_entropy(model(X[batch]), y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch)
-        losses.append(total / len(X))
-        if log_every and (epoch + 1) % log_every == 0:
-            print(f"  epoch {epoch + 1:3d}  loss {losses[-1]:.4f}", flush=True)
-    return losses
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, X: Tensor, y: Tensor, batch_size: int = 1000) -> float:
-    model.eval()
-    correct = sum((model(X[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
-                  for i in range(0, len(X), batch_size))
-    return correct / len(X)
+    return fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size, log_every=log_every)
 
 
 def load_data(name: str, seed: int, n_train: int, n_test: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kata.images import shapes
+from kata.training import accuracy
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -210,15 +211,6 @@ def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 6, lr: float 
         if verbose:
             print(f"epoch {len(losses):3d}  loss {losses[-1]:.4f}  ({time.perf_counter() - began:.1f} s)")
     return losses
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, X: Tensor, y: Tensor, batch_size: int = 500) -> float:
-    """Fraction of correct predictions, in eval mode (BatchNorm uses its running statistics)."""
-    model.eval()
-    correct = sum((model(X[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
-                  for i in range(0, len(X), batch_size))
-    return correct / len(X)
 
 
 def first_layer_grad_norm(model: MLPStack, X: Tensor, y: Tensor) -> float:

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kata.images import shapes
+from kata.training import accuracy, fit
 
 # One entry per layer: an int is a 3x3 convolution with that many output channels
 # (followed by ReLU, or BatchNorm and ReLU), "M" is a 2x2 max-pool with stride 2.
@@ -222,32 +223,8 @@ def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 6, batch_size
     steps = epochs * -(-len(X) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
     g = torch.Generator().manual_seed(seed)  # the batch order, independent of torch's global state
-    losses = []
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(len(X), generator=g).to(X.device)
-        total = 0.0
-        for start in range(0, len(X), batch_size):
-            idx = order[start:start + batch_size]
-            loss = F.cross_entropy(model(X[idx]), y[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(idx)
-        losses.append(total / len(X))
-        if log:
-            print(f"epoch {epoch + 1:3d}  loss {losses[-1]:.4f}")
-    return losses
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, X: Tensor, y: Tensor, batch_size: int = 500) -> float:
-    """Fraction of images whose highest logit is the label, in eval mode."""
-    model.eval()
-    correct = sum((model(X[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
-                  for i in range(0, len(X), batch_size))
-    return correct / len(X)
+    return fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size, scheduler=schedule, generator=g,
+               log_every=1 if log else 0)
 
 
 def _load_data(name: str, n: int, seed: int, root: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -14,6 +14,7 @@ from torch import nn
 
 from grader.checks import assert_at_least, assert_close, check_tensor
 from kata.images import shapes as shape_images
+from kata.training import accuracy as accuracy_of
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
 
@@ -298,23 +299,8 @@ def test_narrow_vgg_bn_learns_colour_shapes(topic, seed, device):
     # PyTorch's default init: torchvision's N(0, 0.01) for Linear would stall a 64-wide head.
     model = topic.vgg("A", batch_norm=True, num_classes=10, width_divisor=8, pool_size=1, hidden_size=64,
                       dropout=0.0, init_weights=False).to(device)
-    epochs, batch_size = 6, 64
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, total_steps=epochs * -(-len(X) // batch_size))
-    g = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(X), generator=g).to(device)
-        for start in range(0, len(X), batch_size):
-            idx = order[start:start + batch_size]
-            loss = F.cross_entropy(model(X[idx]), y[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    model.eval()
-    with torch.no_grad():
-        acc = (model(X_test).argmax(1) == y_test).float().mean().item()
+    topic.train(model, X, y, epochs=6, batch_size=64, lr=0.05, seed=seed)
+    acc = accuracy_of(model, X_test, y_test)
     assert_at_least(acc, BAR, f"test accuracy of a narrow VGG-11 with BatchNorm on 32x32 colour shapes (seed {seed})",
                     chance=0.1, hint="the solution reaches about 0.88; without BatchNorm this run stays at chance. "
                                      "Check BatchNorm's place (after the conv, before ReLU) and forward()")
