@@ -138,7 +138,16 @@ def device(request: pytest.FixtureRequest) -> str:
 def _todo_message(excinfo: pytest.ExceptionInfo) -> str | None:
     if excinfo is None or not excinfo.errisinstance(NotImplementedError):
         return None
-    return f"not implemented yet: {excinfo.value}" if str(excinfo.value) else "not implemented yet (NotImplementedError)"
+    entry = excinfo.traceback[-1]  # where the stub raised: the TODO sits on the line above
+    where = f"{_display(Path(entry.path))}:{entry.lineno + 1}"
+    return f"not implemented yet ({where}): {excinfo.value}" if str(excinfo.value) else f"not implemented yet ({where})"
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(roadmap.ROOT))
+    except ValueError:
+        return str(path)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
