@@ -75,10 +75,12 @@ def _aggregate(topic: roadmap.Topic, records: list[dict]) -> list[dict]:
         status = "pass" if runs and not failed else ("error" if failed and failed[0]["status"] == "error" else "fail")
         message = failed[0]["message"] if failed else ("" if runs else "did not run")
         tests.append({**test, "status": status, "message": message, "details": failed[0]["details"] if failed else ""})
-    for name, runs in by_name.items():  # a suite-level error (collection, crash) has no outline entry
-        tests.append({"name": name, "kind": None, "task": None, "status": "error",
-                      "message": runs[0]["message"], "details": runs[0].get("details", "")})
-    return tests
+    # A suite-level error (a broken test file, a crashed process) has no outline entry:
+    # it goes first, since it explains why the outline's tests did not run.
+    suite_errors = [{"name": name, "kind": None, "task": None, "status": "error",
+                     "message": runs[0]["message"], "details": runs[0].get("details", "")}
+                    for name, runs in by_name.items()]
+    return suite_errors + tests
 
 
 def grade(topics: list[roadmap.Topic], *, seed: int = 0, device: str = "cpu", exercises: Path | None = None,
