@@ -25,19 +25,17 @@ def _chunks(source: str) -> list[str]:
             first -= 1
         starts.append(first)
     cuts = [0] + [s for s in starts if s > 0]
-    chunks = []
+    # One cell per definition: imports and short statements join the cell before them.
+    ranges: list[list[int]] = []
     for begin, end in zip(cuts, cuts[1:] + [len(lines)], strict=True):
-        chunk = "".join(lines[begin:end]).strip("\n")
-        if chunk:
-            chunks.append(chunk)
-    # Keep runs of imports and short statements together: one cell per definition.
-    merged: list[str] = []
-    for chunk in chunks:
-        if merged and not chunk.lstrip().startswith(("def ", "class ", "@", "#", "if __name__")):
-            merged[-1] += "\n" + chunk
+        text = "".join(lines[begin:end]).strip("\n")
+        if not text:
+            continue
+        if ranges and not text.lstrip().startswith(("def ", "class ", "@", "#", "if __name__")):
+            ranges[-1][1] = end
         else:
-            merged.append(chunk)
-    return merged
+            ranges.append([begin, end])
+    return ["".join(lines[begin:end]).strip("\n") for begin, end in ranges]
 
 
 def write(topic: roadmap.Topic, path: Path) -> None:
