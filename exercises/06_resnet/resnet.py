@@ -32,6 +32,7 @@ Shapes: B batch, C channels, H and W height and width.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
@@ -256,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
         name = "residual" if residual else "plain   "
         print(f"{name} tanh MLP, depth 20: first-layer gradient norm {first_layer_grad_norm(mlp, X_flat, y_flat):.3g}")
 
-    X, y, X_test, y_test = load_data(args.data, args.root, args.device, args.seed)
+    try:
+        X, y, X_test, y_test = load_data(args.data, args.root, args.device, args.seed)
+    except RuntimeError as exc:  # a real data set that is not on disk and cannot be downloaded
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     # Standardise each channel with the training set's statistics.
     mean, std = X.mean((0, 2, 3), keepdim=True), X.std((0, 2, 3), keepdim=True)
     X, X_test = (X - mean) / std, (X_test - mean) / std

@@ -29,6 +29,7 @@ Shapes: B batch, C channels, H x W pixels.
 from __future__ import annotations
 
 import argparse
+import sys
 import math
 import time
 from collections.abc import Callable
@@ -257,7 +258,11 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)
     size = args.size or (32 if args.data == "shapes" else 64)
-    data = load_data(args.data, seed=args.seed, size=size)
+    try:
+        data = load_data(args.data, seed=args.seed, size=size)
+    except RuntimeError as exc:  # a real data set that is not on disk and cannot be downloaded
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     images, masks, test_images, test_masks = (t.to(args.device) for t in data)
     print(f"{args.data}: {len(images)} training and {len(test_images)} test images of {tuple(images.shape[1:])}")
     model = UNet(images.shape[1], 1, depth=args.depth, width=args.width).to(args.device)
