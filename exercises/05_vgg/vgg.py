@@ -171,15 +171,17 @@ def _load_data(name: str, n: int, seed: int, root: str) -> tuple[Tensor, Tensor,
         return X, y, X_test, y_test
     from kata.datasets import load  # real data: imported only when asked for (it may download)
 
-    X, y = load(name, root=root, train=True, limit=n)  # (n, 3, 32, 32) in [0, 1] for CIFAR-10
-    X_test, y_test = load(name, root=root, train=False)  # (10000, 3, 32, 32)
+    X, y = load(name, root=root, train=True, limit=n)  # (n, C, H, W) in [0, 1]
+    X_test, y_test = load(name, root=root, train=False)  # (10000, C, H, W)
+    if X.shape[-1] == 28:  # (Fashion-)MNIST: five 2x2 pools need 32 pixels (28 would shrink to 0)
+        X, X_test = F.pad(X, (2, 2, 2, 2)), F.pad(X_test, (2, 2, 2, 2))  # (N, 1, 32, 32)
     return X, y, X_test, y_test
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Train a narrow VGG-11 with BatchNorm on 32x32 colour images.")
-    parser.add_argument("--data", choices=["shapes", "cifar10"], default="shapes",
-                        help="generated shapes (default) or CIFAR-10 (downloaded by kata.datasets)")
+    parser = argparse.ArgumentParser(description="Train a narrow VGG-11 with BatchNorm on 32x32 images: generated shapes or a real data set.")
+    parser.add_argument("--data", choices=["shapes", "mnist", "fashion-mnist", "cifar10"], default="shapes",
+                        help="generated shapes (default) or a real data set (downloaded by kata.datasets)")
     parser.add_argument("--root", default="data", help="where real data sets are kept")
     parser.add_argument("--n", type=int, default=2000, help="training images to use")
     parser.add_argument("--epochs", type=int, default=6)
@@ -199,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     X, y, X_test, y_test = (t.to(args.device) for t in data)
     num_classes = int(y.max()) + 1
     model = narrow_vgg("A", batch_norm=not args.no_bn, num_classes=num_classes, width_divisor=args.width_divisor,
-                       hidden_size=512 // args.width_divisor).to(args.device)
+                       hidden_size=512 // args.width_divisor, in_channels=X.shape[1]).to(args.device)
     print(f"VGG-11{'' if args.no_bn else ' with BatchNorm'}, width / {args.width_divisor}: "
           f"{sum(p.numel() for p in model.parameters()):,} parameters; {len(X)} {args.data} images")
     start = time.perf_counter()

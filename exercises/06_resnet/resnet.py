@@ -235,8 +235,8 @@ def load_data(name: str, root: str, device: str, seed: int) -> tuple[Tensor, Ten
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Train a small ResNet on generated shapes, CIFAR-10 or MNIST.")
-    parser.add_argument("--data", choices=["shapes", "cifar10", "mnist"], default="shapes")
+    parser = argparse.ArgumentParser(description="Train a small ResNet on generated shapes, MNIST, Fashion-MNIST or CIFAR-10.")
+    parser.add_argument("--data", choices=["shapes", "mnist", "fashion-mnist", "cifar10"], default="shapes")
     parser.add_argument("--root", default="data", help="where real data sets are downloaded")
     parser.add_argument("--depth", type=int, choices=[10, 18, 34], default=10,
                         help="10: one BasicBlock per stage; 18 and 34 as in the paper")
