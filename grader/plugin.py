@@ -154,11 +154,34 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     checks.measured.clear()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
+    hung = pyfuncitem.config.stash.get(_HUNG, {})
+    topic_slug = pyfuncitem.path.parent.name
+    if _in_hidden_suite(pyfuncitem) and topic_slug in hung:
+        # One infinite loop would otherwise cost the time limit once per test that calls it.
+        pytest.fail(f"not run: {hung[topic_slug]} hit the time limit earlier (an infinite loop?); "
+                    "fix that first, then run the suite again", pytrace=False)
+
+
+_HUNG = pytest.StashKey[dict]()  # topic folder -> the first test of it that timed out
+
+
+def _in_hidden_suite(item: pytest.Item) -> bool:
+    return item.path.parent.parent == roadmap.ROOT / "tests"
+
+
+def _timed_out(excinfo: pytest.ExceptionInfo | None) -> bool:
+    return excinfo is not None and excinfo.errisinstance(pytest.fail.Exception) and str(excinfo.value).startswith("Timeout")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if call.when == "call" and checks.measured:
         report.user_properties.append(("metrics", list(checks.measured)))
+    if _timed_out(call.excinfo) and _in_hidden_suite(item):
+        item.config.stash.setdefault(_HUNG, {}).setdefault(item.path.parent.name, item.name)
     todo = _todo_message(call.excinfo)
     if todo and report.failed:
         report.longrepr = todo  # the traceback only points into the stub's raise

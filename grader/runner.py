@@ -59,7 +59,7 @@ def run(slugs: list[str], target: Path, *, seed: int = 0, device: str = "cpu", e
             proc, output = None, f"the test run took longer than {timeout:.0f} s and was stopped"
         if results.exists():
             records = json.loads(results.read_text(encoding="utf-8"))
-        elif len(slugs) > 1:  # the process died: grade each topic alone, so one cannot sink the rest
+        elif proc is not None and len(slugs) > 1:  # the process died: grade each topic alone, so one cannot sink the rest
             by_topic = {}
             for slug in slugs:
                 by_topic.update(run([slug], target, seed=seed, device=device, extra=extra, timeout=timeout))

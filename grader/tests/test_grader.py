@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import pytest
 
-from grader import cli, commands, notebooks, readme, roadmap, stubs
+from grader import cli, commands, mutants, notebooks, readme, roadmap, runner, stubs
 
 ROADMAP = roadmap.load()
 FIRST = ROADMAP.built[0]
@@ -55,6 +56,21 @@ def test_grader_survives_broken_files_and_grades_the_rest(tmp_path):
     for topic in ROADMAP.built[len(broken):]:
         g = grades[topic.slug]
         assert g.status == "passed", f"broken files elsewhere must not affect {topic.slug}: {g.reason}"
+
+
+@pytest.mark.timeout(120)
+def test_an_infinite_loop_costs_the_time_limit_once_per_topic(tmp_path):
+    source = FIRST.solution().read_text(encoding="utf-8")
+    looping = source.replace('    """\n', '    """\n    while True:\n        pass\n', 1)  # the first function hangs
+    target = mutants.write_target(FIRST, looping, tmp_path)
+    started = time.perf_counter()
+    records = runner.run_inprocess([FIRST.slug], target, extra=["--timeout=2"])[FIRST.slug]
+    elapsed = time.perf_counter() - started
+    timed_out = [r for r in records if r["message"].startswith("Failed: Timeout") or r["message"].startswith("Timeout")]
+    not_run = [r for r in records if "hit the time limit earlier" in r["message"]]
+    assert len(timed_out) == 1, [r["message"] for r in records]
+    assert len(not_run) == len(records) - 1 - sum(r["status"] == "pass" for r in records)
+    assert elapsed < 20, f"the suite took {elapsed:.0f} s: the time limit was paid more than once"
 
 
 @pytest.mark.timeout(180)
