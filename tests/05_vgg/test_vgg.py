@@ -30,7 +30,7 @@ PARAMETERS = {
     "vgg11": 132_863_336, "vgg11_bn": 132_868_840, "vgg13": 133_047_848, "vgg13_bn": 133_053_736,
     "vgg16": 138_357_544, "vgg16_bn": 138_365_992, "vgg19": 143_667_240, "vgg19_bn": 143_678_248,
 }
-BAR = 0.7  # seeds 0-19: 0.77-0.93 (mean 0.88); chance 0.1; without BatchNorm 0.09-0.11
+BAR = 0.8  # 8 epochs, seeds 0-29: 0.86-0.95 (mean 0.92); chance 0.1; without BatchNorm 0.09-0.11
 CLASSIFIER = ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
 
 
@@ -299,8 +299,8 @@ def test_narrow_vgg_bn_learns_colour_shapes(topic, seed, device):
     # PyTorch's default init: torchvision's N(0, 0.01) for Linear would stall a 64-wide head.
     model = topic.vgg("A", batch_norm=True, num_classes=10, width_divisor=8, pool_size=1, hidden_size=64,
                       dropout=0.0, init_weights=False).to(device)
-    topic.train(model, X, y, epochs=6, batch_size=64, lr=0.05, seed=seed)
+    topic.train(model, X, y, epochs=8, batch_size=64, lr=0.05, seed=seed)
     acc = accuracy_of(model, X_test, y_test)
     assert_at_least(acc, BAR, f"test accuracy of a narrow VGG-11 with BatchNorm on 32x32 colour shapes (seed {seed})",
-                    chance=0.1, hint="the solution reaches about 0.88; without BatchNorm this run stays at chance. "
+                    chance=0.1, hint="the solution reaches about 0.92; without BatchNorm this run stays at chance. "
                                      "Check BatchNorm's place (after the conv, before ReLU) and forward()")
