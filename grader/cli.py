@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="command")
     for name, (summary, fn) in COMMANDS.items():
         p = sub.add_parser(name, help=summary, description=summary)
-        fn.configure(p) if hasattr(fn, "configure") else None
+        if hasattr(fn, "configure"):  # the command's own arguments
+            fn.configure(p)
         p.set_defaults(func=fn)
     return parser
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from pathlib import Path
 
 from grader.roadmap import ROOT, Topic
@@ -111,6 +112,13 @@ def answer_view(source: str, topic: Topic) -> str:
         elif not END.match(line):
             out.append(line)
     return header(topic) + "".join(out)
+
+
+def committed(path: Path, root: Path = ROOT) -> str | None:
+    """A file's text as committed at HEAD (None outside git or when it is not committed)."""
+    rel = path.relative_to(root).as_posix()
+    shown = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=root, capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else None
 
 
 def stub_for(topic: Topic, root: Path = ROOT) -> str:
