@@ -13,20 +13,7 @@ import math
 import torch
 from torch import Tensor
 
-
-SPLITS = ("train", "test")
-
-
-def rng(seed: int, split: str | None = None) -> torch.Generator:
-    """A dedicated random generator, independent of torch's global state.
-
-    `rng(seed)` draws a data set's fixed parts (a blob's centre, a subspace);
-    `rng(seed, "train")` and `rng(seed, "test")` draw two independent samples of it.
-    """
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    offset = 0 if split is None else 1_000_003 * (1 + SPLITS.index(split))
-    return torch.Generator().manual_seed(seed + offset)
+from kata.common import rng
 
 
 def two_blobs(n: int, *, seed: int = 0, split: str = "train", distance: float = 4.0) -> tuple[Tensor, Tensor]:

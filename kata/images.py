@@ -3,7 +3,7 @@
 `shapes` draws one of ten shapes at a random position, size and colour, so a
 classifier must recognise a pattern wherever it appears; `segmentation` draws noisy
 scenes of circles and squares with their pixel masks. Both use their own
-`torch.Generator` (see kata.data.rng) and return float32 tensors on the CPU.
+`torch.Generator` (see kata.common.rng) and return float32 tensors on the CPU.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from kata.data import rng
+from kata.common import rng
 
 SHAPE_NAMES = (
     "disk", "ring", "square", "frame", "plus", "cross", "h-bar", "v-bar", "triangle", "diamond",

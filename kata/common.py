@@ -1,0 +1,35 @@
+"""What every topic shares: the seeded random generator and the default device.
+
+`rng` is the one way the project's data generators draw random numbers: each data
+set draws from its own `torch.Generator`, so a learner's extra calls to
+`torch.rand` cannot change the data, and the same seed always gives the same
+tensors. `default_device` is what a topic's `main()` trains on when no `--device`
+is given.
+"""
+
+from __future__ import annotations
+
+import torch
+
+SPLITS = ("train", "test")
+
+
+def rng(seed: int, split: str | None = None) -> torch.Generator:
+    """A dedicated random generator on the CPU, independent of torch's global state.
+
+    `rng(seed)` draws a data set's fixed parts (a blob's centre, a subspace, a
+    vocabulary); `rng(seed, "train")` and `rng(seed, "test")` draw two independent
+    samples of it.
+    """
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    offset = 0 if split is None else 1_000_003 * (1 + SPLITS.index(split))
+    return torch.Generator().manual_seed(seed + offset)
+
+
+def default_device() -> str:
+    """'cuda' when a GPU is available, else 'cpu': the default of every topic's `--device`.
+
+    The hidden suites do not use this: they run on the CPU unless given `--kata-device`.
+    """
+    return "cuda" if torch.cuda.is_available() else "cpu"
