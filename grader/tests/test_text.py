@@ -1,0 +1,219 @@
+"""The text foundation of stages 3 and 4 (kata.text, kata.corpus, kata.sequences).
+
+What the topics build on: the special tokens' fixed ids, tokenizing and the vocabulary,
+padded batches with masks and lengths, BERT's sentence pairs, ELMo's character ids,
+the learner's corpus and embedding files (written here to tmp_path), the generated
+corpus and its ground truth, and the sequence tasks. Every generator is deterministic
+per seed, and its train and test splits are independent samples.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kata import text
+from kata.text import Vocab, pad_sequences, tokenize
+
+
+# ------------------------------------------------------------------ tokens and the vocabulary
+def test_special_token_ids_are_fixed():
+    assert text.SPECIAL_TOKENS == ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+    assert (text.PAD_ID, text.UNK_ID, text.CLS_ID, text.SEP_ID, text.MASK_ID) == (0, 1, 2, 3, 4)
+    assert text.NUM_SPECIAL == 5 and (text.BOS_ID, text.EOS_ID) == (2, 3) and text.IGNORE_INDEX == -100
+    vocab = Vocab(["cat"])
+    assert vocab.itos[:5] == list(text.SPECIAL_TOKENS) and vocab["cat"] == 5 and len(vocab) == 6
+
+
+def test_tokenize():
+    assert tokenize("The Cat's toy, please!") == ["the", "cat's", "toy", ",", "please", "!"]
+    assert tokenize("a well-known [MASK] .") == ["a", "well-known", "[MASK]", "."]
+    assert tokenize("'quoted'  \t twice\n") == ["'", "quoted", "'", "twice"]
+    assert tokenize("[mask]") == ["[", "mask", "]"]  # only the upper-case special tokens stay whole
+    assert tokenize("") == []
+    with pytest.raises(TypeError, match="string"):
+        tokenize(["a", "list"])
+
+
+def test_vocab_build_orders_by_count_then_alphabet():
+    sentences = ["the dog eats", "the cat eats the fish", ["the", "cat"], "a [MASK] zebra"]
+    vocab = Vocab.build(sentences)
+    # the 4, cat 2, eats 2 (tie: alphabetical), then the words seen once, alphabetically.
+    assert vocab.itos[5:] == ["the", "cat", "eats", "a", "dog", "fish", "zebra"]
+    assert vocab.counts.dtype == torch.int64 and vocab.counts.tolist() == [0] * 5 + [4, 2, 2, 1, 1, 1, 1]
+    assert Vocab.build(reversed(sentences)).itos == vocab.itos  # the order of the sentences does not matter
+
+    assert Vocab.build(sentences, min_count=2).itos[5:] == ["the", "cat", "eats"]
+    small = Vocab.build(sentences, max_size=7)
+    assert len(small) == 7 and small.itos[5:] == ["the", "cat"]  # max_size counts the special tokens
+    assert len(Vocab.build(sentences, max_size=5)) == 5
+    for bad, match in (({"min_count": 0}, "min_count"), ({"max_size": 4}, "max_size")):
+        with pytest.raises(ValueError, match=match):
+            Vocab.build(sentences, **bad)
+
+
+def test_vocab_rejects_bad_words():
+    for words, match in ((["cat", "cat"], "twice"), (["[MASK]"], "special"), (["two words"], "spaces"),
+                         ([""], "non-empty")):
+        with pytest.raises(ValueError, match=match):
+            Vocab(words)
+    with pytest.raises(ValueError, match="counts"):
+        Vocab(["a", "b"], counts=[1])
+
+
+def test_encode_decode_round_trip():
+    vocab = Vocab.build(["the cat eats the fish", "the dog eats"])
+    ids = vocab.encode("The cat eats a fish")
+    assert ids == [vocab["the"], vocab["cat"], vocab["eats"], text.UNK_ID, vocab["fish"]]
+    assert vocab["zebra"] == text.UNK_ID and "zebra" not in vocab and "cat" in vocab
+    assert vocab.decode(ids) == "the cat eats [UNK] fish"
+    assert vocab.encode(["the", "dog"]) == [vocab["the"], vocab["dog"]]  # tokens are taken as they are
+    for sentence in ("the cat eats the fish", "the dog", "eats"):
+        assert vocab.decode(vocab.encode(sentence)) == sentence
+        assert vocab.decode(torch.tensor(vocab.encode(sentence))) == sentence
+
+    with_special = [text.CLS_ID, vocab["cat"], text.MASK_ID, text.SEP_ID, text.PAD_ID, text.PAD_ID]
+    assert vocab.decode(with_special) == "[CLS] cat [MASK] [SEP]"  # padding is always dropped
+    assert vocab.decode(with_special, skip_special=True) == "cat"
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        vocab.decode([len(vocab)])
+    with pytest.raises(ValueError, match="one sequence"):
+        vocab.decode(torch.zeros(2, 3, dtype=torch.long))
+
+
+# ------------------------------------------------------------------ padded batches
+def test_pad_sequences_shapes_masks_and_lengths():
+    ids, mask, lengths = pad_sequences([[5, 6, 7], [8], [9, 10]])
+    assert ids.dtype == torch.int64 and mask.dtype == torch.bool and lengths.dtype == torch.int64
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0], [9, 10, 0]]
+    assert mask.tolist() == [[True, True, True], [True, False, False], [True, True, False]]
+    assert lengths.tolist() == [3, 1, 2]
+
+    ids, mask, lengths = pad_sequences([torch.tensor([5, 6], dtype=torch.int32), torch.tensor([7])], pad_id=-1)
+    assert ids.dtype == torch.int64 and ids.tolist() == [[5, 6], [7, -1]] and mask.tolist() == [[True, True],
+                                                                                                 [True, False]]
+    ids, mask, lengths = pad_sequences([[], [5]])
+    assert ids.tolist() == [[0], [5]] and lengths.tolist() == [0, 1] and mask.tolist() == [[False], [True]]
+
+    with pytest.raises(ValueError, match="at least one"):
+        pad_sequences([])
+    with pytest.raises(ValueError, match="integers"):
+        pad_sequences([torch.tensor([0.5, 1.0])])
+    with pytest.raises(ValueError, match="1-D"):
+        pad_sequences([torch.zeros(2, 2, dtype=torch.long)])
+
+
+def test_encode_batch_and_sentence_pairs():
+    vocab = Vocab.build(["the cat eats the fish", "the dog sleeps"])
+    ids, mask, lengths = vocab.encode_batch(["the cat eats", "the dog"])
+    assert ids.shape == mask.shape == (2, 3) and lengths.tolist() == [3, 2]
+    assert ids[1].tolist() == [vocab["the"], vocab["dog"], text.PAD_ID]
+
+    pair, segments = vocab.encode_pair("the cat", "eats fish")
+    cat, eats, fish, the = vocab["cat"], vocab["eats"], vocab["fish"], vocab["the"]
+    assert pair == [text.CLS_ID, the, cat, text.SEP_ID, eats, fish, text.SEP_ID]
+    assert segments == [0, 0, 0, 0, 1, 1, 1]
+
+    ids, segments, mask, lengths = vocab.encode_pairs([("the cat", "eats fish"), ("the dog", "sleeps")])
+    assert ids.shape == segments.shape == mask.shape == (2, 7) and lengths.tolist() == [7, 6]
+    assert ids[1].tolist() == [text.CLS_ID, the, vocab["dog"], text.SEP_ID, vocab["sleeps"], text.SEP_ID, 0]
+    assert segments[1].tolist() == [0, 0, 0, 0, 1, 1, 0]  # padding is segment 0
+    assert segments.dtype == torch.int64 and mask[1].tolist() == [True] * 6 + [False]
+
+
+def test_char_ids_spell_words_as_bytes():
+    assert text.word_char_ids("cat", 6) == [text.BOW_ID, 99 + 3, 97 + 3, 116 + 3, text.EOW_ID, text.CHAR_PAD_ID]
+    assert text.word_char_ids("über", 8) == [1, 0xC3 + 3, 0xBC + 3, 98 + 3, 101 + 3, 114 + 3, 2, 0]  # UTF-8 bytes
+    assert text.word_char_ids("abcdefgh", 5) == [1, 100, 101, 102, 2]  # too long: cut, BOW and EOW kept
+    chars, mask, lengths = text.char_ids(["the cat", "a"], max_word_len=6)
+    assert chars.shape == (2, 2, 6) and chars.dtype == torch.int64 and max(chars.max(), 0) < text.NUM_CHARS
+    assert chars[0, 1].tolist() == text.word_char_ids("cat", 6)
+    assert chars[1, 1].tolist() == [0] * 6 and mask.tolist() == [[True, True], [True, False]]
+    assert lengths.tolist() == [2, 1]
+    with pytest.raises(ValueError, match="max_word_len"):
+        text.word_char_ids("cat", 2)
+
+
+# ------------------------------------------------------------------ the learner's files
+def test_read_corpus(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("\ufeffThe cat eats.\n\n  the dog sleeps  \r\nlast line without newline", encoding="utf-8")
+    assert text.read_corpus(path) == ["The cat eats.", "the dog sleeps", "last line without newline"]
+    assert text.read_corpus(str(path)) == text.read_corpus(path)
+
+
+def test_read_corpus_errors_are_one_sentence(tmp_path):
+    cases = {
+        "missing.txt": (None, FileNotFoundError, "does not exist"),
+        "empty.txt": (b"", ValueError, "has no sentences"),
+        "blank.txt": (b"\n  \n\t\n", ValueError, "has no sentences"),
+        "latin1.txt": ("ok line\ncaf\u00e9 au lait\n".encode("latin-1"), ValueError,
+                       r"not UTF-8 text \(byte 0xe9 on line 2\)"),
+    }
+    for name, (content, error, match) in cases.items():
+        path = tmp_path / name
+        if content is not None:
+            path.write_bytes(content)
+        with pytest.raises(error, match=match) as info:
+            text.read_corpus(path)
+        message = str(info.value)
+        assert str(path) in message and "\n" not in message and info.value.__cause__ is None
+    with pytest.raises(ValueError, match="is not a file"):
+        text.read_corpus(tmp_path)
+
+
+def test_embeddings_round_trip_in_both_formats(tmp_path):
+    words = ["the", "cat", "ünïcode", "x-ray"]
+    vectors = torch.randn(4, 3, generator=torch.Generator().manual_seed(0)) * 10 ** torch.arange(-3.0, 1.0)[:, None]
+    for format, first_line in (("word2vec", "4 3"), ("glove", None)):
+        path = tmp_path / f"{format}.txt"
+        text.save_embeddings(path, words, vectors, format=format)
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if first_line:
+            assert lines[0] == first_line and len(lines) == 5
+        else:
+            assert lines[0].split(" ")[0] == "the" and len(lines) == 4 and len(lines[0].split(" ")) == 4
+        for detect in (format, None):
+            read_words, read_vectors = text.load_embeddings(path, format=detect)
+            assert read_words == words and read_vectors.dtype == torch.float32
+            torch.testing.assert_close(read_vectors, vectors, rtol=0, atol=0)  # exactly, float32 survives
+        words2, vectors2 = text.load_embeddings(path, limit=2)
+        assert words2 == words[:2] and torch.equal(vectors2, vectors[:2])
+
+
+def test_load_embeddings_reads_files_written_by_others(tmp_path):
+    # word2vec.c ends every value with a space; GloVe's files have none and no header.
+    (tmp_path / "w2v.txt").write_text("2 2\nking 0.5 -1 \nqueen 1e-3 2 \n", encoding="utf-8")
+    words, vectors = text.load_embeddings(tmp_path / "w2v.txt")
+    assert words == ["king", "queen"] and torch.equal(vectors, torch.tensor([[0.5, -1.0], [1e-3, 2.0]]))
+    (tmp_path / "glove.txt").write_text("the 0.1 0.2 0.3\n, -0.5 0 1\n", encoding="utf-8")
+    words, vectors = text.load_embeddings(tmp_path / "glove.txt")
+    assert words == ["the", ","] and vectors.shape == (2, 3)
+
+
+def test_embeddings_errors(tmp_path):
+    bad = {
+        "short.txt": ("2 3\na 1 2 3\nb 1 2\n", "line 3: expected a word and 3 values, got 3 fields"),
+        "count.txt": ("3 2\na 1 2\nb 1 2\n", "says 3 words on line 1 but holds 2"),
+        "nan.txt": ("a 1 2\nb 1 x\n", "line 2: a value is not a number"),
+        "twice.txt": ("a 1 2\na 1 2\n", "line 2: the word 'a' appears twice"),
+        "empty.txt": ("", "has no vectors"),
+    }
+    for name, (content, match) in bad.items():
+        (tmp_path / name).write_text(content, encoding="utf-8")
+        with pytest.raises(ValueError, match=match):
+            text.load_embeddings(tmp_path / name)
+    with pytest.raises(ValueError, match="no word2vec header"):
+        text.load_embeddings(tmp_path / "nan.txt", format="word2vec")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        text.load_embeddings(tmp_path / "missing.txt")
+    (tmp_path / "latin1.txt").write_bytes("caf\u00e9 1 2\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="not UTF-8"):
+        text.load_embeddings(tmp_path / "latin1.txt")
+
+    for words, vectors, match in ((["a b"], torch.zeros(1, 2), "spaces"), (["a"], torch.zeros(2, 2), "shape"),
+                                  (["a", "a"], torch.zeros(2, 2), "twice")):
+        with pytest.raises(ValueError, match=match):
+            text.save_embeddings(tmp_path / "out.txt", words, vectors)
+    with pytest.raises(ValueError, match="format"):
+        text.save_embeddings(tmp_path / "out.txt", ["a"], torch.zeros(1, 2), format="fasttext")
