@@ -176,7 +176,7 @@ def test_embeddings_round_trip_in_both_formats(tmp_path):
         for detect in (format, None):
             read_words, read_vectors = text.load_embeddings(path, format=detect)
             assert read_words == words and read_vectors.dtype == torch.float32
-            torch.testing.assert_close(read_vectors, vectors, rtol=0, atol=0)  # exactly, float32 survives
+            assert torch.equal(read_vectors, vectors)  # exactly: 9 significant digits keep every float32
         words2, vectors2 = text.load_embeddings(path, limit=2)
         assert words2 == words[:2] and torch.equal(vectors2, vectors[:2])
 
@@ -217,3 +217,203 @@ def test_embeddings_errors(tmp_path):
             text.save_embeddings(tmp_path / "out.txt", words, vectors)
     with pytest.raises(ValueError, match="format"):
         text.save_embeddings(tmp_path / "out.txt", ["a"], torch.zeros(1, 2), format="fasttext")
+
+
+# ------------------------------------------------------------------ the generated corpus
+from kata import corpus as gen  # noqa: E402  (kept with its tests)
+
+LEMMA = {participle: verb for verb, (participle, _) in gen.VERBS.items()}
+
+
+def _members(category):
+    return set(gen.CATEGORIES[category]) | {w for w, senses in gen.SENSES.items() if category in senses}
+
+
+def test_corpus_is_deterministic_per_seed_and_split():
+    a, b = gen.corpus(300, seed=3), gen.corpus(300, seed=3)
+    assert a.sentences == b.sentences and a.senses == b.senses and a.documents == b.documents
+    test = gen.corpus(300, seed=3, split="test")
+    other = gen.corpus(300, seed=4)
+    # The grammar is small, so single sentences recur; the samples as a whole do not.
+    for c in (test, other):
+        assert sum(x == y for x, y in zip(a.sentences, c.sentences)) < 60
+    assert test.facts == a.facts and other.facts != a.facts  # the facts are the seed's, shared by its splits
+    assert gen.corpus(300, seed=3).sentences == a.sentences  # drawing the test split changed nothing
+    with pytest.raises(ValueError, match="split"):
+        gen.corpus(10, split="valid")
+    with pytest.raises(ValueError, match="n must be"):
+        gen.corpus(0)
+
+
+def test_corpus_layout_and_lexicon():
+    c = gen.corpus(2000, seed=1)
+    assert len(c.sentences) == 2000 and [s for d in c.documents for s in d] == c.sentences
+    assert all(3 <= len(d) <= 6 for d in c.documents[:-1]) and 1 <= len(c.documents[-1]) <= 6
+    words = set(gen.WORDS)
+    assert len(words) == len(gen.WORDS) and all(set(s.split()) <= words for s in c.sentences)
+    vocab = Vocab.build(c.sentences)
+    assert 50 <= len(vocab) - text.NUM_SPECIAL <= 150  # small enough for topic 08's seconds of training
+    assert c.category == {w: cat for cat, ws in gen.CATEGORIES.items() for w in ws}  # every category word occurs
+    assert not set(c.category) & set(gen.SENSES)
+    for document in c.documents:  # a story: one person, one place, said in its first sentence
+        first = document[0].split()
+        assert first[:1] + first[2:4] == ["the", "visits", "the"]
+        assert all(first[1] in s.split() for s in document)
+
+
+def test_verbs_select_their_objects():
+    c = gen.corpus(1000, seed=2)
+    checked = 0
+    for sentence in c.sentences:
+        tokens = sentence.split()
+        for i, token in enumerate(tokens):
+            if token in gen.VERBS:  # active: "<verb> the <object>"
+                assert tokens[i + 1] == "the" and tokens[i + 2] in _members(gen.VERBS[token][1]), sentence
+                assert tokens[i - 1] in gen.CATEGORIES["people"]
+                checked += 1
+            elif token in LEMMA:  # passive: "the <object> is <participle> by the <person>"
+                assert tokens[i - 1] == "is" and tokens[i - 2] in _members(gen.VERBS[LEMMA[token]][1]), sentence
+                assert tokens[i + 1:i + 3] == ["by", "the"] and tokens[i + 3] in gen.CATEGORIES["people"]
+                checked += 1
+            elif token in gen.ANIMAL_VERBS:
+                assert tokens[i - 1] in _members("animals"), sentence
+    assert checked > 700
+
+
+def test_category_words_share_contexts():
+    """Counts of the words within 2 tokens make each category word's nearest neighbour one of its category."""
+    c = gen.corpus(2000, seed=0)
+    vocab = Vocab.build(c.sentences)
+    counts = torch.zeros(len(vocab), len(vocab))
+    for sentence in c.sentences:
+        ids = vocab.encode(sentence)
+        for i, w in enumerate(ids):
+            for j in range(max(0, i - 2), min(len(ids), i + 3)):
+                counts[w, ids[j]] += i != j
+    words = list(c.category)
+    rows = torch.nn.functional.normalize(counts[[vocab[w] for w in words]], dim=1)  # (W, V)
+    similarity = rows @ rows.T - 2 * torch.eye(len(words))  # a word is not its own neighbour
+    nearest = similarity.argmax(1).tolist()
+    wrong = [(w, words[j]) for w, j in zip(words, nearest) if c.category[w] != c.category[words[j]]]
+    assert not wrong
+
+
+def test_two_sense_words_are_listed_and_their_contexts_tell_the_sense():
+    c = gen.corpus(3000, seed=0)
+    listed = {(s.sentence, s.position) for s in c.senses}
+    found = {(i, p) for i, s in enumerate(c.sentences) for p, w in enumerate(s.split()) if w in gen.SENSES}
+    assert listed == found  # every occurrence, and only those
+    contexts = {}
+    for s in c.senses:
+        tokens = ["<s>", "<s>", *c.sentences[s.sentence].split(), "</s>", "</s>"]
+        assert tokens[s.position + 2] == s.word and s.sense in gen.SENSES[s.word]
+        context = tuple(tokens[s.position:s.position + 2] + tokens[s.position + 3:s.position + 5])
+        contexts.setdefault((s.word, context), set()).add(s.sense)
+    assert all(len(senses) == 1 for senses in contexts.values())  # the 2 tokens either side always tell
+    seen = {(s.word, s.sense) for s in c.senses}
+    assert seen == {(w, sense) for w, senses in gen.SENSES.items() for sense in senses}  # both senses of each
+
+
+def test_facts_are_stated_and_askable():
+    facts = gen.facts(5)
+    assert len(facts) == 16 and facts == gen.corpus(50, seed=5).facts
+    homes = [f.obj for f in facts if f.relation == "lives in"]
+    pets = [f.obj for f in facts if f.relation == "owns"]
+    assert sorted(homes) == sorted(gen.CATEGORIES["places"]) and sorted(pets) == sorted(gen.CATEGORIES["animals"])
+    farmer = next(f for f in facts if f.subject == "farmer" and f.relation == "lives in")
+    assert farmer.statement == f"the farmer lives in the {farmer.obj}"
+    assert farmer.question == "where does the farmer live ?"
+    assert gen.Fact("boy", "owns", "cat").question == "what does the boy own ?"
+    stated = [s for s in gen.corpus(2000, seed=5).sentences if " lives in " in s or " owns " in s]
+    assert len(stated) > 100 and set(stated) <= {f.statement for f in facts}  # never contradicted
+
+
+def test_paraphrases():
+    triplets = gen.paraphrases(500, seed=0)
+    assert len(triplets) == 500 and triplets == gen.paraphrases(500, seed=0)
+    assert triplets != gen.paraphrases(500, seed=0, split="test")
+
+    def meaning(sentence):  # the content words, the participle read as its verb
+        return sorted(LEMMA.get(w, w) for w in sentence.split() if w not in ("the", "in", "is", "by"))
+
+    def bag(sentence):
+        counts = torch.zeros(len(gen.WORDS))
+        for w in sentence.split():
+            counts[gen.WORDS.index(w)] += 1
+        return torch.nn.functional.normalize(counts, dim=0)
+
+    for anchor, positive, negative in triplets:
+        assert anchor != positive and meaning(anchor) == meaning(positive)
+        a, n = meaning(anchor), meaning(negative)
+        assert len(a) == len(n) and len(set(a) ^ set(n)) == 2  # one word changed
+    # Bag-of-words cosine (what an untrained mean-pooled encoder sees) does not tell them apart: AUC about 0.47.
+    positives = torch.stack([bag(a) @ bag(p) for a, p, _ in triplets])
+    negatives = torch.stack([bag(a) @ bag(n) for a, _, n in triplets])
+    auc = ((positives[:, None] > negatives[None]).float() + 0.5 * (positives[:, None] == negatives[None])).mean()
+    assert auc < 0.55
+
+
+def test_translation():
+    assert gen.translate("the farmer eats the bread in the park") == "remraf ga krap eseo daerb reul stae"
+    assert gen.translate("the boy drinks the tea") == "yob ga aet reul sknird"
+    assert gen.translate("the cat sleeps in the garden") == "tac ga nedrag eseo speels"
+    for bad in ("the bread is eaten by the farmer", "the cat eats the bread", "the farmer eats the car", ""):
+        with pytest.raises(ValueError, match="cannot translate"):
+            gen.translate(bad)
+    pairs = gen.translation_pairs(300, seed=1)
+    assert pairs == gen.translation_pairs(300, seed=1) and pairs != gen.translation_pairs(300, seed=1, split="test")
+    assert all(gen.translate(source) == target for source, target in pairs)
+    assert {len(s.split()) for s, _ in pairs} == {5, 6, 8} and {len(t.split()) for _, t in pairs} == {5, 7}
+    english = {w for s, _ in pairs for w in s.split()}
+    foreign = {w for _, t in pairs for w in t.split()}
+    assert set(gen.PARTICLES) <= foreign and not english & foreign - {"saw"[::-1]} - english
+
+
+def test_next_sentence_pairs():
+    pairs = gen.next_sentence_pairs(1000, seed=0)
+    assert pairs == gen.next_sentence_pairs(1000, seed=0) and pairs != gen.next_sentence_pairs(1000, split="test")
+    is_next = [p[2] for p in pairs]
+    assert 400 < sum(is_next) < 600
+    def person(sentence):
+        return next(w for w in sentence.split() if w in gen.CATEGORIES["people"])
+
+    same = [person(a) == person(b) for a, b, _ in pairs]  # every story sentence names its person
+    assert all(s for s, n in zip(same, is_next) if n)
+    assert sum(s for s, n in zip(same, is_next) if not n) < 0.2 * (len(pairs) - sum(is_next))  # 1 in 8 by chance
+    assert not any(" visits " in b for a, b, n in pairs if not n)  # a random B is never a story's opening
+
+
+def _passage_triples(passage):
+    """(verb, object, place) of each thing its person does, read back from the text."""
+    sentences = [s.split() for s in passage.removesuffix(" .").split(" . ")]
+    place = sentences[0][4]
+    triples = set()
+    for tokens in sentences[1:]:
+        if len(tokens) >= 5 and tokens[2] in gen.VERBS:
+            triples.add((tokens[2], tokens[4], place))
+        elif len(tokens) >= 7 and tokens[3] in LEMMA:
+            triples.add((LEMMA[tokens[3]], tokens[1], place))
+    return triples
+
+
+def test_retrieval_queries_have_one_relevant_passage():
+    r = gen.retrieval(100, seed=0)
+    assert len(r.queries) == len(r.passages) == 100 and r.relevant == list(range(100))
+    assert r == gen.retrieval(100, seed=0) and r.passages != gen.retrieval(100, seed=0, split="test").passages
+    triples = [_passage_triples(p) for p in r.passages]
+    for i, query in enumerate(r.queries):
+        words = query.split()
+        assert words[0] == "who" and words[-1] == "?" and words[3] != words[-2]
+        asked = (words[1], words[3], words[-2])
+        assert [j for j, t in enumerate(triples) if asked in t] == [i], query
+    assert all(p.endswith(" .") for p in r.passages)
+    with pytest.raises(ValueError, match="fewer"):
+        gen.retrieval(2000)
+
+
+def test_every_generated_english_token_is_in_words():
+    vocab = Vocab(gen.WORDS)
+    texts = [*gen.corpus(500).sentences, *(s for t in gen.paraphrases(200) for s in t),
+             *(s for s, _ in gen.translation_pairs(200)), *(s for a, b, _ in gen.next_sentence_pairs(200) for s in (a, b)),
+             *gen.retrieval(50).queries, *gen.retrieval(50).passages, *(f.question for f in gen.facts())]
+    assert all(text.UNK_ID not in vocab.encode(t) for t in texts)
