@@ -417,3 +417,90 @@ def test_every_generated_english_token_is_in_words():
              *(s for s, _ in gen.translation_pairs(200)), *(s for a, b, _ in gen.next_sentence_pairs(200) for s in (a, b)),
              *gen.retrieval(50).queries, *gen.retrieval(50).passages, *(f.question for f in gen.facts())]
     assert all(text.UNK_ID not in vocab.encode(t) for t in texts)
+
+
+# ------------------------------------------------------------------ sequence tasks
+from kata import sequences  # noqa: E402
+
+TASKS = (sequences.copy_task, sequences.reverse_task, sequences.recall_task, sequences.next_token_task)
+
+
+def test_sequence_tasks_shapes_padding_and_vocabulary():
+    for task in TASKS:
+        for length in (6, (3, 9)):
+            inputs, targets, lengths = task(200, vocab_size=9, length=length, seed=1)
+            T = lengths.max().item()
+            assert inputs.dtype == targets.dtype == lengths.dtype == torch.int64, task.__name__
+            assert inputs.shape == (200, T) and lengths.shape == (200,)
+            lo, hi = (length, length) if isinstance(length, int) else length
+            assert lo <= lengths.min() and lengths.max() <= hi
+            if not isinstance(length, int):
+                assert T == hi and lengths.min() == lo  # 200 draws cover the range
+            real = torch.arange(T) < lengths[:, None]
+            assert (inputs[~real] == text.PAD_ID).all()
+            assert set(inputs[real].unique().tolist()) == {5, 6, 7, 8}  # the word ids 5..vocab_size-1, all used
+            assert targets.shape == ((200,) if task is sequences.recall_task else (200, T))
+
+
+def test_sequence_tasks_targets():
+    inputs, targets, lengths = sequences.copy_task(50, length=(2, 7), seed=2)
+    assert torch.equal(inputs, targets)
+    inputs, targets, lengths = sequences.reverse_task(50, length=(2, 7), seed=2)
+    for x, y, n in zip(inputs.tolist(), targets.tolist(), lengths.tolist()):
+        assert y == x[:n][::-1] + [0] * (len(x) - n)
+    inputs, targets, lengths = sequences.recall_task(50, length=(20, 30), seed=2)
+    assert torch.equal(targets, inputs[:, 0])
+    inputs, targets, lengths = sequences.next_token_task(50, length=(2, 7), seed=2)
+    for x, y, n in zip(inputs.tolist(), targets.tolist(), lengths.tolist()):
+        assert y == x[1:n] + [text.IGNORE_INDEX] * (len(x) - n + 1)
+
+
+def test_sequence_tasks_are_deterministic_and_splits_independent():
+    for task in TASKS:
+        a = task(100, length=(3, 8), seed=5)
+        assert all(torch.equal(x, y) for x, y in zip(a, task(100, length=(3, 8), seed=5)))
+        for other in (task(100, length=(3, 8), seed=5, split="test"), task(100, length=(3, 8), seed=6)):
+            assert (a[0][:, :3] == other[0][:, :3]).float().mean() < 0.5  # as unrelated as two draws
+
+
+def test_sequence_tasks_leave_nothing_to_guess():
+    """No shortcut: the first token is uniform and independent of the last one, and the next token of the
+    current one, so a model that cannot remember (recall) or look ahead (tagging) stays at chance."""
+    inputs, targets, lengths = sequences.recall_task(20_000, vocab_size=10, length=(20, 30), seed=0)
+    frequencies = torch.bincount(targets, minlength=10)[5:] / len(targets)
+    assert (frequencies - 0.2).abs().max() < 0.02
+    last = inputs[torch.arange(len(inputs)), lengths - 1]
+    assert (last == targets).float().mean() < 0.22
+    inputs, targets, _ = sequences.next_token_task(2_000, vocab_size=10, length=20, seed=0)
+    keep = targets != text.IGNORE_INDEX
+    pairs = torch.zeros(10, 10)
+    pairs.index_put_((inputs[keep], targets[keep]), torch.ones(int(keep.sum())), accumulate=True)
+    best_table = pairs.max(1).values.sum() / keep.sum()  # the best guess of t+1 from the token at t
+    assert best_table < 0.22
+
+
+def test_bos_eos():
+    targets = torch.tensor([[7, 8, 9], [5, 6, 0]])
+    inputs, labels = sequences.bos_eos(targets, torch.tensor([3, 2]))
+    assert inputs.tolist() == [[text.BOS_ID, 7, 8, 9], [text.BOS_ID, 5, 6, 0]]
+    assert labels.tolist() == [[7, 8, 9, text.EOS_ID], [5, 6, text.EOS_ID, 0]]
+    _, targets, lengths = sequences.reverse_task(30, length=(1, 6), seed=0)
+    inputs, labels = sequences.bos_eos(targets, lengths)
+    assert inputs.shape == labels.shape == (30, targets.shape[1] + 1)
+    inside = torch.arange(targets.shape[1]) < lengths[:, None]  # (30, T): the target tokens
+    assert torch.equal(inputs[:, 1:][inside], targets[inside]) and torch.equal(labels[:, :-1][inside], targets[inside])
+    assert (inputs[:, 0] == text.BOS_ID).all() and (labels[torch.arange(30), lengths] == text.EOS_ID).all()
+    assert ((labels != 0).sum(1) == lengths + 1).all() and ((inputs != 0).sum(1) == lengths + 1).all()
+    with pytest.raises(ValueError, match="lengths"):
+        sequences.bos_eos(targets, lengths[:3])
+
+
+def test_sequence_task_errors():
+    for kwargs, match in (({"vocab_size": 6}, "vocab_size"), ({"length": 0}, "length"),
+                          ({"length": (5, 3)}, "length"), ({"n": 0}, "n must")):
+        with pytest.raises(ValueError, match=match):
+            sequences.copy_task(**{"n": 10, **kwargs})
+    with pytest.raises(ValueError, match="length"):
+        sequences.next_token_task(10, length=1)  # a next token needs two
+    with pytest.raises(ValueError, match="split"):
+        sequences.recall_task(10, split="validation")
