@@ -119,6 +119,7 @@ def bos_eos(targets: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
     if targets.dim() != 2 or lengths.shape != targets.shape[:1]:
         raise ValueError(f"need targets (n, T) and lengths (n,), got {tuple(targets.shape)} and {tuple(lengths.shape)}")
     n, T = targets.shape
+    lengths = lengths.to(targets.device)
     t = torch.arange(T + 1, device=targets.device)
     inside = t < lengths[:, None]  # (n, T+1): the L target positions
     padded = torch.cat([targets, targets.new_zeros(n, 1)], dim=1)  # (n, T+1)

@@ -2,7 +2,7 @@
 
 The ids, once for every topic:
 
-    [PAD] = 0   padding; every padded batch fills with it, and losses ignore it
+    [PAD] = 0   padding: every padded batch fills with it, and a loss must skip it
     [UNK] = 1   a word the vocabulary does not know
     [CLS] = 2   starts a BERT input (and a decoder's input: BOS_ID is CLS_ID)
     [SEP] = 3   ends a BERT segment (and a decoder's output: EOS_ID is SEP_ID)
@@ -18,14 +18,22 @@ and lengths (B,) int64, T being the longest length.
     vocab.decode(ids[1])                              # "the dog" (padding dropped)
     ids, segments = vocab.encode_pair("the cat eats", "the dog")  # [CLS] A [SEP] B [SEP]
 
+Ids below NUM_SPECIAL (5) are special tokens: a masked language model never masks them.
+
 `tokenize` is word-level: lowercase words (letters and digits, with ' or - inside:
-"cat's", "well-known"), and each other symbol (".", "?") a token of its own; the special tokens written in a text
-("[MASK]") stay whole. `char_ids` spells words as byte ids for a character CNN
-(ELMo). For a topic's `main()`, `read_corpus` reads a learner's text file (one
+"cat's", "well-known"), and each other symbol (".", "?") a token of its own; the
+special tokens written in a text ("[MASK]") stay whole. `char_ids` spells words as
+byte ids for a character CNN (ELMo). For a topic's `main()`, `read_corpus` reads a learner's text file (one
 sentence per line) and `save_embeddings`/`load_embeddings` write and read word
 vectors in the word2vec and GloVe text formats. A file that is missing, empty or
-not UTF-8 raises FileNotFoundError or ValueError with one sentence that says so:
-`main()` prints it and exits with 1.
+not UTF-8 raises an OSError (FileNotFoundError) or a ValueError whose message is one
+sentence naming the file, for `main()` to print:
+
+    try:
+        sentences = read_corpus(args.corpus) if args.corpus else corpus(5000, seed=args.seed).sentences
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 """
 
 from __future__ import annotations
@@ -175,13 +183,22 @@ def pad_sequences(seqs: Sequence[Sequence[int] | Tensor], pad_id: int = PAD_ID) 
         raise ValueError("pad_sequences needs at least one sequence")
     rows = []
     for i, seq in enumerate(seqs):
-        row = seq if isinstance(seq, Tensor) else torch.tensor(list(seq), dtype=torch.int64)
+        if isinstance(seq, Tensor):
+            row = seq
+        else:
+            seq = list(seq)
+            try:  # no dtype here: 0.5 must be refused, not truncated to 0
+                row = torch.tensor(seq) if seq else torch.zeros(0, dtype=torch.int64)
+            except (TypeError, ValueError, RuntimeError):
+                raise ValueError(f"sequence {i} is not a sequence of integer ids: {seq[:5]!r}") from None
         if row.dim() != 1:
             raise ValueError(f"sequence {i} has shape {tuple(row.shape)}: pad_sequences takes 1-D sequences of ids")
         if row.is_floating_point() or row.is_complex() or row.dtype == torch.bool:
             raise ValueError(f"sequence {i} holds {row.dtype} values: ids must be integers")
         rows.append(row.long())
     device = rows[0].device
+    if any(row.device != device for row in rows):
+        raise ValueError(f"the sequences are on different devices: {sorted({str(row.device) for row in rows})}")
     lengths = torch.tensor([len(row) for row in rows], dtype=torch.int64, device=device)  # (B,)
     ids = torch.full((len(rows), int(lengths.max())), pad_id, dtype=torch.int64, device=device)  # (B, T)
     for i, row in enumerate(rows):
@@ -235,7 +252,11 @@ def _lines(path: Path, what: str) -> Iterator[tuple[int, str]]:
         raise FileNotFoundError(f"{what} {path} does not exist")
     if not path.is_file():
         raise ValueError(f"{what} {path} is not a file")
-    with path.open("rb") as file:
+    try:
+        file = path.open("rb")
+    except OSError as exc:  # e.g. no permission to read it
+        raise OSError(f"{what} {path} cannot be read: {exc.strerror}") from None
+    with file:
         for number, raw in enumerate(file, start=1):
             try:
                 line = raw.decode("utf-8")
@@ -251,8 +272,9 @@ def read_corpus(path: str | Path) -> list[str]:
     """A learner's plain-text corpus for `--corpus FILE`: one sentence per line, UTF-8.
 
     Returns the non-blank lines, stripped, as strings (tokenize them with `tokenize`
-    or `Vocab.build`). Raises FileNotFoundError for a missing file, ValueError for a
-    folder, a file that is not UTF-8, or one with no sentences.
+    or `Vocab.build`). Raises FileNotFoundError for a missing file, OSError for one
+    that cannot be read, ValueError for a folder, a file that is not UTF-8, or one
+    with no sentences.
     """
     path = Path(path).expanduser()
     sentences = [line.strip() for _, line in _lines(path, "corpus file")]

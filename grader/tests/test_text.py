@@ -97,8 +97,11 @@ def test_pad_sequences_shapes_masks_and_lengths():
 
     with pytest.raises(ValueError, match="at least one"):
         pad_sequences([])
-    with pytest.raises(ValueError, match="integers"):
-        pad_sequences([torch.tensor([0.5, 1.0])])
+    for bad in ([torch.tensor([0.5, 1.0])], [[5, 6], [0.5]], [[True, False]]):
+        with pytest.raises(ValueError, match="integers"):  # refused, not truncated to 0
+            pad_sequences(bad)
+    with pytest.raises(ValueError, match="integer ids"):
+        pad_sequences([["the", "cat"]])
     with pytest.raises(ValueError, match="1-D"):
         pad_sequences([torch.zeros(2, 2, dtype=torch.long)])
 
