@@ -110,7 +110,7 @@ def next_token_task(n: int, *, vocab_size: int = 10, length: Length = 20, seed: 
 
 
 def bos_eos(targets: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-    """A decoder's inputs and labels for target sequences (n, T) padded with 0, and their lengths (n,).
+    """A decoder's inputs and labels for target sequences (n, T) and their lengths (n,) (tokens past a length are ignored).
 
     Returns inputs (n, T+1) = [BOS] y_1 .. y_L and labels (n, T+1) = y_1 .. y_L [EOS],
     both padded with 0 (PAD_ID) after position L: teacher forcing feeds inputs[:, t]
