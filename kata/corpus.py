@@ -338,7 +338,8 @@ def _other(draw: _Draw, options: Sequence[str], word: str) -> str:
 def _change_one(draw: _Draw, clause: Clause) -> Clause:
     """The clause with one of its slots changed: another meaning that shares most words."""
     category = VERBS[clause.verb][1]
-    slots = ["subject", "obj"] + (["verb"] if len(_VERBS_OF[category]) > 1 else []) + (["place"] if clause.place else [])
+    slots = ["subject", "obj"] + (["verb"] if len(_VERBS_OF[category]) > 1 else [])
+    slots += ["place"] if clause.place else []
     slot = draw.choice(slots)
     if slot == "subject":
         return Clause(_other(draw, CATEGORIES["people"], clause.subject), clause.verb, clause.obj, clause.place)
@@ -371,7 +372,8 @@ def translate(sentence: str) -> str:
                 clause = Clause(words[1], words[2], None, place)
     if clause is None:
         raise ValueError(f"cannot translate {sentence!r}: language B has only the active sentences "
-                         "'the <person> <verb> the <object> [in the <place>]' and 'the <animal> sleeps|runs in the <place>'")
+                         "'the <person> <verb> the <object> [in the <place>]' and "
+                         "'the <animal> sleeps|runs in the <place>'")
     return clause.language_b()
 
 

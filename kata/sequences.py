@@ -110,14 +110,16 @@ def next_token_task(n: int, *, vocab_size: int = 10, length: Length = 20, seed: 
 
 
 def bos_eos(targets: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-    """A decoder's inputs and labels for target sequences (n, T) and their lengths (n,) (tokens past a length are ignored).
+    """A decoder's inputs and labels for target sequences (n, T) and their lengths (n,).
 
     Returns inputs (n, T+1) = [BOS] y_1 .. y_L and labels (n, T+1) = y_1 .. y_L [EOS],
-    both padded with 0 (PAD_ID) after position L: teacher forcing feeds inputs[:, t]
-    and scores the prediction against labels[:, t]. On the targets' device.
+    both padded with 0 (PAD_ID) after position L; tokens past a length are ignored.
+    Teacher forcing feeds inputs[:, t] and scores the prediction against labels[:, t].
+    On the targets' device.
     """
     if targets.dim() != 2 or lengths.shape != targets.shape[:1]:
-        raise ValueError(f"need targets (n, T) and lengths (n,), got {tuple(targets.shape)} and {tuple(lengths.shape)}")
+        raise ValueError(f"need targets (n, T) and lengths (n,), "
+                         f"got {tuple(targets.shape)} and {tuple(lengths.shape)}")
     n, T = targets.shape
     lengths = lengths.to(targets.device)
     t = torch.arange(T + 1, device=targets.device)

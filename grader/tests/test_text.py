@@ -427,7 +427,8 @@ def test_retrieval_queries_have_one_relevant_passage():
 def test_every_generated_english_token_is_in_words():
     vocab = Vocab(gen.WORDS)
     texts = [*gen.corpus(500).sentences, *(s for t in gen.paraphrases(200) for s in t),
-             *(s for s, _ in gen.translation_pairs(200)), *(s for a, b, _ in gen.next_sentence_pairs(200) for s in (a, b)),
+             *(s for s, _ in gen.translation_pairs(200)),
+             *(s for a, b, _ in gen.next_sentence_pairs(200) for s in (a, b)),
              *gen.retrieval(50).queries, *gen.retrieval(50).passages, *(f.question for f in gen.facts())]
     assert all(text.UNK_ID not in vocab.encode(t) for t in texts)
 
