@@ -435,7 +435,8 @@ def retrieval(num_passages: int = 100, *, seed: int = 0, split: str = "train") -
     Query i, "who <verb>s the <object> in the <place> ?", asks about something the
     person of passage i does at the story's place (the passage may say it in the
     passive, and may say the place only in its first sentence); no other passage has
-    the same verb, object and place. relevant[i] == i.
+    the same verb, object and place. relevant[i] == i. A seed's grammar has room for
+    about 400 such passages; asking for more raises ValueError.
     """
     if num_passages < 1:
         raise ValueError(f"num_passages must be >= 1, got {num_passages}")
@@ -445,7 +446,7 @@ def retrieval(num_passages: int = 100, *, seed: int = 0, split: str = "train") -
     misses = 0
     while len(passages) < num_passages:
         story, clauses = _story(draw, world, 3 + draw.index(4))
-        triples = {(c.verb, c.obj, c.place) for c in clauses[1:] if c.obj is not None}
+        triples = {(c.verb, c.obj, c.place) for c in clauses[1:]}  # what the person does, not the opening visit
         fresh = sorted(triples - said)
         if not fresh or triples & asked:  # nothing to ask that only this passage answers: draw another
             misses += 1
