@@ -265,8 +265,8 @@ def test_cnn_beats_same_budget_mlp_on_shapes(topic, seed, device):
     budget = sum(p.numel() for p in cnn.parameters())
     mlp = topic.MLP(28 * 28, round(budget / (28 * 28 + 1 + 10))).to(device)  # about as many parameters
     assert abs(sum(p.numel() for p in mlp.parameters()) - budget) < 0.05 * budget
-    topic.train(cnn, X, y, epochs=4, batch_size=25, lr=4e-3)
-    topic.train(mlp, X, y, epochs=4, batch_size=25, lr=4e-3)
+    topic.train(cnn, X, y, epochs=4, batch_size=25, lr=4e-3, seed=seed)
+    topic.train(mlp, X, y, epochs=4, batch_size=25, lr=4e-3, seed=seed)
     cnn_acc, mlp_acc = topic.accuracy(cnn, X_test, y_test), topic.accuracy(mlp, X_test, y_test)
     assert_at_least(cnn_acc, CNN_BAR, f"LeNet test accuracy on generated shapes (seed {seed}, {budget:,} parameters)",
                     chance=0.1, hint="the solution reaches 0.85-0.975 here; check conv2d, max_pool2d and LeNet's "

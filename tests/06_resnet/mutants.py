@@ -47,5 +47,7 @@ MUTANTS = {
         ("update = torch.tanh(layer(h))  # (N, width)\n            h = h + update if self.residual else update",
          "update = layer(h)  # (N, width)\n            h = torch.tanh(h + update) if self.residual else torch.tanh(update)"),
     ],
-    "train_forgets_zero_grad": [("            optimizer.zero_grad()\n", "")],
+    "train_step_forgets_zero_grad": [
+        ("    optimizer.zero_grad()  # gradients add up across backward() calls otherwise\n", ""),
+    ],
 }
