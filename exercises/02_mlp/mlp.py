@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--noise", type=float, default=0.05, help="radial noise of the rings (the suite uses 0.05)")
+    parser.add_argument("--noise-std", type=float, default=0.05, help="radial noise of the rings (the suite uses 0.05)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
 
@@ -152,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name} epoch {epoch:4d}  loss {losses[epoch]:.4f}")
 
     # Classification: three concentric rings. No straight line separates them.
-    X, y = (t.to(args.device) for t in rings(600, seed=args.seed, noise=args.noise))  # (600, 2), (600,)
-    X_test, y_test = (t.to(args.device) for t in rings(1000, seed=args.seed, split="test", noise=args.noise))
+    X, y = (t.to(args.device) for t in rings(600, seed=args.seed, noise_std=args.noise_std))  # (600, 2), (600,)
+    X_test, y_test = (t.to(args.device) for t in rings(1000, seed=args.seed, split="test", noise_std=args.noise_std))
     for name, hidden in (("linear", []), ("MLP", [32, 32])):
         torch.manual_seed(args.seed)
         model = MLP(2, hidden, 3, activation="relu").to(args.device)
