@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from kata.common import default_device
 from kata.data import rings, wave
 
 
@@ -80,8 +81,8 @@ class MLP(nn.Module):
         # TODO: build self.layers, an nn.ModuleList of nn.Linear from each size to the next
         raise NotImplementedError("MLP.__init__(): build self.layers, an nn.ModuleList of nn.Linear from each size to the next")
 
-    def forward(self, X: Tensor) -> Tensor:
-        """X: (N, in_features). Returns (N, out_features): logits or values, no activation."""
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, in_features). Returns (N, out_features): logits or values, no activation."""
         # TODO: apply each hidden layer then the activation; return the last layer's output as is
         raise NotImplementedError("MLP.forward(): apply each hidden layer then the activation; return the last layer's output as is")
 
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--noise-std", type=float, default=0.05, help="radial noise of the rings (the suite uses 0.05)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
 
     def show(name: str, losses: list[float]) -> None:

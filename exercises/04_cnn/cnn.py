@@ -98,15 +98,15 @@ class LeNet(nn.Module):
 
     For 28x28 grey images with padding=2 (LeCun's 32x32 input, padded):
       (B, 1, 28, 28) -conv1-> (B, 6, 28, 28) -pool-> (B, 6, 14, 14)
-                     -conv2-> (B, 16, 10, 10) -pool-> (B, 16, 5, 5) -> 400 -> hidden -> num_classes.
+                     -conv2-> (B, 16, 10, 10) -pool-> (B, 16, 5, 5) -> 400 -> hidden_size -> num_classes.
     `features(x)` returns the output of the second pool, `forward(x)` the logits.
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, *, image_size: int = 28,
-                 channels: tuple[int, int] = (6, 16), hidden: int = 84, padding: int = 2) -> None:
+                 channels: tuple[int, int] = (6, 16), hidden_size: int = 84, padding: int = 2) -> None:
         super().__init__()
-        # TODO: make self.conv1, self.conv2 (your Conv2d, kernel 5, conv1 padded), self.fc1 from the flattened features to hidden, self.fc2 to num_classes
-        raise NotImplementedError("LeNet.__init__(): make self.conv1, self.conv2 (your Conv2d, kernel 5, conv1 padded), self.fc1 from the flattened features to hidden, self.fc2 to num_classes")
+        # TODO: make self.conv1, self.conv2 (your Conv2d, kernel 5, conv1 padded), self.fc1 from the flattened features to hidden_size, self.fc2 to num_classes
+        raise NotImplementedError("LeNet.__init__(): make self.conv1, self.conv2 (your Conv2d, kernel 5, conv1 padded), self.fc1 from the flattened features to hidden_size, self.fc2 to num_classes")
 
     def features(self, x: Tensor) -> Tensor:
         """x: (B, C, H, W). Returns the pooled feature maps (B, channels[1], h, w)."""
@@ -122,9 +122,10 @@ class LeNet(nn.Module):
 class MLP(nn.Module):
     """The baseline: one hidden layer on the flattened pixels. No weight sharing, no locality."""
 
-    def __init__(self, in_features: int, hidden: int, num_classes: int = 10) -> None:
+    def __init__(self, in_features: int, hidden_size: int, num_classes: int = 10) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden_size), nn.ReLU(),
+                                 nn.Linear(hidden_size, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)  # (B, num_classes)

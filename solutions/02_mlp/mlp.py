@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from kata.common import default_device
 from kata.data import rings, wave
 
 
@@ -100,14 +101,14 @@ class MLP(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
         # END SOLUTION
 
-    def forward(self, X: Tensor) -> Tensor:
-        """X: (N, in_features). Returns (N, out_features): logits or values, no activation."""
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, in_features). Returns (N, out_features): logits or values, no activation."""
         # BEGIN SOLUTION: apply each hidden layer then the activation; return the last layer's output as is
         act = ACTIVATIONS[self.activation]
         for layer in self.layers[:-1]:
-            X = act(layer(X))  # (N, hidden)
+            x = act(layer(x))  # (N, hidden_size)
         # No activation on the output: a ReLU here would clip every negative logit to 0.
-        return self.layers[-1](X)  # (N, out_features)
+        return self.layers[-1](x)  # (N, out_features)
         # END SOLUTION
 
 
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--noise-std", type=float, default=0.05, help="radial noise of the rings (the suite uses 0.05)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
 
     def show(name: str, losses: list[float]) -> None:

@@ -224,27 +224,28 @@ def resnet50(num_classes: int = 1000, **kwargs) -> ResNet:
 class MLPStack(nn.Module):
     """A deep tanh MLP, with or without skips: the vanishing gradient and its cure in a few lines.
 
-    input (Linear + tanh) -> `depth` hidden layers of width `width` -> output Linear.
+    input (Linear + tanh) -> `num_layers` hidden layers of `hidden_size` units -> output Linear.
     A hidden layer computes h = tanh(W h + b) (plain) or h = h + tanh(W h + b) (residual).
     No normalisation, so only the skips keep the gradient alive.
     """
 
-    def __init__(self, in_features: int, width: int, depth: int, num_classes: int, *, residual: bool = True) -> None:
+    def __init__(self, in_features: int, hidden_size: int, num_layers: int, num_classes: int, *,
+                 residual: bool = True) -> None:
         super().__init__()
         self.residual = residual
-        self.input = nn.Linear(in_features, width)
-        self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
-        self.output = nn.Linear(width, num_classes)
+        self.input = nn.Linear(in_features, hidden_size)
+        self.hidden = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(num_layers))
+        self.output = nn.Linear(hidden_size, num_classes)
 
-    def forward(self, X: Tensor) -> Tensor:
-        """X: (N, in_features). Returns logits (N, num_classes)."""
-        h = torch.tanh(self.input(X))  # (N, width)
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, in_features). Returns logits (N, num_classes)."""
+        h = torch.tanh(self.input(x))  # (N, hidden_size)
         for layer in self.hidden:
             # BEGIN SOLUTION: update h with tanh(layer(h)), added to h (h + tanh(layer(h))) when self.residual, replacing h otherwise
-            # Plain: dh_out/dh_in = diag(tanh') W, a product of `depth` such factors, each of norm < 1
+            # Plain: dh_out/dh_in = diag(tanh') W, a product of `num_layers` such factors, each of norm < 1
             # with PyTorch's default init, so the gradient shrinks geometrically. Residual: I + diag(tanh') W,
             # whose identity term carries the gradient through unchanged.
-            update = torch.tanh(layer(h))  # (N, width)
+            update = torch.tanh(layer(h))  # (N, hidden_size)
             h = h + update if self.residual else update
             # END SOLUTION
         return self.output(h)  # (N, num_classes)

@@ -250,8 +250,8 @@ def test_zero_init_residual_makes_blocks_identities(topic):
 def test_mlp_stack_shapes(topic):
     for residual in (True, False):
         model = topic.MLPStack(5, 16, 3, 4, residual=residual)
-        check_tensor(model(torch.randn(7, 5)), f"MLPStack(5, 16, depth=3, 4, residual={residual}) on (7, 5)",
-                     shape=(7, 4), hint="each hidden layer maps (N, width) to (N, width); return self.output(h)")
+        check_tensor(model(torch.randn(7, 5)), f"MLPStack(5, 16, num_layers=3, 4, residual={residual}) on (7, 5)",
+                     shape=(7, 4), hint="each hidden layer maps (N, hidden_size) to (N, hidden_size); return self.output(h)")
 
 
 @gradients
@@ -268,7 +268,7 @@ def test_mlp_stack_computes_the_update(topic):
                 h = h + update if residual else update
             expected = model.output(h)
             got = model(X)
-        assert_close(got, expected, f"MLPStack(5, 8, depth=3, 2, residual={residual}) logits", hint=(
+        assert_close(got, expected, f"MLPStack(5, 8, num_layers=3, 2, residual={residual}) logits", hint=(
             "a hidden layer computes h + tanh(layer(h)) with residual=True and tanh(layer(h)) with residual=False; "
             "the tanh goes on the layer's output, before the addition"))
 
