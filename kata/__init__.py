@@ -1,1 +1,2 @@
-"""What the learner's files import: the project's generated data sets."""
+"""What the learner's files import: generated data (kata.data, kata.images), the seeded generator and
+default device (kata.common), the shared training loop (kata.training) and real data for main() (kata.datasets)."""

@@ -4,6 +4,7 @@ Every generator draws only from its own `torch.Generator`, so a learner's extra
 calls to `torch.rand` cannot change the data, and the same seed always gives the
 same tensors. `split="train"` and `split="test"` are independent samples of the
 same distribution (the same blobs, the same subspace). Everything is float32 on the CPU; move it with `.to(device)`.
+Images are S x S pixels, S = image_size.
 """
 
 from __future__ import annotations
@@ -32,32 +33,32 @@ def two_blobs(n: int, *, seed: int = 0, split: str = "train", distance: float = 
     return X, y
 
 
-def rings(n: int, *, num_classes: int = 3, seed: int = 0, split: str = "train", noise: float = 0.08) -> tuple[Tensor, Tensor]:
+def rings(n: int, *, num_classes: int = 3, seed: int = 0, split: str = "train", noise_std: float = 0.08) -> tuple[Tensor, Tensor]:
     """Concentric rings, one class per ring: no straight line separates them.
 
     Returns X (n, 2) and y (n,) int64 in [0, num_classes). Ring k has radius k + 1
-    (scaled so the outer ring has radius 1) and radial noise `noise`.
+    (scaled so the outer ring has radius 1) and radial Gaussian noise of standard deviation `noise_std`.
     """
     g = rng(seed, split)
     y = torch.randint(0, num_classes, (n,), generator=g)  # (n,)
-    radius = (y.float() + 1) / num_classes + noise * torch.randn(n, generator=g)
+    radius = (y.float() + 1) / num_classes + noise_std * torch.randn(n, generator=g)
     angle = torch.rand(n, generator=g) * 2 * math.pi
     X = torch.stack([radius * angle.cos(), radius * angle.sin()], dim=1)  # (n, 2)
     return X, y
 
 
-def wave(n: int, *, seed: int = 0, split: str = "train", noise: float = 0.05) -> tuple[Tensor, Tensor]:
-    """A 1-D regression problem: y = sin(2x) + x/2 + noise for x in [-2, 2].
+def wave(n: int, *, seed: int = 0, split: str = "train", noise_std: float = 0.05) -> tuple[Tensor, Tensor]:
+    """A 1-D regression problem: y = sin(2x) + x/2 + Gaussian noise of standard deviation `noise_std`, x in [-2, 2].
 
     Returns X (n, 1) and y (n, 1).
     """
     g = rng(seed, split)
     X = torch.rand(n, 1, generator=g) * 4 - 2  # (n, 1)
-    y = torch.sin(2 * X) + X / 2 + noise * torch.randn(n, 1, generator=g)  # (n, 1)
+    y = torch.sin(2 * X) + X / 2 + noise_std * torch.randn(n, 1, generator=g)  # (n, 1)
     return X, y
 
 
-def low_rank(n: int, *, dim: int = 20, rank: int = 3, seed: int = 0, split: str = "train", noise: float = 0.05) -> Tensor:
+def low_rank(n: int, *, dim: int = 20, rank: int = 3, seed: int = 0, split: str = "train", noise_std: float = 0.05) -> Tensor:
     """Points near a random `rank`-dimensional subspace of R^dim, centred at a random mean.
 
     Returns X (n, dim). PCA with `rank` components explains all but the noise.
@@ -67,39 +68,39 @@ def low_rank(n: int, *, dim: int = 20, rank: int = 3, seed: int = 0, split: str 
     mean = torch.randn(dim, generator=fixed)
     scales = torch.linspace(3.0, 1.0, rank)  # distinct variances, so the components are well defined
     codes = torch.randn(n, rank, generator=g) * scales  # (n, rank)
-    return codes @ basis.T + mean + noise * torch.randn(n, dim, generator=g)  # (n, dim)
+    return codes @ basis.T + mean + noise_std * torch.randn(n, dim, generator=g)  # (n, dim)
 
 
-def blob_images(n: int, *, size: int = 16, seed: int = 0, split: str = "train", width: float = 1.5) -> tuple[Tensor, Tensor]:
+def blob_images(n: int, *, image_size: int = 16, seed: int = 0, split: str = "train", width: float = 1.5) -> tuple[Tensor, Tensor]:
     """Images of one Gaussian blob at a random position: 2 numbers explain each image.
 
-    Returns images (n, 1, size, size) with values in [0, 1] and the blob centres
+    Returns images (n, 1, image_size, image_size) with values in [0, 1] and the blob centres
     (n, 2) in pixels (row, column). A linear method needs many components for them;
     a nonlinear autoencoder with a 2-D code can learn the position itself.
     """
     g = rng(seed, split)
-    centres = 2 + torch.rand(n, 2, generator=g) * (size - 5)  # (n, 2), away from the border
-    coords = torch.arange(size, dtype=torch.float32)
-    dr = coords[None, :, None] - centres[:, 0, None, None]  # (n, size, 1)
-    dc = coords[None, None, :] - centres[:, 1, None, None]  # (n, 1, size)
-    images = torch.exp(-(dr**2 + dc**2) / (2 * width**2))  # (n, size, size)
+    centres = 2 + torch.rand(n, 2, generator=g) * (image_size - 5)  # (n, 2), away from the border
+    coords = torch.arange(image_size, dtype=torch.float32)
+    dr = coords[None, :, None] - centres[:, 0, None, None]  # (n, S, 1)
+    dc = coords[None, None, :] - centres[:, 1, None, None]  # (n, 1, S)
+    images = torch.exp(-(dr**2 + dc**2) / (2 * width**2))  # (n, S, S)
     return images[:, None], centres
 
 
-def square_images(n: int, *, size: int = 16, seed: int = 0, split: str = "train") -> Tensor:
+def square_images(n: int, *, image_size: int = 16, seed: int = 0, split: str = "train") -> Tensor:
     """Images of a hollow square at a random position: anomalies for a blob autoencoder.
 
-    Returns images (n, 1, size, size) with values in [0, 1].
+    Returns images (n, 1, image_size, image_size) with values in [0, 1].
     """
     g = rng(seed, split)
     side = torch.randint(4, 8, (n,), generator=g)
-    top = (torch.rand(n, generator=g) * (size - side)).long()
-    left = (torch.rand(n, generator=g) * (size - side)).long()
-    coords = torch.arange(size)
-    rows = (coords[None] >= top[:, None]) & (coords[None] < (top + side)[:, None])  # (n, size)
-    cols = (coords[None] >= left[:, None]) & (coords[None] < (left + side)[:, None])  # (n, size)
+    top = (torch.rand(n, generator=g) * (image_size - side)).long()
+    left = (torch.rand(n, generator=g) * (image_size - side)).long()
+    coords = torch.arange(image_size)
+    rows = (coords[None] >= top[:, None]) & (coords[None] < (top + side)[:, None])  # (n, S)
+    cols = (coords[None] >= left[:, None]) & (coords[None] < (left + side)[:, None])  # (n, S)
     inner_r = (coords[None] > top[:, None]) & (coords[None] < (top + side - 1)[:, None])
     inner_c = (coords[None] > left[:, None]) & (coords[None] < (left + side - 1)[:, None])
-    outer = rows[:, :, None] & cols[:, None, :]  # (n, size, size)
+    outer = rows[:, :, None] & cols[:, None, :]  # (n, S, S)
     inner = inner_r[:, :, None] & inner_c[:, None, :]
-    return (outer & ~inner).float()[:, None]  # (n, 1, size, size)
+    return (outer & ~inner).float()[:, None]  # (n, 1, S, S)

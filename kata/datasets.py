@@ -1,14 +1,19 @@
-"""Real data sets for the image topics' `main()`: MNIST, Fashion-MNIST, CIFAR-10, Oxford-IIIT Pet.
+"""Data for the image topics' `main()`: one call, `load_data`, for generated and real data sets.
 
-The hidden suites never call this module (they train on the generated data of
-`kata.images`, and never download anything); a topic's `main()` calls it when the
-learner asks for real data. It wraps torchvision's own dataset classes, downloads
-into `root` the first time (download=True), and returns whole tensors on the CPU:
+    X, y, X_test, y_test = load_data("shapes", train_size=2000, test_size=1000, seed=0)   # generated, the default
+    X, y, X_test, y_test = load_data("cifar10", train_size=5000, test_size=1000)          # real, downloaded once
+    X, y, X_test, y_test = load_data("pets", train_size=500, test_size=200, image_size=64) # y: masks
 
-    images, labels = load("mnist", train=True, limit=10_000)  # (N, 1, 28, 28), (N,)
-    images, masks = load_pets(size=64)                         # (N, 3, 64, 64), (N, 1, 64, 64)
+A topic's main() offers the names of CLASSIFICATION or SEGMENTATION as its `--data`
+and passes its `--train-size`, `--test-size`, `--seed` and `--root`. The generated
+data sets come from `kata.images` and need nothing else. The real ones (MNIST,
+Fashion-MNIST, CIFAR-10, Oxford-IIIT Pet) wrap torchvision's dataset classes,
+download into `root` the first time (download=True), and come back as whole tensors
+on the CPU; `load` and `load_pets` read one split of them.
 
-torchvision is imported inside the functions only: importing it takes seconds.
+The hidden suites never call this module: they train on `kata.images` directly and
+never download anything. torchvision is imported inside the functions only:
+importing it takes seconds.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ import difflib
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+
+from kata.common import rng
 
 NAMES = ("mnist", "fashion-mnist", "cifar10")
 
@@ -87,40 +95,133 @@ def load(name: str, *, root: str | Path = "data", train: bool = True, download: 
     return images, labels
 
 
-def load_pets(*, root: str | Path = "data", size: int = 64, download: bool = True,
+def load_pets(*, root: str | Path = "data", train: bool = True, image_size: int = 64, download: bool = True,
               limit: int | None = None) -> tuple[Tensor, Tensor]:
-    """Oxford-IIIT Pet (its "trainval" split, 3,680 photos of cats and dogs) for segmentation.
+    """Oxford-IIIT Pet for segmentation: photos of cats and dogs and their pet masks.
 
-    Each photo is resized to size x size (squashed: the aspect ratio is not kept),
-    bilinearly; its trimap with nearest-neighbour, so the mask stays exactly 0/1.
+    train: the "trainval" split (3,680 photos) or the "test" split (3,669).
+    Each photo is resized to image_size x image_size (squashed: the aspect ratio is not
+    kept), bilinearly; its trimap with nearest-neighbour, so the mask stays exactly 0/1.
     The mask's foreground (1.0) is the pet only: trimap value 1. Background (2) and
     the uncertain border around the pet (3) are 0.0.
-    limit: keep only the first `limit` photos, in the order of annotations/trainval.txt.
+    limit: keep only the first `limit` photos, in the order of annotations/<split>.txt.
 
-    Returns images (N, 3, size, size) float32 in [0, 1] and masks (N, 1, size, size)
-    float32 of 0.0/1.0, on the CPU.
+    Returns images (N, 3, S, S) float32 in [0, 1] and masks (N, 1, S, S) float32 of
+    0.0/1.0, on the CPU (S = image_size).
     Raises RuntimeError when the files are missing and cannot be downloaded.
     """
-    if size < 1:
-        raise ValueError(f"size must be a positive number of pixels, got {size}")
+    if image_size < 1:
+        raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
     _check_limit(limit)
     from PIL import Image
     from torchvision import datasets
     from torchvision.transforms.functional import pil_to_tensor
 
     root = Path(root).expanduser()
+    split = "trainval" if train else "test"
     try:
-        dataset = datasets.OxfordIIITPet(root, split="trainval", target_types="segmentation", download=download)
+        dataset = datasets.OxfordIIITPet(root, split=split, target_types="segmentation", download=download)
     except (RuntimeError, OSError) as exc:  # a failed download (URLError is an OSError), or missing files
         raise _not_available("Oxford-IIIT Pet", (root / "oxford-iiit-pet").resolve(), download) from exc
 
     count = len(dataset) if limit is None else min(limit, len(dataset))
-    images = torch.empty(count, 3, size, size)  # (N, 3, size, size)
-    masks = torch.empty(count, 1, size, size)  # (N, 1, size, size)
+    size = (image_size, image_size)
+    images = torch.empty(count, 3, *size)  # (N, 3, S, S)
+    masks = torch.empty(count, 1, *size)  # (N, 1, S, S)
     for i in range(count):
         photo, trimap = dataset[i]  # PIL images: RGB, and one channel of 1/2/3
-        photo = photo.resize((size, size), Image.Resampling.BILINEAR)
-        trimap = trimap.resize((size, size), Image.Resampling.NEAREST)  # nearest: labels are never blended
-        images[i] = pil_to_tensor(photo).float() / 255  # (3, size, size)
-        masks[i] = (pil_to_tensor(trimap) == _PET).float()  # (1, size, size)
+        photo = photo.resize(size, Image.Resampling.BILINEAR)
+        trimap = trimap.resize(size, Image.Resampling.NEAREST)  # nearest: labels are never blended
+        images[i] = pil_to_tensor(photo).float() / 255  # (3, S, S)
+        masks[i] = (pil_to_tensor(trimap) == _PET).float()  # (1, S, S)
     return images, masks
+
+
+# ------------------------------------------------------------------ one entry point for every topic's main()
+CLASSIFICATION = ("shapes", "mnist", "fashion-mnist", "cifar10")  # targets: labels (N,) int64
+SEGMENTATION = ("segmentation", "pets")  # targets: masks (N, 1, S, S) of 0.0/1.0
+
+# Each data set's own image side and channels, where image_size and channels are None.
+_NATIVE = {"shapes": (28, 1), "mnist": (28, 1), "fashion-mnist": (28, 1), "cifar10": (32, 3),
+           "segmentation": (32, 1), "pets": (64, 3)}
+
+
+def load_data(name: str, *, train_size: int, test_size: int, seed: int = 0, image_size: int | None = None,
+              channels: int | None = None, root: str | Path = "data",
+              download: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Training and test data for an image topic's main(): X, y, X_test, y_test, on the CPU.
+
+    name: a generated data set of kata.images, drawn from `seed` (nothing is
+      downloaded: every topic's default), or a real one, downloaded into `root` once:
+        classification, y = labels (N,) int64:       "shapes", "mnist", "fashion-mnist", "cifar10"
+        segmentation, y = masks (N, 1, S, S) of 0/1: "segmentation", "pets"
+    train_size, test_size: how many examples. A real data set gives at most what its
+      split holds: training examples are a random subset of its training split (drawn
+      from `seed`), test examples the first of its test split.
+    image_size: S, the side of the square images. Generated data is drawn at S; Pets'
+      photos are resized to S; MNIST-like and CIFAR images are zero-padded, centred,
+      up to S (28 -> 32 as LeNet-5 did: five 2x2 poolings need 32). None: the data
+      set's own (shapes and MNIST 28, CIFAR-10 and segmentation 32, Pets 64).
+    channels: 1 (grey) or 3 (colour); None: the data set's own. Generated shapes are
+      drawn in it; a real data set is converted (grey repeated, colour averaged).
+
+    Returns X (N, C, S, S) float32 images and y, for train_size and test_size examples.
+    Raises ValueError for an unknown name or impossible sizes, RuntimeError when a
+    real data set is neither on disk nor downloadable (its message says what to do).
+    """
+    if name not in _NATIVE:
+        close = difflib.get_close_matches(name, list(_NATIVE), n=1)
+        maybe = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown data set {name!r}: choose one of {', '.join(_NATIVE)}{maybe}")
+    if train_size < 1 or test_size < 1:
+        raise ValueError(f"train_size and test_size must be >= 1, got {train_size} and {test_size}")
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1 (grey), 3 (colour) or None (the data set's own), got {channels}")
+    native_size, native_channels = _NATIVE[name]
+    image_size = native_size if image_size is None else image_size
+    channels = native_channels if channels is None else channels
+
+    if name == "shapes":
+        from kata.images import shapes
+
+        X, y = shapes(train_size, image_size=image_size, channels=channels, seed=seed)
+        X_test, y_test = shapes(test_size, image_size=image_size, channels=channels, seed=seed, split="test")
+        return X, y, X_test, y_test
+    if name == "segmentation":
+        from kata.images import segmentation
+
+        X, y = segmentation(train_size, image_size=image_size, seed=seed)
+        X_test, y_test = segmentation(test_size, image_size=image_size, seed=seed, split="test")
+        return _convert(X, channels), y, _convert(X_test, channels), y_test
+    if name == "pets":
+        # Every training photo is read and resized (a while, once per run), then a random subset kept.
+        X, y = load_pets(root=root, train=True, image_size=image_size, download=download)
+        keep = torch.randperm(len(X), generator=rng(seed))[:train_size]  # a random subset
+        X_test, y_test = load_pets(root=root, train=False, image_size=image_size, download=download,
+                                   limit=test_size)
+        return _convert(X[keep], channels), y[keep], _convert(X_test, channels), y_test
+
+    X, y = load(name, root=root, train=True, download=download)  # (N, C, s, s) in [0, 1], (N,)
+    keep = torch.randperm(len(X), generator=rng(seed))[:train_size]  # a random subset
+    X_test, y_test = load(name, root=root, train=False, download=download, limit=test_size)
+    X, X_test = (_convert(_pad_to(images, image_size), channels) for images in (X[keep], X_test))
+    return X, y[keep], X_test, y_test
+
+
+def _pad_to(images: Tensor, image_size: int) -> Tensor:
+    """Zero-pad (N, C, s, s) images, centred, to (N, C, S, S); S must be at least s."""
+    extra = image_size - images.shape[-1]
+    if extra < 0:
+        raise ValueError(f"image_size {image_size} is smaller than the data set's images "
+                         f"({images.shape[-1]} pixels): images are padded, never cropped")
+    before = extra // 2
+    return F.pad(images, (before, extra - before, before, extra - before))  # (N, C, S, S)
+
+
+def _convert(images: Tensor, channels: int) -> Tensor:
+    """(N, C, S, S) images with `channels` channels: grey repeated into colour, colour averaged into grey."""
+    if images.shape[1] == channels:
+        return images
+    if channels == 1:
+        return images.mean(1, keepdim=True)  # (N, 1, S, S)
+    return images.expand(-1, channels, -1, -1).contiguous()  # (N, 3, S, S): the same grey in every channel

@@ -22,6 +22,7 @@ import argparse
 import torch
 from torch import Tensor, nn
 
+from kata.common import default_device
 from kata.data import two_blobs
 
 
@@ -61,18 +62,18 @@ class LogisticRegression(nn.Module):
         # TODO: create self.linear, an nn.Linear from in_features to a single score
         raise NotImplementedError("LogisticRegression.__init__(): create self.linear, an nn.Linear from in_features to a single score")
 
-    def forward(self, X: Tensor) -> Tensor:
-        """X: (N, D). Returns logits (N,): scores, not probabilities."""
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, D). Returns logits (N,): scores, not probabilities."""
         # TODO: return the linear layer's score for each sample, shape (N,)
         raise NotImplementedError("LogisticRegression.forward(): return the linear layer's score for each sample, shape (N,)")
 
-    def predict_proba(self, X: Tensor) -> Tensor:
-        """X: (N, D). Returns p(y = 1 | x), shape (N,)."""
+    def predict_proba(self, x: Tensor) -> Tensor:
+        """x: (N, D). Returns p(y = 1 | x), shape (N,)."""
         # TODO: turn the logits into probabilities with your sigmoid
         raise NotImplementedError("LogisticRegression.predict_proba(): turn the logits into probabilities with your sigmoid")
 
-    def predict(self, X: Tensor) -> Tensor:
-        """X: (N, D). Returns class labels 0 or 1 as int64, shape (N,)."""
+    def predict(self, x: Tensor) -> Tensor:
+        """x: (N, D). Returns class labels 0 or 1 as int64, shape (N,)."""
         # TODO: predict class 1 where the probability is at least 0.5, as int64 labels
         raise NotImplementedError("LogisticRegression.predict(): predict class 1 where the probability is at least 0.5, as int64 labels")
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--lr", type=float, default=0.5)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from kata.common import default_device
 from kata.data import rings, wave
 
 
@@ -80,8 +81,8 @@ class MLP(nn.Module):
         # TODO: build self.layers, an nn.ModuleList of nn.Linear from each size to the next
         raise NotImplementedError("MLP.__init__(): build self.layers, an nn.ModuleList of nn.Linear from each size to the next")
 
-    def forward(self, X: Tensor) -> Tensor:
-        """X: (N, in_features). Returns (N, out_features): logits or values, no activation."""
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, in_features). Returns (N, out_features): logits or values, no activation."""
         # TODO: apply each hidden layer then the activation; return the last layer's output as is
         raise NotImplementedError("MLP.forward(): apply each hidden layer then the activation; return the last layer's output as is")
 
@@ -143,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--noise", type=float, default=0.05, help="radial noise of the rings (the suite uses 0.05)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--noise-std", type=float, default=0.05, help="radial noise of the rings (the suite uses 0.05)")
+    parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
 
     def show(name: str, losses: list[float]) -> None:
@@ -152,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name} epoch {epoch:4d}  loss {losses[epoch]:.4f}")
 
     # Classification: three concentric rings. No straight line separates them.
-    X, y = (t.to(args.device) for t in rings(600, seed=args.seed, noise=args.noise))  # (600, 2), (600,)
-    X_test, y_test = (t.to(args.device) for t in rings(1000, seed=args.seed, split="test", noise=args.noise))
+    X, y = (t.to(args.device) for t in rings(600, seed=args.seed, noise_std=args.noise_std))  # (600, 2), (600,)
+    X_test, y_test = (t.to(args.device) for t in rings(1000, seed=args.seed, split="test", noise_std=args.noise_std))
     for name, hidden in (("linear", []), ("MLP", [32, 32])):
         torch.manual_seed(args.seed)
         model = MLP(2, hidden, 3, activation="relu").to(args.device)

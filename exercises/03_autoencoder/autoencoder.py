@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from kata.common import default_device
 from kata.data import blob_images, low_rank, square_images
 
 
@@ -65,8 +66,8 @@ class Autoencoder(nn.Module):
         # TODO: build self.encoder = mlp(D -> hidden sizes -> K) and self.decoder = mlp(K -> reversed hidden sizes -> D)
         raise NotImplementedError("Autoencoder.__init__(): build self.encoder = mlp(D -> hidden sizes -> K) and self.decoder = mlp(K -> reversed hidden sizes -> D)")
 
-    def encode(self, X: Tensor) -> Tensor:
-        """X: (N, D) or (N, C, H, W). Returns the codes z, shape (N, K)."""
+    def encode(self, x: Tensor) -> Tensor:
+        """x: (N, D) or (N, C, H, W). Returns the codes z, shape (N, K)."""
         # TODO: flatten every sample to one vector of D numbers and run the encoder on it
         raise NotImplementedError("Autoencoder.encode(): flatten every sample to one vector of D numbers and run the encoder on it")
 
@@ -75,10 +76,10 @@ class Autoencoder(nn.Module):
         # TODO: run the decoder on the codes
         raise NotImplementedError("Autoencoder.decode(): run the decoder on the codes")
 
-    def forward(self, X: Tensor) -> Tensor:
-        """X: (N, *shape). Returns the reconstruction x̂ = decode(encode(X)), with X's shape."""
-        # TODO: decode the codes of X and give the result X's own shape back
-        raise NotImplementedError("Autoencoder.forward(): decode the codes of X and give the result X's own shape back")
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, *shape). Returns the reconstruction x̂ = decode(encode(x)), with x's shape."""
+        # TODO: decode the codes of x and give the result x's own shape back
+        raise NotImplementedError("Autoencoder.forward(): decode the codes of x and give the result x's own shape back")
 
 
 def corrupt(X: Tensor, noise_std: float, *, generator: torch.Generator | None = None) -> Tensor:
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=30, help="epochs for the blob autoencoder")
     parser.add_argument("--noise-std", type=float, default=0.5)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     X = low_rank(500, seed=args.seed).to(args.device)  # (500, 20), near a 3-D subspace

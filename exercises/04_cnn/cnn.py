@@ -28,13 +28,13 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kata.images import shapes
+from kata.common import default_device
+from kata.datasets import CLASSIFICATION, load_data
 from kata.training import accuracy, fit
 
 
@@ -98,15 +98,15 @@ class LeNet(nn.Module):
 
     For 28x28 grey images with padding=2 (LeCun's 32x32 input, padded):
       (B, 1, 28, 28) -conv1-> (B, 6, 28, 28) -pool-> (B, 6, 14, 14)
-                     -conv2-> (B, 16, 10, 10) -pool-> (B, 16, 5, 5) -> 400 -> hidden -> num_classes.
+                     -conv2-> (B, 16, 10, 10) -pool-> (B, 16, 5, 5) -> 400 -> hidden_size -> num_classes.
     `features(x)` returns the output of the second pool, `forward(x)` the logits.
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, *, image_size: int = 28,
-                 channels: tuple[int, int] = (6, 16), hidden: int = 84, padding: int = 2) -> None:
+                 channels: tuple[int, int] = (6, 16), hidden_size: int = 84, padding: int = 2) -> None:
         super().__init__()
-        # TODO: make self.conv1, self.conv2 (your Conv2d, kernel 5, conv1 padded), self.fc1 from the flattened features to hidden, self.fc2 to num_classes
-        raise NotImplementedError("LeNet.__init__(): make self.conv1, self.conv2 (your Conv2d, kernel 5, conv1 padded), self.fc1 from the flattened features to hidden, self.fc2 to num_classes")
+        # TODO: make self.conv1, self.conv2 (your Conv2d, kernel 5, conv1 padded), self.fc1 from the flattened features to hidden_size, self.fc2 to num_classes
+        raise NotImplementedError("LeNet.__init__(): make self.conv1, self.conv2 (your Conv2d, kernel 5, conv1 padded), self.fc1 from the flattened features to hidden_size, self.fc2 to num_classes")
 
     def features(self, x: Tensor) -> Tensor:
         """x: (B, C, H, W). Returns the pooled feature maps (B, channels[1], h, w)."""
@@ -122,9 +122,10 @@ class LeNet(nn.Module):
 class MLP(nn.Module):
     """The baseline: one hidden layer on the flattened pixels. No weight sharing, no locality."""
 
-    def __init__(self, in_features: int, hidden: int, num_classes: int = 10) -> None:
+    def __init__(self, in_features: int, hidden_size: int, num_classes: int = 10) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden_size), nn.ReLU(),
+                                 nn.Linear(hidden_size, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)  # (B, num_classes)
@@ -134,43 +135,43 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor]) -> float:
+    """One update on a batch (X (B, C, H, W), y (B,)): cross-entropy of the logits. Returns the loss."""
+    X, y = batch
+    optimizer.zero_grad()  # gradients add up across backward() calls otherwise
+    loss = F.cross_entropy(model(X), y)  # (B, num_classes) logits: the softmax is inside the loss
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 5, lr: float = 3e-3, batch_size: int = 64,
-          log_every: int = 0) -> list[float]:
-    """Adam on the cross-entropy, shuffled mini-batches. Returns the mean loss of each epoch."""
+          seed: int = 0, log_every: int = 0) -> list[float]:
+    """Adam on the cross-entropy, shuffled mini-batches (the order drawn from `seed`). Returns each epoch's mean loss."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    return fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size, log_every=log_every)
-
-
-def load_data(name: str, seed: int, n_train: int, n_test: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Generated shapes (default), or a real data set through kata.datasets (downloads once)."""
-    if name == "shapes":
-        X, y = shapes(n_train, seed=seed)  # (n_train, 1, 28, 28), (n_train,)
-        X_test, y_test = shapes(n_test, seed=seed, split="test")
-        return X, y, X_test, y_test
-    from kata import datasets  # imported here: only real data sets need torchvision
-
-    X, y = datasets.load(name, train=True)  # (N, C, H, W) in [0, 1], (N,) int64
-    X_test, y_test = datasets.load(name, train=False, limit=n_test)
-    keep = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:n_train]  # a random subset
-    return X[keep], y[keep], X_test, y_test
+    return fit(model, (X, y), optimizer, train_step, epochs=epochs, batch_size=batch_size, seed=seed,
+               log_every=log_every)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train LeNet (and a same-budget MLP) on generated shapes or real images.")
-    parser.add_argument("--data", choices=["shapes", "mnist", "fashion-mnist", "cifar10"], default="shapes")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", choices=CLASSIFICATION, default="shapes",
+                        help="generated shapes (default) or a real data set, downloaded once into --root")
+    parser.add_argument("--root", default="data", help="where real data sets are kept")
+    parser.add_argument("--train-size", type=int, default=2000)
+    parser.add_argument("--test-size", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--train-size", type=int, default=2000)
-    parser.add_argument("--test-size", type=int, default=1000)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
     try:
-        data = load_data(args.data, args.seed, args.train_size, args.test_size)
-    except RuntimeError as exc:  # a real data set that is not on disk and cannot be downloaded
+        data = load_data(args.data, train_size=args.train_size, test_size=args.test_size, seed=args.seed,
+                         root=args.root)
+    except (RuntimeError, ValueError) as exc:  # a real data set neither on disk nor downloadable; bad sizes
         print(f"error: {exc}", file=sys.stderr)
         return 1
     X, y, X_test, y_test = (t.to(args.device) for t in data)
@@ -179,14 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     _, C, H, W = X.shape  # (N, C, H, W): 1x28x28 for shapes and MNIST, 3x32x32 for CIFAR-10
     num_classes = 10
     cnn = LeNet(C, num_classes, image_size=H).to(args.device)
-    # The baseline gets about as many parameters as the CNN: hidden * (C*H*W + 1 + num_classes) + num_classes.
-    hidden = max(1, round(count_parameters(cnn) / (C * H * W + 1 + num_classes)))
-    mlp = MLP(C * H * W, hidden, num_classes).to(args.device)
+    # The baseline gets about as many parameters as the CNN: hidden_size * (C*H*W + 1 + num_classes) + num_classes.
+    hidden_size = max(1, round(count_parameters(cnn) / (C * H * W + 1 + num_classes)))
+    mlp = MLP(C * H * W, hidden_size, num_classes).to(args.device)
     for name, model in (("LeNet", cnn), ("MLP", mlp)):
         print(f"{name}: {count_parameters(model):,} parameters, {args.epochs} epochs on {len(X)} {args.data} images")
-        start = time.perf_counter()
-        train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, log_every=1)
-        print(f"  test accuracy {accuracy(model, X_test, y_test):.3f} ({time.perf_counter() - start:.1f} s)")
+        train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed, log_every=1)
+        print(f"  test accuracy {accuracy(model, X_test, y_test):.3f}")
     return 0
 
 

@@ -29,16 +29,17 @@ Shapes: B batch, C channels, H x W pixels.
 from __future__ import annotations
 
 import argparse
-import sys
 import math
-import time
+import sys
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kata.images import segmentation
+from kata.common import default_device
+from kata.datasets import SEGMENTATION, load_data
+from kata.training import fit
 
 
 class DoubleConv(nn.Module):
@@ -180,33 +181,32 @@ def soft_dice_loss(logits: Tensor, target: Tensor, *, eps: float = 1.0) -> Tenso
     raise NotImplementedError("soft_dice_loss(): per image dice = (2 Σ p t + eps) / (Σ p + Σ t + eps), p = sigmoid(logits); mean of 1 - dice")
 
 
-def train(model: nn.Module, images: Tensor, masks: Tensor, *, epochs: int = 10, lr: float = 0.01,
-          batch_size: int = 32, on_epoch: Callable[[int, float], None] | None = None) -> list[float]:
-    """Adam on BCE-with-logits + soft Dice loss, in mini-batches shuffled by torch's generator.
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor]) -> float:
+    """One update on a batch: images (B, C, H, W), masks (B, 1, H, W) of 0/1. Returns the batch's loss as a float.
 
-    images: (N, C, H, W); masks: (N, 1, H, W) of 0/1, on the model's device.
-    Returns the mean loss of each epoch; calls on_epoch(epoch, loss) after each, if given.
+    The loss is BCE with logits plus soft_dice_loss, both on the model's logits (B, 1, H, W).
+    """
+    images, masks = batch
+    # TODO: zero the gradients, loss = BCE with logits + soft_dice_loss of model(images) against masks, backward, step, return loss.item()
+    raise NotImplementedError("train_step(): zero the gradients, loss = BCE with logits + soft_dice_loss of model(images) against masks, backward, step, return loss.item()")
+
+
+def train(model: nn.Module, images: Tensor, masks: Tensor, *, epochs: int = 10, lr: float = 0.01,
+          batch_size: int = 32, seed: int = 0, log_every: int = 0,
+          evaluate: Callable[[], dict[str, float]] | None = None) -> list[float]:
+    """Adam on BCE-with-logits + soft Dice loss (train_step), in mini-batches shuffled from `seed`.
+
+    images: (N, C, H, W); masks: (N, 1, H, W) of 0/1, on the model's device. Returns
+    the mean loss of each epoch. log_every and evaluate go to kata.training.fit (a
+    progress line every log_every epochs, with the metrics evaluate() returns).
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     # The learning rate falls from lr to 0 along a cosine: the weights settle at the end, and
     # BatchNorm's running averages (what eval() uses) catch up with them.
-    steps = epochs * math.ceil(len(images) / batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    model.train()
-    losses = []
-    for _ in range(epochs):
-        order = torch.randperm(len(images)).to(images.device)
-        total = 0.0
-        for start in range(0, len(images), batch_size):
-            batch = order[start:start + batch_size]
-            # TODO: one step: zero the gradients, loss = BCE with logits + soft_dice_loss, backward, step
-            raise NotImplementedError("train(): one step: zero the gradients, loss = BCE with logits + soft_dice_loss, backward, step")
-            schedule.step()
-            total += loss.item() * len(batch)
-        losses.append(total / len(images))
-        if on_epoch is not None:
-            on_epoch(len(losses), losses[-1])
-    return losses
+    steps = epochs * math.ceil(len(images) / batch_size)  # the scheduler is stepped after every batch
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    return fit(model, (images, masks), optimizer, train_step, epochs=epochs, batch_size=batch_size, seed=seed,
+               scheduler=scheduler, log_every=log_every, evaluate=evaluate)
 
 
 @torch.no_grad()
@@ -228,54 +228,43 @@ def threshold_baseline(images: Tensor, masks: Tensor, test_images: Tensor, test_
     return iou_score(test_images.mean(1, keepdim=True) - best, test_masks).mean().item()
 
 
-def load_data(name: str, *, seed: int, size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Train and test (images, masks): generated scenes ('shapes') or Oxford-IIIT Pets ('pets')."""
-    if name == "shapes":
-        images, masks = segmentation(512, size=size, seed=seed)
-        test_images, test_masks = segmentation(256, size=size, seed=seed, split="test")
-        return images, masks, test_images, test_masks
-    from kata.datasets import load_pets  # imported here: only this path needs torchvision's data set
-
-    images, masks = load_pets(size=size)  # (N, 3, size, size) in [0, 1], (N, 1, size, size) of 0/1
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
-    cut = int(0.8 * len(images))
-    train_idx, test_idx = order[:cut], order[cut:]
-    return images[train_idx], masks[train_idx], images[test_idx], masks[test_idx]
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Train a small U-Net to segment generated shapes or Oxford-IIIT Pets.")
-    parser.add_argument("--data", choices=("shapes", "pets"), default="shapes",
-                        help="shapes: generated noisy circles and squares (default); pets: Oxford-IIIT Pet masks")
-    parser.add_argument("--size", type=int, default=None, help="image size (default 32 for shapes, 64 for pets)")
+    parser = argparse.ArgumentParser(description="Train a small U-Net to segment generated scenes or Oxford-IIIT Pets.")
+    parser.add_argument("--data", choices=SEGMENTATION, default="segmentation",
+                        help="segmentation: generated noisy circles and squares (default); pets: Oxford-IIIT Pet masks, "
+                             "downloaded once into --root")
+    parser.add_argument("--root", default="data", help="where real data sets are kept")
+    parser.add_argument("--train-size", type=int, default=512)
+    parser.add_argument("--test-size", type=int, default=256)
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="image side in pixels (default 32 for segmentation, 64 for pets)")
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
-    size = args.size or (32 if args.data == "shapes" else 64)
     try:
-        data = load_data(args.data, seed=args.seed, size=size)
-    except RuntimeError as exc:  # a real data set that is not on disk and cannot be downloaded
+        data = load_data(args.data, train_size=args.train_size, test_size=args.test_size, seed=args.seed,
+                         image_size=args.image_size, root=args.root)
+    except (RuntimeError, ValueError) as exc:  # a real data set neither on disk nor downloadable; bad sizes
         print(f"error: {exc}", file=sys.stderr)
         return 1
     images, masks, test_images, test_masks = (t.to(args.device) for t in data)
     print(f"{args.data}: {len(images)} training and {len(test_images)} test images of {tuple(images.shape[1:])}")
     model = UNet(images.shape[1], 1, depth=args.depth, width=args.width).to(args.device)
     print(f"UNet(depth={args.depth}, width={args.width}): {sum(p.numel() for p in model.parameters()):,} parameters")
-    start = time.perf_counter()
 
-    def progress(epoch: int, loss: float) -> None:
+    def test_scores() -> dict[str, float]:
         dice, iou = evaluate(model, test_images, test_masks)
-        model.train()  # evaluate() switched to eval mode
-        print(f"epoch {epoch:3d}  loss {loss:.4f}  test dice {dice:.3f}  IoU {iou:.3f}  "
-              f"({time.perf_counter() - start:.1f} s)")
+        return {"test dice": dice, "test IoU": iou}
 
-    train(model, images, masks, epochs=args.epochs, lr=args.lr, on_epoch=progress)
+    train(model, images, masks, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+          log_every=1, evaluate=test_scores)
     dice, iou = evaluate(model, test_images, test_masks)
     baseline = threshold_baseline(images, masks, test_images, test_masks)
     print(f"test IoU {iou:.3f}; the best single brightness threshold reaches {baseline:.3f}")

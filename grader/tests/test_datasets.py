@@ -120,23 +120,23 @@ def test_cifar10_round_trip(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ Oxford-IIIT Pet
-def _write_pets(root: Path, photos: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
-    """<root>/oxford-iiit-pet/: images/<name>.jpg, annotations/trimaps/<name>.png, annotations/trainval.txt.
+def _write_pets(root: Path, photos: dict[str, tuple[np.ndarray, np.ndarray]], split: str = "trainval") -> Path:
+    """<root>/oxford-iiit-pet/: images/<name>.jpg, annotations/trimaps/<name>.png, annotations/<split>.txt.
 
     `photos` maps a name to its RGB pixels (H, W, 3) and its trimap (H, W) of 1/2/3.
-    trainval.txt lines read "<name> <class id> <species: 1 cat, 2 dog> <breed id>".
+    <split>.txt lines read "<name> <class id> <species: 1 cat, 2 dog> <breed id>".
     """
     from PIL import Image
 
     base = root / "oxford-iiit-pet"
-    (base / "images").mkdir(parents=True)
-    (base / "annotations" / "trimaps").mkdir(parents=True)
+    (base / "images").mkdir(parents=True, exist_ok=True)
+    (base / "annotations" / "trimaps").mkdir(parents=True, exist_ok=True)
     lines = []
     for k, (name, (rgb, trimap)) in enumerate(photos.items()):
         Image.fromarray(rgb).save(base / "images" / f"{name}.jpg", quality=95)
         Image.fromarray(trimap).save(base / "annotations" / "trimaps" / f"{name}.png")
         lines.append(f"{name} {k + 1} {1 if name[0].isupper() else 2} {k + 1}\n")
-    (base / "annotations" / "trainval.txt").write_text("".join(lines))
+    (base / "annotations" / f"{split}.txt").write_text("".join(lines))
     return base
 
 
@@ -153,7 +153,7 @@ def test_pets_round_trip(tmp_path):
     base = _write_pets(tmp_path, photos)
 
     # At its own size a photo is not resized: the pixels are the JPEG's, as PIL decodes it.
-    images, masks = datasets.load_pets(root=tmp_path, size=size, download=False)
+    images, masks = datasets.load_pets(root=tmp_path, image_size=size, download=False)
     assert images.shape == (3, 3, size, size) and images.dtype == torch.float32
     assert masks.shape == (3, 1, size, size) and masks.dtype == torch.float32
     for i, name in enumerate(names):
@@ -164,7 +164,7 @@ def test_pets_round_trip(tmp_path):
         expected_mask = torch.from_numpy(photos[name][1] == 1).float()
         torch.testing.assert_close(masks[i, 0], expected_mask, rtol=0, atol=0)
 
-    images, masks = datasets.load_pets(root=tmp_path, size=size, download=False, limit=2)
+    images, masks = datasets.load_pets(root=tmp_path, image_size=size, download=False, limit=2)
     assert images.shape == (2, 3, size, size) and masks.shape == (2, 1, size, size)
 
 
@@ -180,7 +180,7 @@ def test_pets_resize(tmp_path):
     trimap[:, 18:22] = 3
     _write_pets(tmp_path, {"Persian_7": (rgb, trimap)})
 
-    images, masks = datasets.load_pets(root=tmp_path, size=8, download=False)
+    images, masks = datasets.load_pets(root=tmp_path, image_size=8, download=False)
     assert images.shape == (1, 3, 8, 8) and masks.shape == (1, 1, 8, 8)
     assert 0.0 <= images.min() and images.max() <= 1.0
     assert set(masks.unique().tolist()) <= {0.0, 1.0}, "the resized mask must stay 0/1"
@@ -191,6 +191,82 @@ def test_pets_resize(tmp_path):
     red, blue = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 0.0, 1.0])
     torch.testing.assert_close(images[0, :, :, :3].mean((1, 2)), red, rtol=0, atol=0.08)
     torch.testing.assert_close(images[0, :, :, 5:].mean((1, 2)), blue, rtol=0, atol=0.08)
+
+
+# ------------------------------------------------------------------ load_data: the one call of every topic's main()
+def test_load_data_generated_is_kata_images():
+    from kata.images import segmentation, shapes
+
+    got = datasets.load_data("shapes", train_size=6, test_size=4, seed=3, image_size=16, channels=3)
+    want = (*shapes(6, image_size=16, channels=3, seed=3), *shapes(4, image_size=16, channels=3, seed=3, split="test"))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=0)
+    got = datasets.load_data("segmentation", train_size=3, test_size=2, seed=1)
+    want = (*segmentation(3, seed=1), *segmentation(2, seed=1, split="test"))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=0)
+    # Without image_size and channels: each data set's own (shapes 28x28 grey, segmentation 32x32 grey).
+    assert datasets.load_data("shapes", train_size=2, test_size=1)[0].shape == (2, 1, 28, 28)
+    assert datasets.load_data("segmentation", train_size=2, test_size=1)[2].shape == (1, 1, 32, 32)
+
+
+def test_load_data_real_subset_padding_and_channels(tmp_path):
+    written = _write_mnist(tmp_path, "MNIST", n_train=5, n_test=3)
+    train_images = torch.from_numpy(written["train"][0]).float() / 255  # (5, 28, 28)
+    test_images = torch.from_numpy(written["t10k"][0]).float() / 255  # (3, 28, 28)
+
+    X, y, X_test, y_test = datasets.load_data("mnist", train_size=3, test_size=2, seed=4, image_size=32, channels=3,
+                                              root=tmp_path, download=False)
+    assert X.shape == (3, 3, 32, 32) and y.shape == (3,) and X_test.shape == (2, 3, 32, 32) and y_test.shape == (2,)
+    # 28 -> 32: two rows and columns of zeros on every side; the grey repeated in all three channels.
+    assert X[:, :, :2].abs().sum() == 0 and X[:, :, 30:].abs().sum() == 0 and X[..., :2].abs().sum() == 0
+    assert torch.equal(X[:, 0], X[:, 1]) and torch.equal(X[:, 0], X[:, 2])
+    inner = X[:, 0, 2:30, 2:30]  # (3, 28, 28)
+    # The training examples are a random subset of the split, each with its own label, none twice.
+    rows = [next(k for k in range(5) if torch.equal(image, train_images[k])) for image in inner]
+    assert len(set(rows)) == 3 and y.tolist() == [written["train"][1][k] for k in rows]
+    # The test examples are the split's first ones, in order.
+    torch.testing.assert_close(X_test[:, 0, 2:30, 2:30], test_images[:2], rtol=0, atol=0)
+    assert y_test.tolist() == written["t10k"][1][:2].tolist()
+    # The same seed gives the same subset; without image_size and channels, the data set's own 28x28 grey.
+    again = datasets.load_data("mnist", train_size=3, test_size=2, seed=4, root=tmp_path, download=False)
+    torch.testing.assert_close(again[0], inner[:, None], rtol=0, atol=0)
+    # More than the split holds: all of it.
+    X, _, X_test, _ = datasets.load_data("mnist", train_size=100, test_size=100, root=tmp_path, download=False)
+    assert len(X) == 5 and len(X_test) == 3
+
+
+def test_load_data_pets_reads_both_splits(tmp_path):
+    def photos(names, seed):
+        return {name: (_pixels((20, 20, 3), seed + i),
+                       np.random.default_rng(seed + i + 10).integers(1, 4, size=(20, 20)).astype(np.uint8))
+                for i, name in enumerate(names)}
+
+    _write_pets(tmp_path, photos(["Abyssinian_1", "beagle_2", "Bengal_3"], 0), split="trainval")
+    _write_pets(tmp_path, photos(["Birman_4", "boxer_5"], 5), split="test")
+    X, y, X_test, y_test = datasets.load_data("pets", train_size=2, test_size=5, image_size=16, root=tmp_path,
+                                              download=False)
+    assert X.shape == (2, 3, 16, 16) and y.shape == (2, 1, 16, 16)
+    assert X_test.shape == (2, 3, 16, 16) and y_test.shape == (2, 1, 16, 16)  # the test split has 2 photos
+    test_images, test_masks = datasets.load_pets(root=tmp_path, train=False, image_size=16, download=False)
+    torch.testing.assert_close(X_test, test_images, rtol=0, atol=0)
+    torch.testing.assert_close(y_test, test_masks, rtol=0, atol=0)
+    grey = datasets.load_data("pets", train_size=3, test_size=1, image_size=16, channels=1, root=tmp_path,
+                              download=False)
+    assert grey[0].shape == (3, 1, 16, 16)
+    torch.testing.assert_close(grey[2], test_images[:1].mean(1, keepdim=True), rtol=0, atol=0)
+
+
+def test_load_data_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="did you mean 'cifar10'"):
+        datasets.load_data("cifar", train_size=10, test_size=10)
+    with pytest.raises(ValueError, match="train_size"):
+        datasets.load_data("shapes", train_size=0, test_size=10)
+    with pytest.raises(ValueError, match="channels"):
+        datasets.load_data("shapes", train_size=10, test_size=10, channels=2)
+    _write_mnist(tmp_path, "MNIST")
+    with pytest.raises(ValueError, match="smaller than the data set's images"):
+        datasets.load_data("mnist", train_size=2, test_size=2, image_size=16, root=tmp_path, download=False)
 
 
 # ------------------------------------------------------------------ failures a learner meets
@@ -237,5 +313,5 @@ def test_bad_arguments():
         datasets.load("minst")
     with pytest.raises(ValueError, match="limit"):
         datasets.load("mnist", limit=-1)
-    with pytest.raises(ValueError, match="size"):
-        datasets.load_pets(size=0)
+    with pytest.raises(ValueError, match="image_size"):
+        datasets.load_pets(image_size=0)

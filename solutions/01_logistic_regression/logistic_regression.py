@@ -19,6 +19,7 @@ import argparse
 import torch
 from torch import Tensor, nn
 
+from kata.common import default_device
 from kata.data import two_blobs
 
 
@@ -76,22 +77,22 @@ class LogisticRegression(nn.Module):
         self.linear = nn.Linear(in_features, 1)
         # END SOLUTION
 
-    def forward(self, X: Tensor) -> Tensor:
-        """X: (N, D). Returns logits (N,): scores, not probabilities."""
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, D). Returns logits (N,): scores, not probabilities."""
         # BEGIN SOLUTION: return the linear layer's score for each sample, shape (N,)
-        return self.linear(X).squeeze(-1)  # (N, 1) -> (N,); squeeze() would also eat N = 1
+        return self.linear(x).squeeze(-1)  # (N, 1) -> (N,); squeeze() would also eat N = 1
         # END SOLUTION
 
-    def predict_proba(self, X: Tensor) -> Tensor:
-        """X: (N, D). Returns p(y = 1 | x), shape (N,)."""
+    def predict_proba(self, x: Tensor) -> Tensor:
+        """x: (N, D). Returns p(y = 1 | x), shape (N,)."""
         # BEGIN SOLUTION: turn the logits into probabilities with your sigmoid
-        return sigmoid(self(X))
+        return sigmoid(self(x))
         # END SOLUTION
 
-    def predict(self, X: Tensor) -> Tensor:
-        """X: (N, D). Returns class labels 0 or 1 as int64, shape (N,)."""
+    def predict(self, x: Tensor) -> Tensor:
+        """x: (N, D). Returns class labels 0 or 1 as int64, shape (N,)."""
         # BEGIN SOLUTION: predict class 1 where the probability is at least 0.5, as int64 labels
-        return (self(X) >= 0).long()  # σ(z) >= 0.5 exactly when z >= 0
+        return (self(x) >= 0).long()  # σ(z) >= 0.5 exactly when z >= 0
         # END SOLUTION
 
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--lr", type=float, default=0.5)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)

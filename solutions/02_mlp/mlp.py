@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from kata.common import default_device
 from kata.data import rings, wave
 
 
@@ -100,14 +101,14 @@ class MLP(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
         # END SOLUTION
 
-    def forward(self, X: Tensor) -> Tensor:
-        """X: (N, in_features). Returns (N, out_features): logits or values, no activation."""
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, in_features). Returns (N, out_features): logits or values, no activation."""
         # BEGIN SOLUTION: apply each hidden layer then the activation; return the last layer's output as is
         act = ACTIVATIONS[self.activation]
         for layer in self.layers[:-1]:
-            X = act(layer(X))  # (N, hidden)
+            x = act(layer(x))  # (N, hidden_size)
         # No activation on the output: a ReLU here would clip every negative logit to 0.
-        return self.layers[-1](X)  # (N, out_features)
+        return self.layers[-1](x)  # (N, out_features)
         # END SOLUTION
 
 
@@ -201,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--noise", type=float, default=0.05, help="radial noise of the rings (the suite uses 0.05)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--noise-std", type=float, default=0.05, help="radial noise of the rings (the suite uses 0.05)")
+    parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
 
     def show(name: str, losses: list[float]) -> None:
@@ -210,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name} epoch {epoch:4d}  loss {losses[epoch]:.4f}")
 
     # Classification: three concentric rings. No straight line separates them.
-    X, y = (t.to(args.device) for t in rings(600, seed=args.seed, noise=args.noise))  # (600, 2), (600,)
-    X_test, y_test = (t.to(args.device) for t in rings(1000, seed=args.seed, split="test", noise=args.noise))
+    X, y = (t.to(args.device) for t in rings(600, seed=args.seed, noise_std=args.noise_std))  # (600, 2), (600,)
+    X_test, y_test = (t.to(args.device) for t in rings(1000, seed=args.seed, split="test", noise_std=args.noise_std))
     for name, hidden in (("linear", []), ("MLP", [32, 32])):
         torch.manual_seed(args.seed)
         model = MLP(2, hidden, 3, activation="relu").to(args.device)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from kata.common import default_device
 from kata.data import blob_images, low_rank, square_images
 
 
@@ -72,10 +73,10 @@ class Autoencoder(nn.Module):
         self.decoder = mlp([code_size, *reversed(hidden_sizes), in_features], activation)
         # END SOLUTION
 
-    def encode(self, X: Tensor) -> Tensor:
-        """X: (N, D) or (N, C, H, W). Returns the codes z, shape (N, K)."""
+    def encode(self, x: Tensor) -> Tensor:
+        """x: (N, D) or (N, C, H, W). Returns the codes z, shape (N, K)."""
         # BEGIN SOLUTION: flatten every sample to one vector of D numbers and run the encoder on it
-        return self.encoder(X.flatten(start_dim=1))  # (N, D) -> (N, K)
+        return self.encoder(x.flatten(start_dim=1))  # (N, D) -> (N, K)
         # END SOLUTION
 
     def decode(self, z: Tensor) -> Tensor:
@@ -84,10 +85,10 @@ class Autoencoder(nn.Module):
         return self.decoder(z)  # (N, K) -> (N, D)
         # END SOLUTION
 
-    def forward(self, X: Tensor) -> Tensor:
-        """X: (N, *shape). Returns the reconstruction x̂ = decode(encode(X)), with X's shape."""
-        # BEGIN SOLUTION: decode the codes of X and give the result X's own shape back
-        return self.decode(self.encode(X)).reshape(X.shape)  # (N, D) -> (N, *shape)
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, *shape). Returns the reconstruction x̂ = decode(encode(x)), with x's shape."""
+        # BEGIN SOLUTION: decode the codes of x and give the result x's own shape back
+        return self.decode(self.encode(x)).reshape(x.shape)  # (N, D) -> (N, *shape)
         # END SOLUTION
 
 
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=30, help="epochs for the blob autoencoder")
     parser.add_argument("--noise-std", type=float, default=0.5)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     X = low_rank(500, seed=args.seed).to(args.device)  # (500, 20), near a 3-D subspace

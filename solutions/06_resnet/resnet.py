@@ -29,15 +29,16 @@ Shapes: B batch, C channels, H and W height and width.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kata.images import shapes
-from kata.training import accuracy
+from kata.common import default_device
+from kata.datasets import CLASSIFICATION, load_data
+from kata.training import accuracy, fit
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -223,63 +224,61 @@ def resnet50(num_classes: int = 1000, **kwargs) -> ResNet:
 class MLPStack(nn.Module):
     """A deep tanh MLP, with or without skips: the vanishing gradient and its cure in a few lines.
 
-    input (Linear + tanh) -> `depth` hidden layers of width `width` -> output Linear.
+    input (Linear + tanh) -> `num_layers` hidden layers of `hidden_size` units -> output Linear.
     A hidden layer computes h = tanh(W h + b) (plain) or h = h + tanh(W h + b) (residual).
     No normalisation, so only the skips keep the gradient alive.
     """
 
-    def __init__(self, in_features: int, width: int, depth: int, num_classes: int, *, residual: bool = True) -> None:
+    def __init__(self, in_features: int, hidden_size: int, num_layers: int, num_classes: int, *,
+                 residual: bool = True) -> None:
         super().__init__()
         self.residual = residual
-        self.input = nn.Linear(in_features, width)
-        self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
-        self.output = nn.Linear(width, num_classes)
+        self.input = nn.Linear(in_features, hidden_size)
+        self.hidden = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(num_layers))
+        self.output = nn.Linear(hidden_size, num_classes)
 
-    def forward(self, X: Tensor) -> Tensor:
-        """X: (N, in_features). Returns logits (N, num_classes)."""
-        h = torch.tanh(self.input(X))  # (N, width)
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, in_features). Returns logits (N, num_classes)."""
+        h = torch.tanh(self.input(x))  # (N, hidden_size)
         for layer in self.hidden:
             # BEGIN SOLUTION: update h with tanh(layer(h)), added to h (h + tanh(layer(h))) when self.residual, replacing h otherwise
-            # Plain: dh_out/dh_in = diag(tanh') W, a product of `depth` such factors, each of norm < 1
+            # Plain: dh_out/dh_in = diag(tanh') W, a product of `num_layers` such factors, each of norm < 1
             # with PyTorch's default init, so the gradient shrinks geometrically. Residual: I + diag(tanh') W,
             # whose identity term carries the gradient through unchanged.
-            update = torch.tanh(layer(h))  # (N, width)
+            update = torch.tanh(layer(h))  # (N, hidden_size)
             h = h + update if self.residual else update
             # END SOLUTION
         return self.output(h)  # (N, num_classes)
 
 
-def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 6, lr: float = 1e-2,
-          batch_size: int = 32, verbose: bool = False) -> list[float]:
-    """Adam on minibatches of cross-entropy, reshuffled each epoch. Returns the mean loss of each epoch.
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor]) -> float:
+    """One update on a batch: X (B, C, H, W) images, y (B,) int64 labels. Returns the batch's loss as a float."""
+    X, y = batch
+    # BEGIN SOLUTION: clear the gradients, compute the cross-entropy of model(X) against y, backpropagate, step the optimizer, return loss.item()
+    optimizer.zero_grad()  # gradients add up across backward() calls otherwise
+    loss = F.cross_entropy(model(X), y)  # (B, num_classes) logits: the softmax is inside the loss
+    loss.backward()
+    optimizer.step()
+    return loss.item()  # a float: the tensor would keep the whole graph alive
+    # END SOLUTION
 
-    X: (N, C, H, W) images; y: (N,) int64 labels. Works on X's device. The learning rate
-    decays from lr to 0 along a cosine over the whole run: large steps early, small ones
-    at the end, so the last epoch settles instead of bouncing around the minimum.
+
+def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 6, lr: float = 1e-2,
+          batch_size: int = 32, seed: int = 0, log_every: int = 0) -> list[float]:
+    """Adam on minibatches of cross-entropy (train_step), reshuffled each epoch from `seed`.
+
+    X: (N, C, H, W) images; y: (N,) int64 labels, on the model's device. Returns the
+    mean loss of each epoch. The learning rate decays from lr to 0 along a cosine over
+    the whole run: large steps early, small ones at the end, so the last epoch settles
+    instead of bouncing around the minimum.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * -(-len(X) // batch_size)  # ceil(N / batch_size) steps per epoch
+    steps = epochs * math.ceil(len(X) / batch_size)  # the scheduler is stepped after every batch
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    model.train()  # BatchNorm normalises with the batch's statistics and updates its running ones
-    losses = []
-    for _ in range(epochs):
-        began = time.perf_counter()
-        order = torch.randperm(len(X), device=X.device)
-        total = 0.0
-        for start in range(0, len(X), batch_size):
-            idx = order[start:start + batch_size]
-            # BEGIN SOLUTION: one Adam step on the batch X[idx], y[idx]: clear the gradients, cross-entropy of the logits, backward, step
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(X[idx]), y[idx])
-            loss.backward()
-            optimizer.step()
-            # END SOLUTION
-            scheduler.step()
-            total += loss.item() * len(idx)
-        losses.append(total / len(X))
-        if verbose:
-            print(f"epoch {len(losses):3d}  loss {losses[-1]:.4f}  ({time.perf_counter() - began:.1f} s)")
-    return losses
+    # fit puts the model in train mode: BatchNorm normalises with each batch's statistics
+    # and updates its running ones.
+    return fit(model, (X, y), optimizer, train_step, epochs=epochs, batch_size=batch_size, seed=seed,
+               scheduler=scheduler, log_every=log_every)
 
 
 def first_layer_grad_norm(model: MLPStack, X: Tensor, y: Tensor) -> float:
@@ -289,23 +288,15 @@ def first_layer_grad_norm(model: MLPStack, X: Tensor, y: Tensor) -> float:
     return model.input.weight.grad.norm().item()
 
 
-def load_data(name: str, root: str, device: str, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Train and test images (N, C, H, W) in [0, 1] and labels (N,), on `device`."""
-    if name == "shapes":  # grey 16x16 shapes, as in the hidden suite (which trains on 1000)
-        X, y = shapes(4000, size=16, channels=1, seed=seed)
-        X_test, y_test = shapes(1000, size=16, channels=1, seed=seed, split="test")
-    else:
-        from kata import datasets  # real data sets: downloaded once into `root`
-
-        X, y = datasets.load(name, root=root, train=True)
-        X_test, y_test = datasets.load(name, root=root, train=False)
-    return X.to(device), y.to(device), X_test.to(device), y_test.to(device)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train a small ResNet on generated shapes, MNIST, Fashion-MNIST or CIFAR-10.")
-    parser.add_argument("--data", choices=["shapes", "mnist", "fashion-mnist", "cifar10"], default="shapes")
-    parser.add_argument("--root", default="data", help="where real data sets are downloaded")
+    parser.add_argument("--data", choices=CLASSIFICATION, default="shapes",
+                        help="generated shapes (default) or a real data set, downloaded once into --root")
+    parser.add_argument("--root", default="data", help="where real data sets are kept")
+    parser.add_argument("--train-size", type=int, default=4000)
+    parser.add_argument("--test-size", type=int, default=1000)
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="image side in pixels (default: 16 for shapes, as in the hidden suite; the data set's own otherwise)")
     parser.add_argument("--depth", type=int, choices=[10, 18, 34], default=10,
                         help="10: one BasicBlock per stage; 18 and 34 as in the paper")
     parser.add_argument("--width", type=int, default=16, help="channels of the first stage (64 on ImageNet)")
@@ -313,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -325,21 +316,24 @@ def main(argv: list[str] | None = None) -> int:
         name = "residual" if residual else "plain   "
         print(f"{name} tanh MLP, depth 20: first-layer gradient norm {first_layer_grad_norm(mlp, X_flat, y_flat):.3g}")
 
+    image_size = args.image_size or (16 if args.data == "shapes" else None)
     try:
-        X, y, X_test, y_test = load_data(args.data, args.root, args.device, args.seed)
-    except RuntimeError as exc:  # a real data set that is not on disk and cannot be downloaded
+        data = load_data(args.data, train_size=args.train_size, test_size=args.test_size, seed=args.seed,
+                         image_size=image_size, root=args.root)
+    except (RuntimeError, ValueError) as exc:  # a real data set neither on disk nor downloadable; bad sizes
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    X, y, X_test, y_test = (t.to(args.device) for t in data)  # (N, C, H, W), (N,)
     # Standardise each channel with the training set's statistics.
     mean, std = X.mean((0, 2, 3), keepdim=True), X.std((0, 2, 3), keepdim=True)
     X, X_test = (X - mean) / std, (X_test - mean) / std
-    num_classes = int(y.max()) + 1
+    num_classes = 10
     layers = {10: [1, 1, 1, 1], 18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}[args.depth]
     model = ResNet(BasicBlock, layers, num_classes, in_channels=X.shape[1], width=args.width,
                    small_input=True).to(args.device)
     print(f"{args.data}: {len(X)} training images of shape {tuple(X.shape[1:])}, {num_classes} classes; "
           f"ResNet-{args.depth} of width {args.width}, {sum(p.numel() for p in model.parameters()):,} parameters")
-    train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, verbose=True)
+    train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed, log_every=1)
     print(f"test accuracy {accuracy(model, X_test, y_test):.3f}"
           + (" (the hidden suite asks for at least 0.85 on shapes)" if args.data == "shapes" else ""))
     return 0

@@ -26,9 +26,9 @@ MUTANTS = {
     "gradient_missing_1_over_n": [("dw = X.T @ residual / X.shape[0]", "dw = X.T @ residual")],
     "gradient_wrong_sign": [("residual = sigmoid(X @ w + b) - y", "residual = y - sigmoid(X @ w + b)")],
     "forward_returns_probabilities": [
-        ("return self.linear(X).squeeze(-1)", "return torch.sigmoid(self.linear(X)).squeeze(-1)"),
+        ("return self.linear(x).squeeze(-1)", "return torch.sigmoid(self.linear(x)).squeeze(-1)"),
     ],
-    "squeeze_eats_the_batch": [("return self.linear(X).squeeze(-1)", "return self.linear(X).squeeze()")],
-    "predict_thresholds_logits_at_half": [("return (self(X) >= 0).long()", "return (self(X) >= 0.5).long()")],
+    "squeeze_eats_the_batch": [("return self.linear(x).squeeze(-1)", "return self.linear(x).squeeze()")],
+    "predict_thresholds_logits_at_half": [("return (self(x) >= 0).long()", "return (self(x) >= 0.5).long()")],
     "forgot_zero_grad": [("        optimizer.zero_grad()  # gradients accumulate across backward() calls otherwise\n", "")],
 }

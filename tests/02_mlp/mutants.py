@@ -24,9 +24,9 @@ MUTANTS = {
     "relu_derivative_one_at_zero": [("return (z > 0).to(z.dtype)", "return (z >= 0).to(z.dtype)")],
     "tanh_derivative_of_the_input": [("return 1 - tanh(z) ** 2", "return 1 - z ** 2")],
     # The model.
-    "mlp_never_applies_activation": [("X = act(layer(X))  # (N, hidden)", "X = layer(X)  # (N, hidden)")],
+    "mlp_never_applies_activation": [("x = act(layer(x))  # (N, hidden_size)", "x = layer(x)  # (N, hidden_size)")],
     "activation_on_the_logits": [
-        ("return self.layers[-1](X)  # (N, out_features)", "return act(self.layers[-1](X))  # (N, out_features)"),
+        ("return self.layers[-1](x)  # (N, out_features)", "return act(self.layers[-1](x))  # (N, out_features)"),
     ],
     "layers_in_a_plain_list": [
         ("self.layers = nn.ModuleList(nn.Linear(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:]))",

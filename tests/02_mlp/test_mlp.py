@@ -270,12 +270,12 @@ def test_train_takes_adam_steps(topic):
 @accuracy
 @task("MLP")
 def test_mlp_separates_rings_where_a_linear_model_cannot(topic, seed, device):
-    # noise=0.05 keeps the rings apart (the best possible accuracy is about 0.999), so a bar of
+    # noise_std=0.05 keeps the rings apart (the best possible accuracy is about 0.999), so a bar of
     # 0.95 leaves a margin for training noise while sitting far above what any straight line gets.
     # One hidden layer of 32 is enough, and keeps every matmul small: 32x32 weight matmuls on
     # 200 rows go multi-threaded in MKL, which crawls on a busy 2-core machine.
-    X, y = (t.to(device) for t in rings(200, seed=seed, noise=0.05))
-    X_test, y_test = (t.to(device) for t in rings(1000, seed=seed, split="test", noise=0.05))
+    X, y = (t.to(device) for t in rings(200, seed=seed, noise_std=0.05))
+    X_test, y_test = (t.to(device) for t in rings(1000, seed=seed, split="test", noise_std=0.05))
     scores = {}
     for name, hidden in (("MLP(2, [32], 3)", [32]), ("linear MLP(2, [], 3)", [])):
         torch.manual_seed(seed)

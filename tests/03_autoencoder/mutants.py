@@ -30,7 +30,7 @@ MUTANTS = {
         ("return self.decoder(z)  # (N, K) -> (N, D)", "return self.decoder(torch.zeros_like(z))  # (N, K) -> (N, D)"),
     ],
     "forward_stays_flat": [
-        ("return self.decode(self.encode(X)).reshape(X.shape)", "return self.decode(self.encode(X))"),
+        ("return self.decode(self.encode(x)).reshape(x.shape)", "return self.decode(self.encode(x))"),
     ],
     # corrupt
     "corrupt_in_place": [("return X + noise_std * noise", "return X.add_(noise_std * noise)")],

@@ -73,6 +73,6 @@ MUTANTS = {
         ("size = conv_output_size(size, 2, stride=2)  # pool\n        self.fc1", "self.fc1"),
     ],
     "lenet_fc1_sized_for_28_pixels_only": [
-        ("self.fc1 = nn.Linear(c2 * size * size, hidden)", "self.fc1 = nn.Linear(c2 * 5 * 5, hidden)"),
+        ("self.fc1 = nn.Linear(c2 * size * size, hidden_size)", "self.fc1 = nn.Linear(c2 * 5 * 5, hidden_size)"),
     ],
 }

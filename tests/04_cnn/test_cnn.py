@@ -240,7 +240,7 @@ def test_lenet_shapes_and_size(topic):
 @task("LeNet")
 def test_lenet_is_conv_relu_pool_twice_then_mlp(topic):
     torch.manual_seed(0)
-    model = topic.LeNet(channels=(4, 8), hidden=16).double()
+    model = topic.LeNet(channels=(4, 8), hidden_size=16).double()
     x = torch.rand(3, 1, 28, 28, dtype=torch.float64)
     p = model.state_dict()
     h = F.max_pool2d(F.relu(F.conv2d(x, p["conv1.weight"], p["conv1.bias"], padding=2)), 2)
@@ -261,12 +261,12 @@ def test_cnn_beats_same_budget_mlp_on_shapes(topic, seed, device):
     mean, std = X.mean(), X.std()
     X, X_test = ((X - mean) / std).to(device), ((X_test - mean) / std).to(device)
     y, y_test = y.to(device), y_test.to(device)
-    cnn = topic.LeNet(channels=(6, 16), hidden=32, padding=0).to(device)
+    cnn = topic.LeNet(channels=(6, 16), hidden_size=32, padding=0).to(device)
     budget = sum(p.numel() for p in cnn.parameters())
     mlp = topic.MLP(28 * 28, round(budget / (28 * 28 + 1 + 10))).to(device)  # about as many parameters
     assert abs(sum(p.numel() for p in mlp.parameters()) - budget) < 0.05 * budget
-    topic.train(cnn, X, y, epochs=4, batch_size=25, lr=4e-3)
-    topic.train(mlp, X, y, epochs=4, batch_size=25, lr=4e-3)
+    topic.train(cnn, X, y, epochs=4, batch_size=25, lr=4e-3, seed=seed)
+    topic.train(mlp, X, y, epochs=4, batch_size=25, lr=4e-3, seed=seed)
     cnn_acc, mlp_acc = topic.accuracy(cnn, X_test, y_test), topic.accuracy(mlp, X_test, y_test)
     assert_at_least(cnn_acc, CNN_BAR, f"LeNet test accuracy on generated shapes (seed {seed}, {budget:,} parameters)",
                     chance=0.1, hint="the solution reaches 0.85-0.975 here; check conv2d, max_pool2d and LeNet's "

@@ -294,8 +294,8 @@ def test_narrow_vgg_layout(topic):
 @task("vgg")
 def test_narrow_vgg_bn_learns_colour_shapes(topic, seed, device):
     torch.manual_seed(seed)
-    X, y = (t.to(device) for t in shape_images(1000, size=32, channels=3, seed=seed))
-    X_test, y_test = (t.to(device) for t in shape_images(1000, size=32, channels=3, seed=seed, split="test"))
+    X, y = (t.to(device) for t in shape_images(1000, image_size=32, channels=3, seed=seed))
+    X_test, y_test = (t.to(device) for t in shape_images(1000, image_size=32, channels=3, seed=seed, split="test"))
     # PyTorch's default init: torchvision's N(0, 0.01) for Linear would stall a 64-wide head.
     model = topic.vgg("A", batch_norm=True, num_classes=10, width_divisor=8, pool_size=1, hidden_size=64,
                       dropout=0.0, init_weights=False).to(device)

@@ -44,8 +44,10 @@ MUTANTS = {
     ],
     "mlp_stack_without_skip": [("h = h + update if self.residual else update", "h = update")],
     "mlp_stack_skip_inside_tanh": [
-        ("update = torch.tanh(layer(h))  # (N, width)\n            h = h + update if self.residual else update",
-         "update = layer(h)  # (N, width)\n            h = torch.tanh(h + update) if self.residual else torch.tanh(update)"),
+        ("update = torch.tanh(layer(h))  # (N, hidden_size)\n            h = h + update if self.residual else update",
+         "update = layer(h)  # (N, hidden_size)\n            h = torch.tanh(h + update) if self.residual else torch.tanh(update)"),
     ],
-    "train_forgets_zero_grad": [("            optimizer.zero_grad()\n", "")],
+    "train_step_forgets_zero_grad": [
+        ("    optimizer.zero_grad()  # gradients add up across backward() calls otherwise\n", ""),
+    ],
 }

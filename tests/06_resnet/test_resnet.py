@@ -250,8 +250,8 @@ def test_zero_init_residual_makes_blocks_identities(topic):
 def test_mlp_stack_shapes(topic):
     for residual in (True, False):
         model = topic.MLPStack(5, 16, 3, 4, residual=residual)
-        check_tensor(model(torch.randn(7, 5)), f"MLPStack(5, 16, depth=3, 4, residual={residual}) on (7, 5)",
-                     shape=(7, 4), hint="each hidden layer maps (N, width) to (N, width); return self.output(h)")
+        check_tensor(model(torch.randn(7, 5)), f"MLPStack(5, 16, num_layers=3, 4, residual={residual}) on (7, 5)",
+                     shape=(7, 4), hint="each hidden layer maps (N, hidden_size) to (N, hidden_size); return self.output(h)")
 
 
 @gradients
@@ -268,7 +268,7 @@ def test_mlp_stack_computes_the_update(topic):
                 h = h + update if residual else update
             expected = model.output(h)
             got = model(X)
-        assert_close(got, expected, f"MLPStack(5, 8, depth=3, 2, residual={residual}) logits", hint=(
+        assert_close(got, expected, f"MLPStack(5, 8, num_layers=3, 2, residual={residual}) logits", hint=(
             "a hidden layer computes h + tanh(layer(h)) with residual=True and tanh(layer(h)) with residual=False; "
             "the tanh goes on the layer's output, before the addition"))
 
@@ -296,18 +296,18 @@ def test_skips_keep_the_first_layer_gradient(topic):
 
 # ------------------------------------------------------------------ training
 @accuracy
-@task("train")
+@task("train_step")
 def test_small_resnet_learns_shapes(topic, seed, device):
     torch.manual_seed(seed)
-    X, y = (t.to(device) for t in shape_images(1000, size=16, channels=1, seed=seed))  # (1000, 1, 16, 16), (1000,)
-    X_test, y_test = (t.to(device) for t in shape_images(500, size=16, channels=1, seed=seed, split="test"))
+    X, y = (t.to(device) for t in shape_images(1000, image_size=16, channels=1, seed=seed))  # (1000, 1, 16, 16), (1000,)
+    X_test, y_test = (t.to(device) for t in shape_images(500, image_size=16, channels=1, seed=seed, split="test"))
     model = topic.ResNet(topic.BasicBlock, [1, 1, 1, 1], 10, in_channels=1, width=8, small_input=True).to(device)
-    losses = topic.train(model, X, y, epochs=6, lr=1e-2, batch_size=32)
+    losses = topic.train(model, X, y, epochs=6, lr=1e-2, batch_size=32, seed=seed)
     assert isinstance(losses, list) and len(losses) == 6, f"train(epochs=6) should return 6 losses, got {losses!r:.200}"
     assert losses[-1] < losses[0], f"the loss should fall during training: first {losses[0]:.4f}, last {losses[-1]:.4f}"
     model.eval()
     with torch.no_grad():
         acc = (model(X_test).argmax(1) == y_test).float().mean().item()
     assert_at_least(acc, 0.85, f"test accuracy of a 10-layer ResNet on 16x16 shapes after 6 epochs (seed {seed})",
-                    chance=0.1, hint="check each step of train() (zero_grad, cross-entropy on logits, backward, "
+                    chance=0.1, hint="check each step of train_step() (zero_grad, cross-entropy on logits, backward, "
                                      "step) and the blocks; the solution reaches 0.92-0.98")

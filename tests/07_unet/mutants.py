@@ -49,9 +49,9 @@ MUTANTS = {
         ("dice = (2 * (p * t).sum(1) + eps) / (p.sum(1) + t.sum(1) + eps)",
          "dice = 2 * (p * t).sum(1) / (p.sum(1) + t.sum(1))"),
     ],
-    "train_bce_only": [
-        ("loss = F.binary_cross_entropy_with_logits(logits, masks[batch]) + soft_dice_loss(logits, masks[batch])",
-         "loss = F.binary_cross_entropy_with_logits(logits, masks[batch])"),
+    "train_step_bce_only": [
+        ("loss = F.binary_cross_entropy_with_logits(logits, masks) + soft_dice_loss(logits, masks)",
+         "loss = F.binary_cross_entropy_with_logits(logits, masks)"),
     ],
-    "forgot_zero_grad": [("            optimizer.zero_grad()\n            logits", "            logits")],
+    "train_step_forgets_zero_grad": [("    optimizer.zero_grad()\n    logits", "    logits")],
 }

@@ -1,13 +1,12 @@
 """Hidden suite for 07 U-Net: shapes, skip concatenation, Dice/IoU, segmentation."""
 
 import copy
-import sys
-import types
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+import kata.datasets
 from grader.checks import assert_at_least, assert_close, check_tensor
 from kata.images import segmentation
 
@@ -363,23 +362,22 @@ def test_soft_dice_loss_matches_its_formula_and_has_gradients(topic):
 
 # ------------------------------------------------------------------ train and segmentation
 @gradients
-@task("train")
-def test_train_steps_on_bce_plus_soft_dice(topic):
+@task("train_step")
+def test_train_step_on_bce_plus_soft_dice(topic):
     g = torch.Generator().manual_seed(7)
     images, masks = torch.randn(8, 1, 8, 8, generator=g), (torch.rand(8, 1, 8, 8, generator=g) < 0.3).float()
     torch.manual_seed(0)
     model = topic.UNet(1, 1, depth=1, width=2)
     reference = copy.deepcopy(model)
-    torch.manual_seed(1)
-    losses = topic.train(model, images, masks, epochs=1, lr=0.01, batch_size=4)
-    assert isinstance(losses, list) and len(losses) == 1, f"train(epochs=1) should return 1 loss, got {losses!r:.200}"
-    # The same two steps by hand: Adam on BCE + soft Dice (eps 1), the lr on a cosine to 0.
-    torch.manual_seed(1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = [topic.train_step(model, optimizer, (images[:4], masks[:4])),
+              topic.train_step(model, optimizer, (images[4:], masks[4:]))]
+    assert all(isinstance(loss, float) for loss in losses), (
+        f"train_step should return the batch's loss as a Python float (loss.item()), got {losses!r:.200}")
+    # The same two steps by hand: Adam on BCE + soft Dice (eps 1).
     optimizer = torch.optim.Adam(reference.parameters(), lr=0.01)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=2)
-    reference.train()
-    order = torch.randperm(8)
-    for batch in (order[:4], order[4:]):
+    expected = []
+    for batch in (slice(0, 4), slice(4, 8)):
         optimizer.zero_grad()
         logits = reference(images[batch])
         p, t = torch.sigmoid(logits).flatten(1), masks[batch].flatten(1)
@@ -387,11 +385,13 @@ def test_train_steps_on_bce_plus_soft_dice(topic):
         loss = F.binary_cross_entropy_with_logits(logits, masks[batch]) + (1 - dice).mean()
         loss.backward()
         optimizer.step()
-        schedule.step()
+        expected.append(loss.item())
+    hint = ("each batch: optimizer.zero_grad(), loss = BCE with logits + soft_dice_loss, loss.backward(), "
+            "optimizer.step(), return loss.item(). Without zero_grad() the gradients add up")
+    assert_close(torch.tensor(losses), torch.tensor(expected), "the losses of two train_step calls", atol=1e-5,
+                 hint=hint)
     for (name, got), want in zip(model.named_parameters(), reference.parameters()):
-        assert_close(got, want, f"parameter {name} after train(epochs=1, batch_size=4)", atol=1e-5,
-                     hint="each batch: optimizer.zero_grad(), loss = BCE with logits + soft_dice_loss, "
-                          "loss.backward(), optimizer.step(). Without zero_grad() the gradients add up")
+        assert_close(got, want, f"parameter {name} after two train_step calls", atol=1e-5, hint=hint)
 
 
 def _threshold_baseline_iou(images, masks, test_images, test_masks):
@@ -409,14 +409,14 @@ def _threshold_baseline_iou(images, masks, test_images, test_masks):
 
 
 @accuracy
-@task("train")
+@task("train_step")
 def test_segments_noisy_shapes_better_than_a_threshold(topic, seed, device):
     torch.manual_seed(seed)
-    images, masks = segmentation(128, size=32, seed=seed, noise=0.3)  # (128, 1, 32, 32) each
-    test_images, test_masks = segmentation(128, size=32, seed=seed, split="test", noise=0.3)
+    images, masks = segmentation(128, image_size=32, seed=seed, noise_std=0.3)  # (128, 1, 32, 32) each
+    test_images, test_masks = segmentation(128, image_size=32, seed=seed, split="test", noise_std=0.3)
     baseline = _threshold_baseline_iou(images, masks, test_images, test_masks)
     model = topic.UNet(1, 1, depth=3, width=8).to(device)
-    losses = topic.train(model, images.to(device), masks.to(device), epochs=6, lr=0.03, batch_size=16)
+    losses = topic.train(model, images.to(device), masks.to(device), epochs=6, lr=0.03, batch_size=16, seed=seed)
     assert losses[-1] < losses[0], f"the loss should fall during training: first {losses[0]:.4f}, last {losses[-1]:.4f}"
     model.eval()
     with torch.no_grad():
@@ -432,18 +432,22 @@ def test_segments_noisy_shapes_better_than_a_threshold(topic, seed, device):
 
 
 @shapes
-@task("train")
+@task("train_step")
 def test_main_trains_on_pets_through_kata_datasets(topic, monkeypatch, capsys):
     calls = []
 
-    def load_pets(*, root="data", size=64, download=True):  # a stand-in: tests never download
-        calls.append(size)
-        g = torch.Generator().manual_seed(8)
-        return torch.rand(10, 3, size, size, generator=g), (torch.rand(10, 1, size, size, generator=g) < 0.5).float()
+    def load_pets(*, root="data", train=True, image_size=64, download=True, limit=None):  # a stand-in: tests never download
+        calls.append((train, image_size))
+        g = torch.Generator().manual_seed(8 if train else 9)
+        n = 10 if limit is None else min(limit, 10)
+        images = torch.rand(n, 3, image_size, image_size, generator=g)
+        return images, (torch.rand(n, 1, image_size, image_size, generator=g) < 0.5).float()
 
-    monkeypatch.setitem(sys.modules, "kata.datasets", types.SimpleNamespace(load_pets=load_pets))
-    code = topic.main(["--data", "pets", "--size", "16", "--depth", "1", "--width", "2", "--epochs", "1",
-                       "--device", "cpu"])
+    monkeypatch.setattr(kata.datasets, "load_pets", load_pets)
+    code = topic.main(["--data", "pets", "--image-size", "16", "--train-size", "8", "--test-size", "4",
+                       "--depth", "1", "--width", "2", "--epochs", "1", "--device", "cpu"])
     assert code == 0, f"main(['--data', 'pets', ...]) should return 0, got {code!r}"
-    assert calls == [16], f"main(['--data', 'pets', '--size', '16']) should call load_pets(size=16) once, got {calls}"
+    assert calls == [(True, 16), (False, 16)], (
+        f"main(['--data', 'pets', '--image-size', '16']) should load both splits of Pets at 16 pixels through "
+        f"kata.datasets.load_data, got load_pets calls (train, image_size) {calls}")
     assert "IoU" in capsys.readouterr().out, "main() should print the test IoU"
