@@ -1,6 +1,13 @@
 """Mutants: plausible learner bugs, kept as edits of the solution, that a suite must reject.
 
-tests/<slug>/mutants.py defines MUTANTS = {"bug_name": [(old, new), ...]}. `apply`
+tests/<slug>/mutants.py defines
+
+    MUTANTS = {"bug_name": [(old, new), ...]}      # bugs: each must fail the suite
+    MUST_PASS = {"variant_name": [(old, new), ...]}  # correct rewrites: each must pass it
+    PATTERNS = {"builtin": ["bug_name", ...], ...}  # which bugs prove which checklist pattern
+    NOT_APPLICABLE = {"init": "why the pattern has nothing to check here"}
+
+(the patterns are those of docs/CHECKLIST.md, keyed as in CHECKLIST below). `apply`
 makes the mutated source (each `old` must occur exactly once, so a mutant cannot
 silently stop applying when the solution changes) and `write_target` lays it out
 as a target folder the plugin can load (`--kata-target`).
@@ -10,18 +17,43 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 from grader import roadmap
 
 
-def load(topic: roadmap.Topic) -> dict[str, list[tuple[str, str]]]:
+# The suite author's checklist (docs/CHECKLIST.md): what a suite must prove, by pattern.
+CHECKLIST = {
+    "builtin": "a task that re-implements a built-in may not call it",
+    "arguments": "every argument of a task is exercised with a non-default value",
+    "returns": "every documented return value is recomputed independently",
+    "device": "device, dtype and randomness follow the inputs",
+    "inputs": "numerics are tested on the inputs where a bug shows",
+    "init": "initialisation and training-mode state are checked",
+}
+
+
+def load_module(topic: roadmap.Topic) -> ModuleType | None:
+    """tests/<slug>/mutants.py as a module, or None when the topic has none."""
     path = topic.tests() / "mutants.py"
     if not path.exists():
-        return {}
+        return None
     spec = importlib.util.spec_from_file_location(f"mutants_{topic.slug}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.MUTANTS
+    return module
+
+
+def load(topic: roadmap.Topic) -> dict[str, list[tuple[str, str]]]:
+    """The topic's mutants (bugs its suite must catch)."""
+    module = load_module(topic)
+    return {} if module is None else module.MUTANTS
+
+
+def must_pass(topic: roadmap.Topic) -> dict[str, list[tuple[str, str]]]:
+    """The topic's correct variants (rewrites its suite must accept)."""
+    module = load_module(topic)
+    return getattr(module, "MUST_PASS", {}) if module is not None else {}
 
 
 def apply(source: str, edits: list[tuple[str, str]], name: str) -> str:

@@ -29,6 +29,8 @@ class Topic:
     summary: str
     file: str | None  # the learner's file; None while the topic is not built
     hints: dict[str, list[str]] = field(default_factory=dict)  # task -> hints
+    # task -> callables its tests forbid the learner's file to call (grader/rules.py)
+    off_limits: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def built(self) -> bool:
@@ -87,6 +89,7 @@ def load(path: Path = ROADMAP_FILE) -> Roadmap:
                 summary=raw["summary"],
                 file=raw.get("file"),
                 hints=raw.get("hints", {}),
+                off_limits=raw.get("off_limits", {}),
             )
         )
     numbers = [t.number for t in topics]

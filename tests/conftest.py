@@ -11,5 +11,8 @@ each small op waits for a thread that is not scheduled. So the suites use one.
 
 import torch
 
+# A task's off-limits built-ins raise when the learner's file calls them (grader/rules.py).
+from grader.rules import off_limits, pytest_pyfunc_call  # noqa: F401
+
 torch.set_num_threads(1)
 torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)

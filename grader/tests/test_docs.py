@@ -1,0 +1,32 @@
+"""The project's own documents stand on their own and agree with grader/roadmap.toml."""
+
+from __future__ import annotations
+
+import subprocess
+
+from grader import roadmap
+
+ROADMAP = roadmap.load()
+DOCS = roadmap.ROOT / "docs"
+
+
+def test_roadmap_doc_names_every_topic_as_roadmap_toml_does():
+    text = (DOCS / "ROADMAP.md").read_text(encoding="utf-8")
+    for stage in ROADMAP.stages:
+        assert f"## Stage {stage.number} · {stage.title} · {stage.title_ko}" in text, stage
+    for topic in ROADMAP.topics:
+        heading = f"### {topic.number:02d} · {topic.title} · {topic.title_ko}"
+        assert heading in text, f"docs/ROADMAP.md should have the heading {heading!r}"
+
+
+def test_curriculum_covers_every_topic():
+    text = (DOCS / "CURRICULUM.md").read_text(encoding="utf-8")
+    for topic in ROADMAP.topics:
+        assert f"**{topic.number:02d} " in text, f"docs/CURRICULUM.md has no paragraph for {topic.slug}"
+
+
+def test_no_file_refers_outside_the_repository():
+    # A clone has only the project: nothing may point at the team's briefing beside it.
+    found = subprocess.run(["git", "grep", "-n", "-I", "-e", "../shared", "--", ".", ":!grader/tests/test_docs.py"],
+                           cwd=roadmap.ROOT, capture_output=True, text=True)
+    assert found.stdout == "", f"files that refer to ../shared:\n{found.stdout}"
