@@ -98,7 +98,8 @@ MUST_PASS = {
          "return 0.5 * (1 + torch.tanh(z / 2))"),
         # loss_i = y softplus(-z) + (1 - y) softplus(z)
         ("    positive = logits >= 0\n"
-         "    softplus = torch.where(positive, logits, 0.0) + torch.log1p(torch.exp(torch.where(positive, -logits, logits)))\n"
+         "    softplus = torch.where(positive, logits, 0.0) + "
+         "torch.log1p(torch.exp(torch.where(positive, -logits, logits)))\n"
          "    return (softplus - y * logits).mean()",
          "    def softplus(t: Tensor) -> Tensor:\n"
          "        nonnegative = t >= 0\n"

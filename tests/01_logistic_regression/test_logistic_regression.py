@@ -40,7 +40,8 @@ def pair(result, name: str) -> tuple:
     """The two tensors a function promises, as a tuple, or a failure that says what came instead."""
     __tracebackhide__ = True
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise AssertionError(f"{name}: expected a pair of tensors (dw, db), got {type(result).__name__}: {result!r:.200}")
+        raise AssertionError(f"{name}: expected a pair of tensors (dw, db), got "
+                             f"{type(result).__name__}: {result!r:.200}")
     return tuple(result)
 
 
@@ -73,7 +74,8 @@ def test_sigmoid_matches_torch_and_stays_finite(topic):
                  hint="exp(-z) overflows to inf for very negative z: use exp(z) / (1 + exp(z)) there")
     z = torch.cat([torch.randn(50, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)]).requires_grad_()
     p = check_tensor(topic.sigmoid(z), "sigmoid(z) for z of shape (51,)", shape=(51,))
-    assert p.requires_grad, "sigmoid(z) carries no gradient: build it from torch operations on z (no detach, no .item())"
+    assert p.requires_grad, ("sigmoid(z) carries no gradient: build it from torch operations on z "
+                             "(no detach, no .item())")
     (grad,) = torch.autograd.grad(p.sum(), z)
     assert_close(grad, torch.sigmoid(z) * (1 - torch.sigmoid(z)), "d sigmoid(z) / dz (z random, and z = 0 last)",
                  atol=1e-8, hint="build sigmoid from differentiable torch operations (no detach, no .item()). "
@@ -103,8 +105,10 @@ def test_bce_follows_the_inputs_device_and_dtype(topic):
     loss = on_meta("bce_with_logits(logits, y)", topic.bce_with_logits, torch.empty(5, device="meta"),
                    torch.empty(5, device="meta"))
     if loss is not None:
-        check_tensor(loss, "bce_with_logits for logits and y on the meta device", shape=(), dtype=torch.float32, finite=False)
-        assert loss.device.type == "meta", f"bce_with_logits on the meta device came back on {loss.device}: {DEVICE_HINT}"
+        check_tensor(loss, "bce_with_logits for logits and y on the meta device", shape=(), dtype=torch.float32,
+                     finite=False)
+        assert loss.device.type == "meta", (
+            f"bce_with_logits on the meta device came back on {loss.device}: {DEVICE_HINT}")
 
 
 @gradients
@@ -172,7 +176,8 @@ def test_hand_gradient_follows_the_inputs_device_and_dtype(topic):
     if grads is not None:
         for grad, shape in zip(pair(grads, "bce_gradients on the meta device"), ((2,), ())):
             check_tensor(grad, "the gradients for inputs on the meta device", shape=shape, finite=False)
-            assert grad.device.type == "meta", f"bce_gradients on the meta device came back on {grad.device}: {DEVICE_HINT}"
+            assert grad.device.type == "meta", (
+                f"bce_gradients on the meta device came back on {grad.device}: {DEVICE_HINT}")
 
 
 @gradients
@@ -216,8 +221,10 @@ def test_model_runs_on_the_inputs_device(topic):
         method = model if name == "forward" else getattr(model, name)
         out = on_meta(f"model.{name}(X)", method, X)
         if out is not None:
-            check_tensor(out, f"model.{name}(X) for X of shape (5, 3) on the meta device", shape=(5,), dtype=dtype, finite=False)
-            assert out.device.type == "meta", f"model.{name}(X) on the meta device came back on {out.device}: {DEVICE_HINT}"
+            check_tensor(out, f"model.{name}(X) for X of shape (5, 3) on the meta device", shape=(5,), dtype=dtype,
+                         finite=False)
+            assert out.device.type == "meta", (
+                f"model.{name}(X) on the meta device came back on {out.device}: {DEVICE_HINT}")
 
 
 @gradients

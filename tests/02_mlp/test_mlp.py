@@ -92,9 +92,9 @@ def test_relu_keeps_shape_and_sign(topic):
 @gradients
 @task("relu")
 def test_relu_matches_torch(topic):
-    _check_activation(topic, "relu", "relu(x) = x where x > 0, else 0; its gradient is 1 where x > 0 and 0 elsewhere, "
-                      "also at x = 0 exactly (torch.maximum(x, torch.zeros_like(x)) gives 0.5 there): torch.where(x > 0, x, 0) "
-                      "does it")
+    _check_activation(topic, "relu", "relu(x) = x where x > 0, else 0; its gradient is 1 where x > 0 and 0 "
+                      "elsewhere, also at x = 0 exactly (torch.maximum(x, torch.zeros_like(x)) gives 0.5 there): "
+                      "torch.where(x > 0, x, 0) does it")
 
 
 @gradients
