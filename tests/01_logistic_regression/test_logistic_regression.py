@@ -293,4 +293,4 @@ def test_learns_two_blobs(topic, seed, device):
         labels = check_tensor(model.predict(X_test), "model.predict(X_test) for 1,000 test points", shape=(1000,))
         acc = (labels == y_test.long()).float().mean().item()
     assert_at_least(acc, 0.95, f"test accuracy on two blobs after 100 epochs (seed {seed})", chance=0.5,
-                    hint="check predict() and the sign of the loss; the solution reaches about 0.98")
+                    hint="check predict() and the sign of the loss; the solution reaches 0.97-0.98")
