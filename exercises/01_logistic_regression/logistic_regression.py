@@ -29,7 +29,7 @@ from kata.data import two_blobs
 def sigmoid(z: Tensor) -> Tensor:
     """σ(z) = 1 / (1 + exp(-z)), elementwise, finite for every float32 z.
 
-    z: any shape. Returns the same shape, values in [0, 1].
+    z: any shape. Returns the same shape and dtype, values in [0, 1].
     """
     # TODO: compute 1 / (1 + exp(-z)) so that no exp() can overflow, for any sign of z
     raise NotImplementedError("sigmoid(): compute 1 / (1 + exp(-z)) so that no exp() can overflow, for any sign of z")
@@ -38,7 +38,7 @@ def sigmoid(z: Tensor) -> Tensor:
 def bce_with_logits(logits: Tensor, y: Tensor) -> Tensor:
     """Mean binary cross-entropy, computed from logits rather than probabilities.
 
-    logits: (N,) scores z; y: (N,) targets in {0, 1}. Returns a scalar.
+    logits: (N,) scores z; y: (N,) targets in {0, 1}. Returns a scalar in the logits' dtype.
     loss_i = -[y log σ(z) + (1 - y) log(1 - σ(z))] = softplus(z) - y z
     """
     # TODO: return the mean of softplus(z) - y*z, with softplus written so it never overflows
@@ -48,7 +48,7 @@ def bce_with_logits(logits: Tensor, y: Tensor) -> Tensor:
 def bce_gradients(X: Tensor, y: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """The gradient of the mean BCE with respect to w and b, by hand (no autograd).
 
-    X: (N, D), y: (N,), w: (D,), b: () scalar. Returns (dw (D,), db ()).
+    X: (N, D), y: (N,), w: (D,), b: () scalar. Returns (dw (D,), db ()) in X's dtype.
     """
     # TODO: return dw = Xᵀ(σ(Xw + b) - y) / N and db = mean(σ(Xw + b) - y)
     raise NotImplementedError("bce_gradients(): return dw = Xᵀ(σ(Xw + b) - y) / N and db = mean(σ(Xw + b) - y)")

@@ -32,19 +32,19 @@ from kata.data import rings, wave
 
 # ------------------------------------------------------------------ activations
 def relu(x: Tensor) -> Tensor:
-    """ReLU(x) = max(x, 0), elementwise. Any shape in, the same shape out."""
+    """ReLU(x) = max(x, 0), elementwise. Any shape in, the same shape and dtype out."""
     # TODO: keep x where it is positive and put 0 elsewhere, with torch.where (not torch.relu)
     raise NotImplementedError("relu(): keep x where it is positive and put 0 elsewhere, with torch.where (not torch.relu)")
 
 
 def sigmoid(x: Tensor) -> Tensor:
-    """σ(x) = 1 / (1 + exp(-x)), elementwise, finite (value and gradient) for every x."""
+    """σ(x) = 1 / (1 + exp(-x)), elementwise, in x's dtype, finite (value and gradient) for every x."""
     # TODO: compute 1 / (1 + exp(-x)) so that no exp() overflows and the gradient at x = 0 stays 1/4
     raise NotImplementedError("sigmoid(): compute 1 / (1 + exp(-x)) so that no exp() overflows and the gradient at x = 0 stays 1/4")
 
 
 def tanh(x: Tensor) -> Tensor:
-    """tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x)), elementwise, finite for every x."""
+    """tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x)), elementwise, in x's dtype, finite for every x."""
     # TODO: return 2·σ(2x) - 1 with your sigmoid, which is tanh written without overflow
     raise NotImplementedError("tanh(): return 2·σ(2x) - 1 with your sigmoid, which is tanh written without overflow")
 
@@ -56,7 +56,8 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": relu, "sigmoid": s
 def activation_derivative(z: Tensor, activation: str) -> Tensor:
     """d activation(z) / dz, elementwise, at the pre-activations z (not the outputs).
 
-    z: any shape. activation: "relu", "sigmoid" or "tanh". Returns the shape of z.
+    z: any shape. activation: "relu", "sigmoid" or "tanh" (any other name: ValueError).
+    Returns the shape and dtype of z.
     """
     # TODO: return relu' = 1 where z > 0 else 0, σ' = σ(z)(1 - σ(z)), tanh' = 1 - tanh(z)²
     raise NotImplementedError("activation_derivative(): return relu' = 1 where z > 0 else 0, σ' = σ(z)(1 - σ(z)), tanh' = 1 - tanh(z)²")
@@ -110,8 +111,9 @@ def two_layer_backprop(X: Tensor, y: Tensor, W1: Tensor, b1: Tensor, W2: Tensor,
     """The gradients of the mean cross-entropy of a 2-layer net, by hand (no autograd).
 
     The net: Z = X W1ᵀ + b1, A = activation(Z), logits = A W2ᵀ + b2 (nn.Linear's layout).
-    X: (N, D), y: (N,) int64, W1: (H, D), b1: (H,), W2: (C, H), b2: (C,).
-    Returns {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}, each the shape of its parameter.
+    X: (N, D), y: (N,) int64 in [0, C) (a batch need not hold every class), W1: (H, D), b1: (H,),
+    W2: (C, H), b2: (C,).
+    Returns {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}, each the shape and dtype of its parameter.
     """
     # TODO: run the forward pass, then apply the chain rule from the loss back to W1 and b1
     raise NotImplementedError("two_layer_backprop(): run the forward pass, then apply the chain rule from the loss back to W1 and b1")

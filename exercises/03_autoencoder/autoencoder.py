@@ -55,8 +55,8 @@ class Autoencoder(nn.Module):
 
     in_features: D, the numbers in one sample (256 for a 1x16x16 image).
     code_size: K, the width of the bottleneck.
-    hidden_sizes: the encoder's hidden widths, from the input towards the code; the
-        decoder mirrors them (reversed). () gives one Linear each way.
+    hidden_sizes: the encoder's hidden widths (a tuple or a list), from the input towards
+        the code; the decoder mirrors them (reversed). () gives one Linear each way.
     activation: the nonlinearity between layers; None makes a linear autoencoder.
     """
 
@@ -67,7 +67,7 @@ class Autoencoder(nn.Module):
         raise NotImplementedError("Autoencoder.__init__(): build self.encoder = mlp(D -> hidden sizes -> K) and self.decoder = mlp(K -> reversed hidden sizes -> D)")
 
     def encode(self, x: Tensor) -> Tensor:
-        """x: (N, D) or (N, C, H, W). Returns the codes z, shape (N, K)."""
+        """x: (N, D) or (N, C, H, W), contiguous in memory or not. Returns the codes z, shape (N, K)."""
         # TODO: flatten every sample to one vector of D numbers and run the encoder on it
         raise NotImplementedError("Autoencoder.encode(): flatten every sample to one vector of D numbers and run the encoder on it")
 
@@ -93,7 +93,7 @@ def corrupt(X: Tensor, noise_std: float, *, generator: torch.Generator | None = 
 
 
 def anomaly_score(model: Autoencoder, X: Tensor) -> Tensor:
-    """Each sample's mean squared reconstruction error: one score per sample, shape (N,).
+    """Each sample's mean squared reconstruction error: one score per sample, shape (N,), in X's dtype and device.
 
     X: (N, *shape). Samples unlike the training data rebuild badly and score high.
     """

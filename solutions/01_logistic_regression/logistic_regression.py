@@ -26,7 +26,7 @@ from kata.data import two_blobs
 def sigmoid(z: Tensor) -> Tensor:
     """σ(z) = 1 / (1 + exp(-z)), elementwise, finite for every float32 z.
 
-    z: any shape. Returns the same shape, values in [0, 1].
+    z: any shape. Returns the same shape and dtype, values in [0, 1].
     """
     # BEGIN SOLUTION: compute 1 / (1 + exp(-z)) so that no exp() can overflow, for any sign of z
     # exp(-z) overflows to inf for z < -88 in float32. For z < 0 use the equal form
@@ -41,13 +41,14 @@ def sigmoid(z: Tensor) -> Tensor:
 def bce_with_logits(logits: Tensor, y: Tensor) -> Tensor:
     """Mean binary cross-entropy, computed from logits rather than probabilities.
 
-    logits: (N,) scores z; y: (N,) targets in {0, 1}. Returns a scalar.
+    logits: (N,) scores z; y: (N,) targets in {0, 1}. Returns a scalar in the logits' dtype.
     loss_i = -[y log σ(z) + (1 - y) log(1 - σ(z))] = softplus(z) - y z
     """
     # BEGIN SOLUTION: return the mean of softplus(z) - y*z, with softplus written so it never overflows
     # softplus(z) = log(1 + exp(z)) = max(z, 0) + log(1 + exp(-|z|)): finite for z = ±100,
     # where log(σ(z)) would give log(0) = -inf. Both pieces take the z >= 0 branch at
-    # z = 0, so the slopes there add up to the true 1/2 (clamp and abs would give 1 + 0).
+    # z = 0, so their slopes there, 1 and -1/2, add up to the true 1/2. Autograd gives
+    # clamp(min=0) and abs() the slope 0 at z = 0: written with them, softplus'(0) is 0.
     positive = logits >= 0
     softplus = torch.where(positive, logits, 0.0) + torch.log1p(torch.exp(torch.where(positive, -logits, logits)))
     return (softplus - y * logits).mean()
@@ -57,7 +58,7 @@ def bce_with_logits(logits: Tensor, y: Tensor) -> Tensor:
 def bce_gradients(X: Tensor, y: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """The gradient of the mean BCE with respect to w and b, by hand (no autograd).
 
-    X: (N, D), y: (N,), w: (D,), b: () scalar. Returns (dw (D,), db ()).
+    X: (N, D), y: (N,), w: (D,), b: () scalar. Returns (dw (D,), db ()) in X's dtype.
     """
     # BEGIN SOLUTION: return dw = Xᵀ(σ(Xw + b) - y) / N and db = mean(σ(Xw + b) - y)
     # d loss_i / d z_i = σ(z_i) - y_i; the mean over N samples brings the 1/N.

@@ -29,7 +29,7 @@ from kata.data import rings, wave
 
 # ------------------------------------------------------------------ activations
 def relu(x: Tensor) -> Tensor:
-    """ReLU(x) = max(x, 0), elementwise. Any shape in, the same shape out."""
+    """ReLU(x) = max(x, 0), elementwise. Any shape in, the same shape and dtype out."""
     # BEGIN SOLUTION: keep x where it is positive and put 0 elsewhere, with torch.where (not torch.relu)
     # torch.where routes the gradient too: 1 where x > 0, 0 elsewhere (also at x = 0,
     # PyTorch's convention for the kink).
@@ -38,7 +38,7 @@ def relu(x: Tensor) -> Tensor:
 
 
 def sigmoid(x: Tensor) -> Tensor:
-    """σ(x) = 1 / (1 + exp(-x)), elementwise, finite (value and gradient) for every x."""
+    """σ(x) = 1 / (1 + exp(-x)), elementwise, in x's dtype, finite (value and gradient) for every x."""
     # BEGIN SOLUTION: compute 1 / (1 + exp(-x)) so that no exp() overflows and the gradient at x = 0 stays 1/4
     # exp(-x) overflows for x < -88 in float32 (and its gradient becomes inf/inf = NaN);
     # for x < 0 use the equal form exp(x) / (1 + exp(x)). e = exp(-|x|) lies in (0, 1].
@@ -50,10 +50,11 @@ def sigmoid(x: Tensor) -> Tensor:
 
 
 def tanh(x: Tensor) -> Tensor:
-    """tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x)), elementwise, finite for every x."""
+    """tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x)), elementwise, in x's dtype, finite for every x."""
     # BEGIN SOLUTION: return 2·σ(2x) - 1 with your sigmoid, which is tanh written without overflow
     # (e^x - e^-x) / (e^x + e^-x) = (1 - e^-2x) / (1 + e^-2x) = 2 / (1 + e^-2x) - 1: the
-    # naive quotient is inf / inf = NaN for |x| > 44; the sigmoid form is stable.
+    # naive quotient is inf / inf = NaN once e^|x| overflows (|x| > 88 in float32); the
+    # sigmoid form is stable.
     return 2 * sigmoid(2 * x) - 1
     # END SOLUTION
 
@@ -65,7 +66,8 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": relu, "sigmoid": s
 def activation_derivative(z: Tensor, activation: str) -> Tensor:
     """d activation(z) / dz, elementwise, at the pre-activations z (not the outputs).
 
-    z: any shape. activation: "relu", "sigmoid" or "tanh". Returns the shape of z.
+    z: any shape. activation: "relu", "sigmoid" or "tanh" (any other name: ValueError).
+    Returns the shape and dtype of z.
     """
     # BEGIN SOLUTION: return relu' = 1 where z > 0 else 0, σ' = σ(z)(1 - σ(z)), tanh' = 1 - tanh(z)²
     if activation == "relu":
@@ -145,8 +147,9 @@ def two_layer_backprop(X: Tensor, y: Tensor, W1: Tensor, b1: Tensor, W2: Tensor,
     """The gradients of the mean cross-entropy of a 2-layer net, by hand (no autograd).
 
     The net: Z = X W1ᵀ + b1, A = activation(Z), logits = A W2ᵀ + b2 (nn.Linear's layout).
-    X: (N, D), y: (N,) int64, W1: (H, D), b1: (H,), W2: (C, H), b2: (C,).
-    Returns {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}, each the shape of its parameter.
+    X: (N, D), y: (N,) int64 in [0, C) (a batch need not hold every class), W1: (H, D), b1: (H,),
+    W2: (C, H), b2: (C,).
+    Returns {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}, each the shape and dtype of its parameter.
     """
     # BEGIN SOLUTION: run the forward pass, then apply the chain rule from the loss back to W1 and b1
     N = X.shape[0]

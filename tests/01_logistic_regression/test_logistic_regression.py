@@ -9,14 +9,61 @@ from kata.data import two_blobs
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
 
+DEVICE_HINT = ("a tensor made without device= lands on the CPU: make new tensors from the input "
+               "(torch.zeros_like(z), torch.where(c, z, 0.0)) or pass device=z.device")
+
+
+def on_meta(call: str, fn, *args):
+    """fn(*args) with tensors on the 'meta' device, which stands in for a GPU at no cost.
+
+    A tensor the code makes on the CPU by default (torch.zeros(n) without device=) fails
+    here as it would on a GPU. Meta tensors hold no data, so code that needs values
+    (a boolean mask, .item()) cannot run on them: then this returns None and proves nothing.
+    """
+    __tracebackhide__ = True
+    try:
+        return fn(*args)
+    except NotImplementedError as exc:
+        if "meta" in str(exc).lower() or "no data" in str(exc):
+            return None
+        raise
+    except RuntimeError as exc:
+        if "on meta tensors" in str(exc):
+            return None
+        if "device" not in str(exc):
+            raise
+        raise AssertionError(f"{call} on inputs of the meta device (a stand-in for a GPU) failed: {exc}\n"
+                             f"Likely cause: {DEVICE_HINT}") from None
+
+
+def pair(result, name: str) -> tuple:
+    """The two tensors a function promises, as a tuple, or a failure that says what came instead."""
+    __tracebackhide__ = True
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise AssertionError(f"{name}: expected a pair of tensors (dw, db), got "
+                             f"{type(result).__name__}: {result!r:.200}")
+    return tuple(result)
+
 
 @shapes
 @task("sigmoid")
 def test_sigmoid_keeps_shape_and_range(topic):
     z = torch.linspace(-100, 100, 24).reshape(2, 3, 4)  # (2, 3, 4)
-    p = check_tensor(topic.sigmoid(z), "sigmoid(z) for z of shape (2, 3, 4)", shape=(2, 3, 4),
-                     hint="the output must have the input's shape; compute elementwise, no reduction")
+    p = check_tensor(topic.sigmoid(z), "sigmoid(z) for z of shape (2, 3, 4)", shape=(2, 3, 4), dtype=torch.float32,
+                     hint="the output must have the input's shape and dtype; compute elementwise, no reduction")
     assert ((p >= 0) & (p <= 1)).all(), f"sigmoid(z) must lie in [0, 1]; got values from {p.min():.3g} to {p.max():.3g}"
+
+
+@shapes
+@task("sigmoid")
+def test_sigmoid_follows_the_inputs_device_and_dtype(topic):
+    z = torch.linspace(-5, 5, 6, dtype=torch.float64)
+    check_tensor(topic.sigmoid(z), "sigmoid(z) for float64 z", shape=(6,), dtype=torch.float64,
+                 hint="compute in z's own dtype: no .float(), .double() or torch.tensor(...) of a new dtype")
+    p = on_meta("sigmoid(z)", topic.sigmoid, torch.empty(2, 3, device="meta"))
+    if p is not None:
+        check_tensor(p, "sigmoid(z) for z on the meta device", shape=(2, 3), dtype=torch.float32, finite=False)
+        assert p.device.type == "meta", f"sigmoid(z) for z on the meta device came back on {p.device}: {DEVICE_HINT}"
 
 
 @gradients
@@ -26,13 +73,16 @@ def test_sigmoid_matches_torch_and_stays_finite(topic):
     assert_close(topic.sigmoid(z), torch.sigmoid(z), "sigmoid(z) for z from -1000 to 1000", atol=1e-6,
                  hint="exp(-z) overflows to inf for very negative z: use exp(z) / (1 + exp(z)) there")
     z = torch.cat([torch.randn(50, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)]).requires_grad_()
-    (grad,) = torch.autograd.grad(topic.sigmoid(z).sum(), z)
+    p = check_tensor(topic.sigmoid(z), "sigmoid(z) for z of shape (51,)", shape=(51,))
+    assert p.requires_grad, ("sigmoid(z) carries no gradient: build it from torch operations on z "
+                             "(no detach, no .item())")
+    (grad,) = torch.autograd.grad(p.sum(), z)
     assert_close(grad, torch.sigmoid(z) * (1 - torch.sigmoid(z)), "d sigmoid(z) / dz (z random, and z = 0 last)",
                  atol=1e-8, hint="build sigmoid from differentiable torch operations (no detach, no .item()). "
                  "If only z = 0 is wrong: autograd gives z.abs() the slope 0 at 0, so exp(-z.abs()) has no "
                  "gradient there; write -|z| as torch.where(z >= 0, -z, z)")
     z = torch.tensor([-1000.0, -100.0, 100.0, 1000.0], requires_grad=True)
-    (grad,) = torch.autograd.grad(topic.sigmoid(z).sum(), z)
+    (grad,) = torch.autograd.grad(check_tensor(topic.sigmoid(z), "sigmoid(z) for z = ±100, ±1000", shape=(4,)).sum(), z)
     check_tensor(grad, "d sigmoid(z) / dz at z = ±100 and ±1000",
                  hint="1 / (1 + exp(-z)) has the gradient inf / inf = NaN once exp(-z) overflows; "
                       "compute exp(-|z|) instead, which stays in (0, 1]")
@@ -42,8 +92,23 @@ def test_sigmoid_matches_torch_and_stays_finite(topic):
 @task("bce_with_logits")
 def test_bce_is_a_scalar(topic):
     loss = topic.bce_with_logits(torch.randn(8), torch.ones(8))
-    check_tensor(loss, "bce_with_logits(logits (8,), y (8,))", shape=(),
+    check_tensor(loss, "bce_with_logits(logits (8,), y (8,))", shape=(), dtype=torch.float32,
                  hint="return the mean over the batch, a 0-dimensional tensor (not a list, not .item())")
+
+
+@shapes
+@task("bce_with_logits")
+def test_bce_follows_the_inputs_device_and_dtype(topic):
+    logits, y = torch.linspace(-3, 3, 6, dtype=torch.float64), torch.tensor([0.0, 1.0] * 3, dtype=torch.float64)
+    check_tensor(topic.bce_with_logits(logits, y), "bce_with_logits for float64 logits and y", shape=(),
+                 dtype=torch.float64, hint="compute in the logits' own dtype: no .float() and no new float32 tensors")
+    loss = on_meta("bce_with_logits(logits, y)", topic.bce_with_logits, torch.empty(5, device="meta"),
+                   torch.empty(5, device="meta"))
+    if loss is not None:
+        check_tensor(loss, "bce_with_logits for logits and y on the meta device", shape=(), dtype=torch.float32,
+                     finite=False)
+        assert loss.device.type == "meta", (
+            f"bce_with_logits on the meta device came back on {loss.device}: {DEVICE_HINT}")
 
 
 @gradients
@@ -65,8 +130,8 @@ def test_bce_is_finite_for_extreme_logits(topic):
     y = torch.tensor([1.0, 0.0, 0.0, 1.0])  # two confident right answers, two confident wrong ones
     loss = topic.bce_with_logits(logits, y)
     assert_close(loss, torch.tensor(50.0), "bce_with_logits for logits ±100", atol=1e-4,
-                 hint="log(sigmoid(z)) is log(0) = -inf once sigmoid(z) rounds to 0: "
-                      "use softplus(z) - y*z with softplus(z) = max(z, 0) + log1p(exp(-|z|))")
+                 hint="log(sigmoid(z)) is log(0) = -inf once sigmoid(z) rounds to 0: use softplus(z) - y*z with "
+                      "softplus(z) = max(z, 0) + log1p(exp(-|z|)), both pieces written with torch.where(z >= 0, ...)")
     (grad,) = torch.autograd.grad(loss, logits)
     assert_close(grad, torch.tensor([0.0, 0.0, 0.25, -0.25]), "d loss / d logits for logits ±100", atol=1e-6,
                  hint="the gradient of the mean loss is (σ(z) - y) / N; a NaN means an inf crept in")
@@ -78,20 +143,41 @@ def test_bce_gradient_at_zero_logits(topic):
     # A zero-initialised model starts exactly here: every logit is 0, every σ(z) = 1/2.
     logits = torch.zeros(4, requires_grad=True)
     y = torch.tensor([1.0, 0.0, 1.0, 0.0])
-    (grad,) = torch.autograd.grad(topic.bce_with_logits(logits, y), logits)
+    loss = check_tensor(topic.bce_with_logits(logits, y), "bce_with_logits at logits = 0", shape=())
+    (grad,) = torch.autograd.grad(loss, logits)
     assert_close(grad, torch.tensor([-0.125, 0.125, -0.125, 0.125]), "d loss / d logits at logits = 0", atol=1e-6,
-                 hint="the gradient is (σ(0) - y) / N = (0.5 - y) / 4. clamp(min=0) and abs() have one-sided "
-                      "slopes at 0 (1 and 0), which add up to the wrong value: use torch.where(z >= 0, ...) "
-                      "for both pieces, so both take the same side")
+                 hint="the gradient is (σ(0) - y) / N = (0.5 - y) / 4. Autograd gives clamp(min=0) and abs() the "
+                      "slope 0 at z = 0, so softplus written with them has slope 0 there instead of 1/2: write both "
+                      "pieces with torch.where(z >= 0, ...), whose slopes at 0 are 1 and -1/2")
 
 
 @shapes
 @task("bce_gradients")
 def test_hand_gradient_shapes(topic):
     X, y = torch.randn(10, 3), torch.ones(10)
-    dw, db = topic.bce_gradients(X, y, torch.zeros(3), torch.tensor(0.0))
-    check_tensor(dw, "dw from bce_gradients(X (10, 3), ...)", shape=(3,), hint="dw has one entry per feature: Xᵀ r")
-    check_tensor(db, "db from bce_gradients(X (10, 3), ...)", shape=(), hint="db is a scalar: the mean of r")
+    dw, db = pair(topic.bce_gradients(X, y, torch.zeros(3), torch.tensor(0.0)), "bce_gradients(X (10, 3), ...)")
+    check_tensor(dw, "dw from bce_gradients(X (10, 3), ...)", shape=(3,), dtype=torch.float32,
+                 hint="dw has one entry per feature: Xᵀ r")
+    check_tensor(db, "db from bce_gradients(X (10, 3), ...)", shape=(), dtype=torch.float32,
+                 hint="db is a scalar: the mean of r")
+
+
+@shapes
+@task("bce_gradients")
+def test_hand_gradient_follows_the_inputs_device_and_dtype(topic):
+    X, y = torch.randn(6, 2, dtype=torch.float64), torch.tensor([0.0, 1.0] * 3, dtype=torch.float64)
+    w, b = torch.zeros(2, dtype=torch.float64), torch.tensor(0.1, dtype=torch.float64)
+    for grad, shape in zip(pair(topic.bce_gradients(X, y, w, b), "bce_gradients for float64 inputs"), ((2,), ())):
+        check_tensor(grad, "the gradients for float64 X, y, w, b", shape=shape, dtype=torch.float64,
+                     hint="compute in the inputs' own dtype: no .float() and no new float32 tensors")
+    meta = [torch.empty(6, 2, device="meta"), torch.empty(6, device="meta"), torch.empty(2, device="meta"),
+            torch.empty((), device="meta")]
+    grads = on_meta("bce_gradients(X, y, w, b)", topic.bce_gradients, *meta)
+    if grads is not None:
+        for grad, shape in zip(pair(grads, "bce_gradients on the meta device"), ((2,), ())):
+            check_tensor(grad, "the gradients for inputs on the meta device", shape=shape, finite=False)
+            assert grad.device.type == "meta", (
+                f"bce_gradients on the meta device came back on {grad.device}: {DEVICE_HINT}")
 
 
 @gradients
@@ -104,7 +190,7 @@ def test_hand_gradient_equals_autograd(topic):
     b = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
     F.binary_cross_entropy_with_logits(X @ w + b, y).backward()
     with torch.no_grad():
-        dw, db = topic.bce_gradients(X, y, w, b)
+        dw, db = pair(topic.bce_gradients(X, y, w, b), "bce_gradients(X (40, 5), y, w, b)")
     assert_close(dw, w.grad, "dw = d loss / d w", atol=1e-10,
                  hint="dw = Xᵀ(σ(Xw+b) - y) / N: check the sign of the residual and the 1/N of the mean")
     assert_close(db, b.grad, "db = d loss / d b", atol=1e-10, hint="db = mean(σ(Xw+b) - y)")
@@ -126,6 +212,21 @@ def test_model_outputs(topic):
     assert set(labels.tolist()) <= {0, 1}, f"predict must return labels 0 or 1, got {sorted(set(labels.tolist()))}"
 
 
+@shapes
+@task("LogisticRegression")
+def test_model_runs_on_the_inputs_device(topic):
+    model = topic.LogisticRegression(in_features=3).to("meta")
+    X = torch.empty(5, 3, device="meta")
+    for name, dtype in (("forward", torch.float32), ("predict_proba", torch.float32), ("predict", torch.int64)):
+        method = model if name == "forward" else getattr(model, name)
+        out = on_meta(f"model.{name}(X)", method, X)
+        if out is not None:
+            check_tensor(out, f"model.{name}(X) for X of shape (5, 3) on the meta device", shape=(5,), dtype=dtype,
+                         finite=False)
+            assert out.device.type == "meta", (
+                f"model.{name}(X) on the meta device came back on {out.device}: {DEVICE_HINT}")
+
+
 @gradients
 @task("LogisticRegression")
 def test_model_is_linear_then_threshold(topic):
@@ -139,10 +240,14 @@ def test_model_is_linear_then_threshold(topic):
         model.linear.weight.copy_(torch.tensor([[2.0, -1.0]]))
         model.linear.bias.fill_(0.5)
     X = torch.tensor([[1.0, 1.0], [0.0, 3.0], [-1.0, -1.0], [0.0, 0.5]])  # logits 1.5, -2.5, -0.5, 0.0
-    assert_close(model(X), torch.tensor([1.5, -2.5, -0.5, 0.0]), "model(X) with w = (2, -1), b = 0.5",
+    logits = torch.tensor([1.5, -2.5, -0.5, 0.0])
+    assert_close(model(X), logits, "model(X) with w = (2, -1), b = 0.5",
                  hint="forward must return the raw score w·x + b (logits), with no sigmoid")
-    assert model.predict(X).tolist() == [1, 0, 0, 1], (
-        f"predict(X) for logits (1.5, -2.5, -0.5, 0.0): expected [1, 0, 0, 1], got {model.predict(X).tolist()}. "
+    assert_close(model.predict_proba(X), torch.sigmoid(logits), "predict_proba(X) for logits (1.5, -2.5, -0.5, 0.0)",
+                 hint="predict_proba is p(y = 1 | x) = sigmoid(logit), the probability of class 1")
+    labels = check_tensor(model.predict(X), "predict(X) for logits (1.5, -2.5, -0.5, 0.0)", shape=(4,))
+    assert labels.tolist() == [1, 0, 0, 1], (
+        f"predict(X) for logits (1.5, -2.5, -0.5, 0.0): expected [1, 0, 0, 1], got {labels.tolist()}. "
         "Likely cause: thresholding the logits at 0.5 instead of the probabilities (or the logits at 0)"
     )
 
@@ -155,17 +260,24 @@ def test_train_takes_plain_gradient_steps(topic):
     model = topic.LogisticRegression(in_features=2)
     w0, b0 = model.linear.weight.detach().clone(), model.linear.bias.detach().clone()
     losses = topic.train(model, X, y, epochs=3, lr=0.1)
-    assert isinstance(losses, list) and len(losses) == 3, f"train(epochs=3) should return 3 losses, got {losses!r:.200}"
+    assert isinstance(losses, list) and len(losses) == 3 and all(isinstance(v, float) for v in losses), (
+        f"train(epochs=3) should return a list of 3 floats, got {losses!r:.200}")
     # Three steps of plain gradient descent on the mean BCE, from the same start.
     w, b = w0.clone().requires_grad_(), b0.clone().requires_grad_()
+    expected = []
     for _ in range(3):
         loss = F.binary_cross_entropy_with_logits((X @ w.T).squeeze(-1) + b, y)
+        expected.append(loss.item())
         gw, gb = torch.autograd.grad(loss, (w, b))
         w, b = (w - 0.1 * gw).detach().requires_grad_(), (b - 0.1 * gb).detach().requires_grad_()
     assert_close(model.linear.weight, w, "weights after train(epochs=3, lr=0.1)", atol=1e-5,
                  hint="each epoch must be one step: optimizer.zero_grad(), loss.backward(), optimizer.step(). "
                       "Without zero_grad() the gradients of earlier steps add up")
     assert_close(model.linear.bias, b, "bias after train(epochs=3, lr=0.1)", atol=1e-5)
+    assert_close(torch.tensor(losses, dtype=torch.float64), torch.tensor(expected, dtype=torch.float64),
+                 "the losses train(epochs=3, lr=0.1) returns", atol=1e-5,
+                 hint="train returns the loss before each step: the loss the step's gradient comes from, "
+                      "not one computed again after optimizer.step()")
 
 
 @accuracy
@@ -178,6 +290,7 @@ def test_learns_two_blobs(topic, seed, device):
     losses = topic.train(model, X, y, epochs=100, lr=0.5)
     assert losses[-1] < losses[0], f"the loss should fall during training: first {losses[0]:.4f}, last {losses[-1]:.4f}"
     with torch.no_grad():
-        acc = (model.predict(X_test) == y_test.long()).float().mean().item()
+        labels = check_tensor(model.predict(X_test), "model.predict(X_test) for 1,000 test points", shape=(1000,))
+        acc = (labels == y_test.long()).float().mean().item()
     assert_at_least(acc, 0.95, f"test accuracy on two blobs after 100 epochs (seed {seed})", chance=0.5,
-                    hint="check predict() and the sign of the loss; the solution reaches about 0.98")
+                    hint="check predict() and the sign of the loss; the solution reaches 0.97-0.98")

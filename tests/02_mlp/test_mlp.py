@@ -14,11 +14,51 @@ shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, p
 TORCH_ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
 # Exact zeros, tiny and huge values: where hand-written activations usually go wrong.
 EDGE_X = [-1000.0, -100.0, -20.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 20.0, 100.0, 1000.0]
+DEVICE_HINT = ("a tensor made without device= lands on the CPU: make new tensors from the input "
+               "(torch.zeros_like(x), torch.where(c, x, 0.0)) or pass device=x.device")
 
 
-def _value_and_grad(fn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def on_meta(call: str, fn, *args):
+    """fn(*args) with tensors on the 'meta' device, which stands in for a GPU at no cost.
+
+    A tensor the code makes on the CPU by default (torch.zeros(n) without device=) fails
+    here as it would on a GPU. Meta tensors hold no data, so code that needs values
+    (a boolean mask, .item()) cannot run on them: then this returns None and proves nothing.
+    """
+    __tracebackhide__ = True
+    try:
+        return fn(*args)
+    except NotImplementedError as exc:
+        if "meta" in str(exc).lower() or "no data" in str(exc):
+            return None
+        raise
+    except RuntimeError as exc:
+        if "on meta tensors" in str(exc):
+            return None
+        if "device" not in str(exc):
+            raise
+        raise AssertionError(f"{call} on inputs of the meta device (a stand-in for a GPU) failed: {exc}\n"
+                             f"Likely cause: {DEVICE_HINT}") from None
+
+
+def check_on_meta(out, name: str, shape, dtype=torch.float32) -> None:
+    """`out` (from on_meta) has this shape and dtype and stayed on the meta device (None: nothing to check)."""
+    __tracebackhide__ = True
+    if out is None:
+        return
+    check_tensor(out, f"{name} on the meta device", shape=shape, dtype=dtype, finite=False)
+    assert out.device.type == "meta", f"{name} for inputs on the meta device came back on {out.device}: {DEVICE_HINT}"
+
+
+def _value_and_grad(fn, x: torch.Tensor, name: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """fn(x) and its gradient; `name` (for the learner's fn) checks the result is a tensor of x's dtype first."""
+    __tracebackhide__ = True
     x = x.detach().clone().requires_grad_()
     out = fn(x)
+    if name is not None:
+        check_tensor(out, name, dtype=x.dtype, finite=False, hint="compute in the input's own dtype: no .float(), "
+                     ".double() or new tensors of another dtype")
+        assert out.requires_grad, f"{name} carries no gradient: build it from torch operations (no detach, no .item())"
     (grad,) = torch.autograd.grad(out.sum(), x)
     return out, grad
 
@@ -29,12 +69,13 @@ def _check_activation(topic, name: str, hint: str) -> None:
     g = torch.Generator().manual_seed(4)
     for x, label, atol in ((torch.randn(3, 50, generator=g, dtype=torch.float64) * 4, "random float64 x", 1e-10),
                            (torch.tensor(EDGE_X), "x in (-1000, -100, ..., 0, ..., 100, 1000), float32", 1e-6)):
-        out, grad = _value_and_grad(mine, x)
+        out, grad = _value_and_grad(mine, x, f"{name}(x) for {label}")
         ref_out, ref_grad = _value_and_grad(ref, x)
         assert_close(out, ref_out, f"{name}(x) for {label}", atol=atol, hint=hint)
         check_tensor(grad, f"d {name}(x) / dx for {label}", hint=hint)
         assert_close(grad, ref_grad, f"d {name}(x) / dx for {label}, against autograd through torch.{name}",
                      atol=atol, hint=hint)
+    check_on_meta(on_meta(f"{name}(x)", mine, torch.empty(2, 3, device="meta")), f"{name}(x) for x (2, 3)", (2, 3))
 
 
 # ------------------------------------------------------------------ activations
@@ -42,7 +83,7 @@ def _check_activation(topic, name: str, hint: str) -> None:
 @task("relu")
 def test_relu_keeps_shape_and_sign(topic):
     x = torch.linspace(-3, 3, 24).reshape(2, 3, 4)  # (2, 3, 4)
-    out = check_tensor(topic.relu(x), "relu(x) for x of shape (2, 3, 4)", shape=(2, 3, 4),
+    out = check_tensor(topic.relu(x), "relu(x) for x of shape (2, 3, 4)", shape=(2, 3, 4), dtype=torch.float32,
                        hint="compute elementwise, with no reduction or reshape")
     assert (out >= 0).all(), f"relu(x) must never be negative; got a minimum of {out.min():.3g}"
     assert torch.equal(out[x > 0], x[x > 0]), "relu(x) must return positive x unchanged"
@@ -51,8 +92,9 @@ def test_relu_keeps_shape_and_sign(topic):
 @gradients
 @task("relu")
 def test_relu_matches_torch(topic):
-    _check_activation(topic, "relu", "relu(x) = x where x > 0, else 0; its gradient is 1 where x > 0 and 0 elsewhere, "
-                      "also at x = 0 exactly (torch.maximum(x, 0) gives 0.5 there): torch.where(x > 0, x, 0) does it")
+    _check_activation(topic, "relu", "relu(x) = x where x > 0, else 0; its gradient is 1 where x > 0 and 0 "
+                      "elsewhere, also at x = 0 exactly (torch.maximum(x, torch.zeros_like(x)) gives 0.5 there): "
+                      "torch.where(x > 0, x, 0) does it")
 
 
 @gradients
@@ -65,7 +107,7 @@ def test_sigmoid_matches_torch(topic):
 @gradients
 @task("tanh")
 def test_tanh_matches_torch(topic):
-    _check_activation(topic, "tanh", "(e^x - e^-x) / (e^x + e^-x) is inf / inf = NaN for |x| > 44 in float32: "
+    _check_activation(topic, "tanh", "(e^x - e^-x) / (e^x + e^-x) is inf / inf = NaN for |x| > 88 in float32: "
                       "tanh(x) = 2·sigmoid(2x) - 1 with your stable sigmoid never overflows")
 
 
@@ -80,9 +122,24 @@ def test_activation_derivative_equals_autograd(topic):
              "tanh": "tanh'(z) = 1 - tanh(z)²: the formula 1 - t² is in terms of the output t = tanh(z), not of z"}
     for name, ref in TORCH_ACTIVATIONS.items():
         _, expected = _value_and_grad(ref, z)
-        got = topic.activation_derivative(z.clone(), name)
+        got = check_tensor(topic.activation_derivative(z.clone(), name), f"activation_derivative(z, {name!r}) for "
+                           "float64 z", shape=(44,), dtype=torch.float64, finite=False,
+                           hint="return the slope in z's own dtype: (z > 0).to(z.dtype), not .float()")
         assert_close(got, expected, f"activation_derivative(z, {name!r}) for z of shape (44,), against autograd",
                      atol=1e-10, hint=hints[name])
+        out = on_meta(f"activation_derivative(z, {name!r})", topic.activation_derivative,
+                      torch.empty(2, 3, device="meta"), name)
+        check_on_meta(out, f"activation_derivative(z, {name!r}) for z (2, 3)", (2, 3))
+
+
+@shapes
+@task("activation_derivative")
+def test_activation_derivative_refuses_unknown_names(topic):
+    for name in ("gelu", "ReLU"):
+        with pytest.raises(ValueError):
+            topic.activation_derivative(torch.zeros(3), name)
+            raise AssertionError(f"activation_derivative(z, {name!r}) should raise ValueError: the names are "
+                                 "'relu', 'sigmoid' and 'tanh', and any other must not silently return a slope")
 
 
 # ------------------------------------------------------------------ the model
@@ -93,7 +150,8 @@ def test_mlp_has_the_configured_layers(topic):
             "[in_features, *hidden_sizes, out_features]")
     for args, layers, count in (((2, [16, 8], 3), [(2, 16), (16, 8), (8, 3)], 2 * 16 + 16 + 16 * 8 + 8 + 8 * 3 + 3),
                                 ((2, [], 3), [(2, 3)], 2 * 3 + 3),
-                                ((5, [7], 1), [(5, 7), (7, 1)], 5 * 7 + 7 + 7 * 1 + 1)):
+                                ((5, [7], 1), [(5, 7), (7, 1)], 5 * 7 + 7 + 7 * 1 + 1),
+                                ((3, (6, 4), 2), [(3, 6), (6, 4), (4, 2)], 3 * 6 + 6 + 6 * 4 + 4 + 4 * 2 + 2)):
         model = topic.MLP(*args)
         assert isinstance(getattr(model, "layers", None), nn.ModuleList), (
             f"MLP{args}.layers: expected an nn.ModuleList, got {type(getattr(model, 'layers', None)).__name__}. "
@@ -106,6 +164,9 @@ def test_mlp_has_the_configured_layers(topic):
         X = torch.randn(6, args[0])
         check_tensor(model(X), f"MLP{args}(X) for X of shape (6, {args[0]})", shape=(6, args[2]),
                      hint="return the last layer's output (N, out_features), without squeezing")
+        model.to("meta")
+        check_on_meta(on_meta(f"MLP{args}(X)", model, torch.empty(6, args[0], device="meta")),
+                      f"MLP{args}(X) for X of shape (6, {args[0]})", (6, args[2]))
 
 
 @gradients
@@ -133,8 +194,14 @@ def test_mlp_equals_torch_layers(topic):
 @task("cross_entropy")
 def test_cross_entropy_is_a_scalar(topic):
     loss = topic.cross_entropy(torch.randn(8, 3), torch.randint(0, 3, (8,)))
-    check_tensor(loss, "cross_entropy(logits (8, 3), y (8,))", shape=(),
+    check_tensor(loss, "cross_entropy(logits (8, 3), y (8,))", shape=(), dtype=torch.float32,
                  hint="return the mean over the batch, a 0-dimensional tensor (not a list, not .item())")
+    loss = topic.cross_entropy(torch.randn(8, 3, dtype=torch.float64), torch.randint(0, 3, (8,)))
+    check_tensor(loss, "cross_entropy(logits (8, 3) float64, y (8,))", shape=(), dtype=torch.float64,
+                 hint="compute in the logits' own dtype: no .float() and no new float32 tensors")
+    loss = on_meta("cross_entropy(logits, y)", topic.cross_entropy, torch.empty(8, 3, device="meta"),
+                   torch.zeros(8, dtype=torch.int64, device="meta"))
+    check_on_meta(loss, "cross_entropy(logits (8, 3), y (8,))", ())
 
 
 @gradients
@@ -145,7 +212,7 @@ def test_cross_entropy_matches_torch(topic):
     y = torch.randint(0, 5, (16,), generator=g)
     hint = ("the loss is the mean over samples of log Σ_k exp(logits_k) - logits_y, the sum running over the "
             "classes (dim=1), not over the batch")
-    loss, grad = _value_and_grad(lambda z: topic.cross_entropy(z, y), logits)
+    loss, grad = _value_and_grad(lambda z: topic.cross_entropy(z, y), logits, "cross_entropy(logits (16, 5), y)")
     ref_loss, ref_grad = _value_and_grad(lambda z: F.cross_entropy(z, y), logits)
     assert_close(loss, ref_loss, "cross_entropy on random logits (16, 5)", atol=1e-10, hint=hint)
     assert_close(grad, ref_grad, "d cross_entropy / d logits", atol=1e-10,
@@ -155,6 +222,16 @@ def test_cross_entropy_matches_torch(topic):
     assert_close(loss, torch.tensor(1000.0), "cross_entropy for logits of ±1000 (one right, one wrong by 2000)",
                  atol=1e-3, hint="exp(1000) overflows to inf: subtract each row's max before exp() and add it back "
                                  "after the log (log-sum-exp)")
+    # Rows of very different scales in one batch: one shift for the whole batch leaves some rows far
+    # below it, where every exp() underflows to 0 and the log gives -inf.
+    logits = torch.tensor([[1000.0, 999.0, 998.0], [-1000.0, -1001.0, -999.0], [0.0, 1.0, 2.0]], dtype=torch.float64)
+    y = torch.tensor([0, 2, 1])
+    loss, grad = _value_and_grad(lambda z: topic.cross_entropy(z, y), logits, "cross_entropy(logits (3, 3), y)")
+    ref_loss, ref_grad = _value_and_grad(lambda z: F.cross_entropy(z, y), logits)
+    hint = ("each row needs its own shift: m = logits.max(dim=1, keepdim=True).values, not one max for the whole "
+            "batch (rows far below it underflow to exp() = 0 and log(0) = -inf)")
+    assert_close(loss, ref_loss, "cross_entropy for rows near 1000, -1000 and 0 in one batch", atol=1e-10, hint=hint)
+    assert_close(grad, ref_grad, "d cross_entropy / d logits for rows near 1000, -1000 and 0", atol=1e-10, hint=hint)
 
 
 @gradients
@@ -164,7 +241,10 @@ def test_mse_matches_torch(topic):
     pred = torch.randn(12, 2, generator=g, dtype=torch.float64)
     y = torch.randn(12, 2, generator=g, dtype=torch.float64)
     loss = topic.mse_loss(pred, y)
-    check_tensor(loss, "mse_loss(pred (12, 2), y (12, 2))", shape=(), hint="return one number: the mean")
+    check_tensor(loss, "mse_loss(pred (12, 2), y (12, 2))", shape=(), dtype=torch.float64,
+                 hint="return one number, the mean, in the inputs' dtype")
+    check_on_meta(on_meta("mse_loss(pred, y)", topic.mse_loss, torch.empty(4, 2, device="meta"),
+                          torch.empty(4, 2, device="meta")), "mse_loss(pred (4, 2), y (4, 2))", ())
     assert_close(loss, F.mse_loss(pred, y), "mse_loss(pred, y) on random (12, 2) tensors", atol=1e-10,
                  hint="the mean (not the sum) over every element of (pred - y)²")
 
@@ -206,16 +286,30 @@ BACKPROP_HINTS = {
 }
 
 
+def _gradients(grads) -> dict:
+    __tracebackhide__ = True
+    assert isinstance(grads, dict) and set(grads) == {"W1", "b1", "W2", "b2"}, (
+        f"two_layer_backprop should return a dict with keys ['W1', 'W2', 'b1', 'b2'], got {grads!r:.200}")
+    return grads
+
+
 @shapes
 @task("two_layer_backprop")
 def test_backprop_returns_one_gradient_per_parameter(topic):
     X, y, params = _two_layer_case(9, N=10, D=3, H=5, C=4)
-    grads = topic.two_layer_backprop(X, y, **params)
-    assert isinstance(grads, dict) and set(grads) == set(params), (
-        f"two_layer_backprop should return a dict with keys {sorted(params)}, got {grads!r:.200}")
+    grads = _gradients(topic.two_layer_backprop(X, y, **params))
     for key, value in params.items():
         check_tensor(grads[key], f"gradient {key!r} (X (10, 3), H = 5, C = 4)", shape=tuple(value.shape),
-                     hint="each gradient has its parameter's shape: nn.Linear stores W as (out, in), so dW1 = dZᵀ X")
+                     dtype=value.dtype, hint="each gradient has its parameter's shape and dtype: nn.Linear stores W "
+                     "as (out, in), so dW1 = dZᵀ X")
+    meta = {key: torch.empty(value.shape, device="meta") for key, value in params.items()}
+    for activation in TORCH_ACTIVATIONS:
+        grads = on_meta(f"two_layer_backprop(..., activation={activation!r})", topic.two_layer_backprop,
+                        torch.empty(10, 3, device="meta"), torch.zeros(10, dtype=torch.int64, device="meta"),
+                        meta["W1"], meta["b1"], meta["W2"], meta["b2"], activation)
+        if grads is not None:
+            for key, value in _gradients(grads).items():
+                check_on_meta(value, f"gradient {key!r}, activation={activation!r}", tuple(meta[key].shape))
 
 
 @gradients
@@ -225,7 +319,7 @@ def test_backprop_equals_autograd(topic):
     for activation in TORCH_ACTIVATIONS:
         expected = _autograd_gradients(X, y, params, activation)
         with torch.no_grad():
-            grads = topic.two_layer_backprop(X, y, **params, activation=activation)
+            grads = _gradients(topic.two_layer_backprop(X, y, **params, activation=activation))
         for key in ("W2", "b2", "W1", "b1"):
             assert_close(grads[key], expected[key], f"d loss / d {key} by hand, activation={activation!r}, float64",
                          atol=1e-10, hint=BACKPROP_HINTS[key])
@@ -239,10 +333,24 @@ def test_backprop_at_exactly_zero_pre_activations(topic):
     params["b1"][:3] = 0.0
     expected = _autograd_gradients(X, y, params, "relu")
     with torch.no_grad():
-        grads = topic.two_layer_backprop(X, y, **params, activation="relu")
+        grads = _gradients(topic.two_layer_backprop(X, y, **params, activation="relu"))
     for key in ("W1", "b1"):
         assert_close(grads[key], expected[key], f"d loss / d {key} by hand (relu) where 3 units have Z = 0 exactly",
                      atol=1e-10, hint="autograd takes relu'(0) = 0: the mask is Z > 0, not Z >= 0")
+
+
+@gradients
+@task("two_layer_backprop")
+def test_backprop_when_some_classes_never_occur(topic):
+    X, y, params = _two_layer_case(13, N=12, C=4)
+    y = torch.tensor([0, 1] * 6)  # classes 2 and 3 never occur in this batch
+    expected = _autograd_gradients(X, y, params, "tanh")
+    with torch.no_grad():
+        grads = _gradients(topic.two_layer_backprop(X, y, **params, activation="tanh"))
+    for key in ("W2", "b2", "W1", "b1"):
+        assert_close(grads[key], expected[key], f"d loss / d {key} by hand for labels (0, 1, 0, 1, ...) of 4 classes",
+                     atol=1e-10, hint="the one-hot targets need a column for each of the C classes, whether or not "
+                                      "a class occurs: one_hot(y) alone has only max(y) + 1 columns")
 
 
 # ------------------------------------------------------------------ training
@@ -257,14 +365,21 @@ def test_train_takes_adam_steps(topic):
     losses = topic.train(model, X, y, F.cross_entropy, epochs=3, lr=0.1)
     assert isinstance(losses, list) and len(losses) == 3, f"train(epochs=3) should return 3 losses, got {losses!r:.200}"
     optimizer = torch.optim.Adam(reference.parameters(), lr=0.1)
+    expected = []
     for _ in range(3):
         optimizer.zero_grad()
-        F.cross_entropy(reference(X), y).backward()
+        loss = F.cross_entropy(reference(X), y)
+        expected.append(loss.item())
+        loss.backward()
         optimizer.step()
     hint = ("each epoch is one step: optimizer.zero_grad(), loss = loss_fn(model(X), y), loss.backward(), "
             "optimizer.step(). Without zero_grad() the gradients of earlier steps add up")
     assert_close(model.weight, reference.weight, "weights after train(epochs=3, lr=0.1)", atol=1e-5, hint=hint)
     assert_close(model.bias, reference.bias, "bias after train(epochs=3, lr=0.1)", atol=1e-5, hint=hint)
+    assert_close(torch.tensor(losses, dtype=torch.float64), torch.tensor(expected, dtype=torch.float64),
+                 "the losses train(epochs=3, lr=0.1) returns", atol=1e-5,
+                 hint="train returns the loss before each step: the loss the step backpropagates, not one computed "
+                      "again after optimizer.step()")
 
 
 @accuracy
@@ -283,7 +398,8 @@ def test_mlp_separates_rings_where_a_linear_model_cannot(topic, seed, device):
         losses = topic.train(model, X, y, topic.cross_entropy, epochs=100, lr=0.05)
         assert losses[-1] < losses[0], f"{name}: the loss should fall: first {losses[0]:.4f}, last {losses[-1]:.4f}"
         with torch.no_grad():
-            scores[name] = (model(X_test).argmax(dim=1) == y_test).float().mean().item()
+            logits = check_tensor(model(X_test), f"{name}(X_test) for 1,000 test points", shape=(1000, 3))
+            scores[name] = (logits.argmax(dim=1) == y_test).float().mean().item()
     assert_at_least(scores["MLP(2, [32], 3)"], 0.95, f"MLP test accuracy on three rings (seed {seed})",
                     chance=1 / 3, hint="an MLP that never applies its activation is linear and cannot separate "
                                        "rings; check forward() and the loss (the solution reaches about 0.999)")
@@ -302,7 +418,8 @@ def test_mlp_fits_a_wave(topic, seed, device):
     losses = topic.train(model, X, y, topic.mse_loss, epochs=150, lr=0.05)
     assert losses[-1] < losses[0], f"the loss should fall: first {losses[0]:.4f}, last {losses[-1]:.4f}"
     with torch.no_grad():
-        mse = F.mse_loss(model(X_test), y_test).item()
+        pred = check_tensor(model(X_test), "MLP(1, [32], 1)(X_test) for 500 test points", shape=(500, 1))
+        mse = F.mse_loss(pred, y_test).item()
     assert_at_most(mse, 0.05, f"test MSE on the wave y = sin(2x) + x/2 (seed {seed}; variance of y {y_test.var():.2f})",
                    hint="a linear fit leaves about 0.4, predicting the mean about 1.0; the solution reaches 0.003. "
                         "Check that train() steps on loss_fn(model(X), y) and that tanh has the right sign")

@@ -64,4 +64,95 @@ MUTANTS = {
     "train_without_shuffling": [
         ("order = torch.randperm(X.shape[0], device=X.device)", "order = torch.arange(X.shape[0], device=X.device)"),
     ],
+    # arguments: a Sequence argument given as a list (the default is a tuple).
+    "hidden_sizes_concatenated_as_tuples": [
+        ("self.encoder = mlp([in_features, *hidden_sizes, code_size], activation)",
+         "self.encoder = mlp((in_features,) + hidden_sizes + (code_size,), activation)"),
+        ("self.decoder = mlp([code_size, *reversed(hidden_sizes), in_features], activation)",
+         "self.decoder = mlp((code_size,) + hidden_sizes[::-1] + (in_features,), activation)"),
+    ],
+    # returns: train() returns each epoch's mean loss, recomputed.
+    "train_returns_the_last_batch_loss": [
+        ("losses.append(sum(batch_losses) / len(batch_losses))", "losses.append(batch_losses[-1])"),
+    ],
+    # device: the generator is used, tensors land on the input's device and dtype.
+    "train_step_ignores_the_generator": [
+        ("inputs = corrupt(X, noise_std, generator=generator) if noise_std > 0 else X",
+         "inputs = corrupt(X, noise_std) if noise_std > 0 else X"),
+    ],
+    "corrupt_noise_made_on_the_cpu": [
+        ("noise = torch.randn(X.shape, generator=generator, device=X.device, dtype=X.dtype)",
+         "noise = torch.randn(X.shape, generator=generator, dtype=X.dtype)"),
+    ],
+    "anomaly_score_through_python_floats": [
+        ("squared = (model(X) - X) ** 2  # (N, *shape)\n"
+         "        return squared.flatten(start_dim=1).mean(dim=1)",
+         "return torch.tensor([((model(x[None]) - x[None]) ** 2).mean().item() for x in X])"),
+    ],
+    # inputs: a batch that is not contiguous in memory (a transposed view of the images).
+    "encode_views_instead_of_flattening": [
+        ("return self.encoder(x.flatten(start_dim=1))", "return self.encoder(x.view(x.shape[0], -1))"),
+    ],
+}
+
+# Which mutants prove each pattern of the suite author's checklist (docs/CHECKLIST.md).
+PATTERNS = {
+    "arguments": ["hidden_sizes_concatenated_as_tuples"],
+    "returns": ["train_returns_the_last_batch_loss"],
+    "device": ["train_step_ignores_the_generator", "corrupt_noise_made_on_the_cpu",
+               "anomaly_score_through_python_floats"],
+    "inputs": ["encode_views_instead_of_flattening", "anomaly_score_last_axis_only"],
+}
+NOT_APPLICABLE = {
+    "builtin": "no task here rebuilds a PyTorch built-in: mlp and Autoencoder are made of nn.Linear and "
+               "nn.Sequential (using them is the lesson), corrupt draws its noise with torch.randn, and "
+               "anomaly_score, train_step and train are a few tensor operations and a loop; every task's "
+               "off-limits list is empty",
+    "init": "the layers are nn.Linear with PyTorch's default initialisation, which the lesson does not ask to "
+            "change, and nothing has a training mode: no BatchNorm, no dropout",
+}
+
+# Correct implementations written differently from the reference: each must pass every test.
+MUST_PASS = {
+    "interleaved_layers_reshape_and_split_batches": [
+        ("    layers: list[nn.Module] = []\n"
+         "    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):\n"
+         "        layers.append(nn.Linear(fan_in, fan_out))\n"
+         "        # No activation after the last layer: the code may be any real vector, and\n"
+         "        # the reconstruction must be able to reach any value the data takes.\n"
+         "        if activation is not None and i < len(sizes) - 2:\n"
+         "            layers.append(activation())\n"
+         "    return nn.Sequential(*layers)\n",
+         "    linears = [nn.Linear(fan_in, fan_out) for fan_in, fan_out in zip(sizes, sizes[1:])]\n"
+         "    layers: list[nn.Module] = []\n"
+         "    for linear in linears[:-1]:\n"
+         "        layers += [linear] if activation is None else [linear, activation()]\n"
+         "    return nn.Sequential(*layers, linears[-1])\n"),
+        ("return self.encoder(x.flatten(start_dim=1))", "return self.encoder(x.reshape(len(x), -1))"),
+        ("return self.decode(self.encode(x)).reshape(x.shape)", "return self.decode(self.encode(x)).view(x.shape)"),
+        # each epoch's loss as the mean over samples: batch losses weighted by the batch sizes
+        ("        order = torch.randperm(X.shape[0], device=X.device)  # a fresh shuffle every epoch\n"
+         "        batch_losses = [train_step(model, optimizer, X[order[i:i + batch_size]], noise_std=noise_std)\n"
+         "                        for i in range(0, X.shape[0], batch_size)]\n"
+         "        losses.append(sum(batch_losses) / len(batch_losses))\n",
+         "        total = 0.0\n"
+         "        for idx in torch.randperm(len(X), device=X.device).split(batch_size):\n"
+         "            total += train_step(model, optimizer, X[idx], noise_std=noise_std) * len(idx)\n"
+         "        losses.append(total / len(X))\n"),
+    ],
+    "list_sizes_and_functional_losses": [
+        ("        self.encoder = mlp([in_features, *hidden_sizes, code_size], activation)\n"
+         "        self.decoder = mlp([code_size, *reversed(hidden_sizes), in_features], activation)\n",
+         "        widths = list(hidden_sizes)\n"
+         "        self.encoder = mlp([in_features] + widths + [code_size], activation)\n"
+         "        self.decoder = mlp([code_size] + widths[::-1] + [in_features], activation)\n"),
+        ("        squared = (model(X) - X) ** 2  # (N, *shape)\n"
+         "        return squared.flatten(start_dim=1).mean(dim=1)",
+         "        squared = torch.nn.functional.mse_loss(model(X), X, reduction=\"none\")  # (N, *shape)\n"
+         "        return squared.mean(dim=tuple(range(1, X.dim())))"),
+        ("    loss = ((model(inputs) - X) ** 2).mean()\n"
+         "    optimizer.zero_grad()  # gradients accumulate across backward() calls otherwise\n",
+         "    optimizer.zero_grad()\n"
+         "    loss = torch.nn.functional.mse_loss(model(inputs), X)\n"),
+    ],
 }

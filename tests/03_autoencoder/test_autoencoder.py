@@ -9,6 +9,41 @@ from kata.data import blob_images, low_rank, square_images
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
 
+DEVICE_HINT = ("a tensor made without device= lands on the CPU: make new tensors on the input's device "
+               "(torch.randn(..., device=X.device), torch.zeros_like(X))")
+
+
+def on_meta(call: str, fn, *args):
+    """fn(*args) with tensors on the 'meta' device, which stands in for a GPU at no cost.
+
+    A tensor the code makes on the CPU by default (torch.zeros(n) without device=) fails
+    here as it would on a GPU. Meta tensors hold no data, so code that needs values
+    (a boolean mask, .item()) cannot run on them: then this returns None and proves nothing.
+    """
+    __tracebackhide__ = True
+    try:
+        return fn(*args)
+    except NotImplementedError as exc:
+        if "meta" in str(exc).lower() or "no data" in str(exc):
+            return None
+        raise
+    except RuntimeError as exc:
+        if "on meta tensors" in str(exc):
+            return None
+        if "device" not in str(exc):
+            raise
+        raise AssertionError(f"{call} on inputs of the meta device (a stand-in for a GPU) failed: {exc}\n"
+                             f"Likely cause: {DEVICE_HINT}") from None
+
+
+def check_on_meta(out, name: str, shape, dtype=torch.float32) -> None:
+    """`out` (from on_meta) has this shape and dtype and stayed on the meta device (None: nothing to check)."""
+    __tracebackhide__ = True
+    if out is None:
+        return
+    check_tensor(out, f"{name} on the meta device", shape=shape, dtype=dtype, finite=False)
+    assert out.device.type == "meta", f"{name} for inputs on the meta device came back on {out.device}: {DEVICE_HINT}"
+
 
 # ------------------------------------------------------------------ helpers of the suite
 class ConstantModel(nn.Module):
@@ -92,6 +127,7 @@ def test_mlp_layers(topic):
         (([4, 8, 6, 2], nn.Tanh), [(nn.Linear, 4, 8), (nn.Tanh,), (nn.Linear, 8, 6), (nn.Tanh,), (nn.Linear, 6, 2)]),
         (([4, 2], nn.ReLU), [(nn.Linear, 4, 2)]),
         (([4, 8, 2], None), [(nn.Linear, 4, 8), (nn.Linear, 8, 2)]),
+        (((4, 8, 2), nn.ReLU), [(nn.Linear, 4, 8), (nn.ReLU,), (nn.Linear, 8, 2)]),  # sizes as a tuple
     ]
     for (sizes, activation), expected in cases:
         net = topic.mlp(sizes, activation)
@@ -143,18 +179,30 @@ def test_codes_and_reconstruction_shapes(topic):
                  shape=(5, 2), hint="flatten each image to 256 numbers first: X.flatten(start_dim=1)")
     check_tensor(model(images), "Autoencoder(256, 2)(images) for images of shape (5, 1, 16, 16)",
                  shape=(5, 1, 16, 16), hint="the reconstruction must have the input's shape: reshape to X.shape")
+    flipped = images.transpose(2, 3)  # (5, 1, 16, 16), a view that is not contiguous in memory
+    check_tensor(model.encode(flipped), "Autoencoder(256, 2).encode(images.transpose(2, 3)), not contiguous",
+                 shape=(5, 2), hint="flatten with x.flatten(start_dim=1) or x.reshape(len(x), -1): x.view(...) "
+                                    "fails on a batch that is not contiguous in memory")
+    check_tensor(model(flipped), "Autoencoder(256, 2)(images.transpose(2, 3)), not contiguous", shape=(5, 1, 16, 16))
+    check_tensor(model.double()(images.double()), "Autoencoder(256, 2) in float64, on float64 images",
+                 shape=(5, 1, 16, 16), dtype=torch.float64, hint="make no new tensors of a fixed dtype")
+    model.float().to("meta")
+    meta = torch.empty(5, 1, 16, 16, device="meta")
+    check_on_meta(on_meta("Autoencoder.encode(images)", model.encode, meta), "encode(images (5, 1, 16, 16))", (5, 2))
+    check_on_meta(on_meta("Autoencoder(images)", model, meta), "Autoencoder(256, 2)(images (5, 1, 16, 16))",
+                  (5, 1, 16, 16))
 
 
 @shapes
 @task("Autoencoder")
 def test_code_size_and_mirrored_layers(topic):
-    for in_features, code_size, hidden in ((20, 3, (16,)), (12, 5, (32, 8)), (9, 4, ())):
+    for in_features, code_size, hidden in ((20, 3, (16,)), (12, 5, (32, 8)), (9, 4, ()), (10, 2, [12, 6])):
         model = topic.Autoencoder(in_features, code_size, hidden_sizes=hidden)
         for part in ("encoder", "decoder"):
             assert isinstance(getattr(model, part, None), nn.Module), (
                 f"Autoencoder should keep its two halves as modules self.encoder and self.decoder; "
                 f"self.{part} is {getattr(model, part, 'missing')!r:.80}")
-        expected_enc, expected_dec = [in_features, *hidden, code_size], [code_size, *reversed(hidden), in_features]
+        expected_enc, expected_dec = [in_features, *hidden, code_size], [code_size, *hidden[::-1], in_features]
         got_enc, got_dec = _sizes(_linears(model.encoder)), _sizes(_linears(model.decoder))
         call = f"Autoencoder({in_features}, {code_size}, hidden_sizes={hidden})"
         assert got_enc == expected_enc, (
@@ -196,7 +244,9 @@ def test_linear_variant_has_no_activation(topic):
     plain = (nn.Linear, nn.Sequential, nn.ModuleList, nn.Flatten, nn.Unflatten, nn.Identity, type(linear))
     acts = [type(m).__name__ for m in linear.modules() if not isinstance(m, plain)]
     assert not acts, f"Autoencoder(..., activation=None) should hold only Linear layers, found {acts}"
-    assert_close(linear.encode(a * x1 + (1 - a) * x2), a * linear.encode(x1) + (1 - a) * linear.encode(x2),
+    z1 = check_tensor(linear.encode(x1), "Autoencoder(10, 3, activation=None).encode(x1)", shape=(4, 3))
+    z2 = check_tensor(linear.encode(x2), "Autoencoder(10, 3, activation=None).encode(x2)", shape=(4, 3))
+    assert_close(linear.encode(a * x1 + (1 - a) * x2), a * z1 + (1 - a) * z2,
                  "a linear encoder maps a mix of inputs to the same mix of codes", atol=1e-5,
                  hint="with activation=None neither half may apply any nonlinearity")
     relu = topic.Autoencoder(10, 3, hidden_sizes=(8,))
@@ -204,6 +254,11 @@ def test_linear_variant_has_no_activation(topic):
     assert n_relu == [1, 1], (
         f"Autoencoder(10, 3, hidden_sizes=(8,)) should have one ReLU in the encoder and one in the decoder, got "
         f"{n_relu}.\nLikely cause: pass `activation` on to mlp() for both halves")
+    tanh = topic.Autoencoder(10, 3, hidden_sizes=(8,), activation=nn.Tanh)
+    n_tanh = [sum(isinstance(m, nn.Tanh) for m in getattr(tanh, part).modules()) for part in ("encoder", "decoder")]
+    assert n_tanh == [1, 1], (
+        f"Autoencoder(10, 3, hidden_sizes=(8,), activation=nn.Tanh) should have one Tanh in the encoder and one in "
+        f"the decoder, got {n_tanh}.\nLikely cause: pass `activation` on to mlp() for both halves")
     mixed = relu.decode(a * relu.encode(x1) + (1 - a) * relu.encode(x2))
     straight = a * relu.decode(relu.encode(x1)) + (1 - a) * relu.decode(relu.encode(x2))
     assert (mixed - straight).abs().max() > 1e-4, (
@@ -220,7 +275,8 @@ def test_linear_autoencoder_reaches_pca(topic, seed, device):
     first = topic.train(model, X, epochs=60, lr=0.1, batch_size=100)
     topic.train(model, X, epochs=30, lr=0.01, batch_size=100)  # a smaller step to settle in the minimum
     with torch.no_grad():
-        error = ((model(X_test) - X_test) ** 2).mean().item()
+        rebuilt = check_tensor(model(X_test), "the linear autoencoder's reconstruction of X_test", shape=X_test.shape)
+        error = ((rebuilt - X_test) ** 2).mean().item()
     pca = _pca_error(X.cpu(), X_test.cpu(), 3)
     assert first[-1] < first[0], f"the loss should fall during training: first {first[0]:.4f}, last {first[-1]:.4f}"
     assert_at_most(error / pca, 1.2, f"linear autoencoder's test error / PCA-3's (seed {seed})",
@@ -234,7 +290,9 @@ def test_nonlinear_2d_code_beats_pca_on_blobs(topic, seed, device):
     model, images, losses = _blob_autoencoder(topic, seed, device)
     images_test = blob_images(500, seed=seed, split="test")[0].to(device)
     with torch.no_grad():
-        error = ((model(images_test) - images_test) ** 2).mean().item()
+        rebuilt = check_tensor(model(images_test), "the autoencoder's reconstruction of 500 test images",
+                               shape=images_test.shape)
+        error = ((rebuilt - images_test) ** 2).mean().item()
     pca = _pca_error(images.cpu(), images_test.cpu(), 2)
     assert_at_most(error / pca, 0.5, f"2-D autoencoder's test error / PCA-2's on blob images (seed {seed})",
                    hint=f"here {error:.5f} / {pca:.5f}. A blob image is fixed by its 2-D position, which no plane "
@@ -255,6 +313,8 @@ def test_corrupt_returns_a_new_noisy_tensor(topic):
     assert (noisy - X).abs().max() > 0.05, "corrupt(X, 0.3) returned X unchanged: no noise was added"
     check_tensor(topic.corrupt(X.double(), 0.3), "corrupt(X, 0.3) for float64 X", dtype=torch.float64,
                  hint="draw the noise in X's dtype: torch.randn(..., dtype=X.dtype)")
+    check_on_meta(on_meta("corrupt(X, 0.3)", topic.corrupt, torch.empty(4, 3, device="meta"), 0.3),
+                  "corrupt(X (4, 3), 0.3)", (4, 3))
 
 
 @gradients
@@ -266,7 +326,7 @@ def test_corrupt_adds_gaussian_noise_of_noise_std(topic):
     assert_close(noisy, expected, "corrupt(X, 0.7, generator=g) against X + 0.7 * torch.randn(X.shape, generator=g)",
                  hint="use the generator you are given: torch.randn(X.shape, generator=generator, ...), times noise_std")
     torch.manual_seed(0)
-    noise = topic.corrupt(torch.zeros(200, 100), 0.5) - 0
+    noise = check_tensor(topic.corrupt(torch.zeros(200, 100), 0.5), "corrupt(zeros (200, 100), 0.5)", shape=(200, 100))
     std, mean = noise.std().item(), noise.mean().item()
     assert abs(std - 0.5) < 0.02 and abs(mean) < 0.02, (
         f"corrupt(zeros, 0.5) should add noise of mean 0 and standard deviation 0.5; got mean {mean:.3f}, std {std:.3f}.\n"
@@ -280,9 +340,14 @@ def test_anomaly_score_is_one_number_per_sample(topic):
     model = AffineModel()
     for shape in ((7, 20), (5, 1, 16, 16), (1, 20)):
         score = topic.anomaly_score(model, torch.rand(*shape))
-        check_tensor(score, f"anomaly_score(model, X) for X of shape {shape}", shape=(shape[0],),
+        check_tensor(score, f"anomaly_score(model, X) for X of shape {shape}", shape=(shape[0],), dtype=torch.float32,
                      hint="average the squared error over every dimension except the first: one score per "
                           "sample, not one for the batch and not one per feature")
+    check_tensor(topic.anomaly_score(model, torch.rand(3, 1, 4, 4, dtype=torch.float64)),
+                 "anomaly_score(model, X) for float64 X of shape (3, 1, 4, 4)", shape=(3,), dtype=torch.float64,
+                 hint="keep the scores tensors in X's dtype: no torch.tensor([...]) of Python floats, no .float()")
+    scores = on_meta("anomaly_score(model, X)", topic.anomaly_score, model, torch.empty(3, 1, 4, 4, device="meta"))
+    check_on_meta(scores, "anomaly_score(model, X (3, 1, 4, 4))", (3,))
 
 
 @gradients
@@ -295,7 +360,8 @@ def test_anomaly_score_is_each_samples_mean_squared_error(topic):
     score = topic.anomaly_score(model, X)
     assert_close(score, expected, "anomaly_score(model, X) for a model with x̂ = 0.5x + 0.1",
                  hint="score_i = mean over the pixels of sample i of (x̂ - x)²: the mean, not the sum, and per sample")
-    alone = torch.stack([topic.anomaly_score(model, X[i:i + 1])[0] for i in range(6)])
+    alone = torch.stack([check_tensor(topic.anomaly_score(model, X[i:i + 1]), f"anomaly_score(model, X[{i}:{i + 1}])",
+                                      shape=(1,))[0] for i in range(6)])
     assert_close(alone, expected, "each sample's score computed alone (a batch of 1)",
                  hint="a sample's score must not depend on the rest of the batch")
     assert not score.requires_grad, "anomaly_score should not build a graph: keep the computation under no_grad()"
@@ -351,11 +417,16 @@ def test_denoising_step_rebuilds_the_clean_input(topic):
     b = model.b.detach().clone().requires_grad_()
     expected_loss = ((b.expand(X.shape) - X) ** 2).mean()  # against the clean X
     (grad,) = torch.autograd.grad(expected_loss, b)
-    loss = topic.train_step(model, optimizer, X, noise_std=1.0, generator=torch.Generator().manual_seed(7))
+    torch.manual_seed(0)  # the global stream: the noise must not come from it
+    loss = topic.train_step(model, optimizer, X, noise_std=0.6, generator=torch.Generator().manual_seed(7))
     seen = model.inputs[-1]
     assert (seen - X).abs().mean() > 0.3, (
-        f"train_step(noise_std=1.0) fed the model an input that differs from X by only "
+        f"train_step(noise_std=0.6) fed the model an input that differs from X by only "
         f"{(seen - X).abs().mean().item():.3g} on average: the input must be corrupt(X, noise_std)")
+    assert_close(seen, X + 0.6 * torch.randn(X.shape, generator=torch.Generator().manual_seed(7)),
+                 "the input train_step(noise_std=0.6, generator=g) fed the model, against "
+                 "X + 0.6 * torch.randn(X.shape, generator=g)",
+                 hint="pass noise_std and the generator on as they are: corrupt(X, noise_std, generator=generator)")
     assert_close(torch.tensor(float(loss)), expected_loss.detach(), "the denoising step's loss",
                  hint="the target is the clean X: loss = mean((model(corrupted) - X)²). Against the corrupted "
                       "input the model only learns to copy the noise")
@@ -387,6 +458,24 @@ def test_train_visits_every_sample_once_per_epoch(topic):
     assert orders[0] != orders[1] or orders[1] != orders[2], (
         f"every epoch visited the samples in the same order {orders[0]}: shuffle them each epoch with torch.randperm")
     assert losses[-1] < losses[0], f"the loss should fall during training: {losses}"
+    # Replay the same batches with Adam(lr=0.1) from the same start: each batch's loss before its step.
+    reference = ConstantModel(3)
+    optimizer = torch.optim.Adam(reference.parameters(), lr=0.1)
+    batch_losses = []
+    for batch in model.inputs:
+        optimizer.zero_grad()
+        loss = ((reference(batch) - batch) ** 2).mean()
+        batch_losses.append(loss.item())
+        loss.backward()
+        optimizer.step()
+    # "Each epoch's mean loss": the mean of its 3 batches' losses; weighting each batch by its size is fine too.
+    per_batch = torch.tensor(batch_losses, dtype=torch.float64).reshape(3, 3)  # (epochs, batches)
+    plain, weighted = per_batch.mean(dim=1), per_batch @ torch.tensor([4.0, 4.0, 2.0], dtype=torch.float64) / 10
+    got = torch.tensor(losses, dtype=torch.float64)
+    if not torch.allclose(got, weighted, atol=1e-5):
+        assert_close(got, plain, "the losses train(epochs=3, batch_size=4) returns, against the same batches replayed",
+                     atol=1e-5, hint="append each epoch's mean loss: the mean of the losses train_step returned for "
+                                     "the epoch's batches, not the last batch's loss or their sum")
 
 
 @gradients
@@ -416,7 +505,7 @@ def test_denoising_beats_the_noisy_input(topic, seed, device):
     g = torch.Generator().manual_seed(seed)
     noisy = X_test + 0.5 * torch.randn(X_test.shape, generator=g).to(device)
     with torch.no_grad():
-        denoised = model(noisy)
+        denoised = check_tensor(model(noisy), "the denoiser's output for the noisy test points", shape=X_test.shape)
     error, baseline = ((denoised - X_test) ** 2).mean().item(), ((noisy - X_test) ** 2).mean().item()
     assert_at_most(error / baseline, 0.25, f"denoised error / noisy input's error, both against the clean test points "
                    f"(seed {seed})",
