@@ -150,7 +150,8 @@ def input_gradient_norms(model: nn.Module, x: Tensor) -> Tensor:
     batch_first=True); x: (B, T, I). h_T = output[:, -1] is the last layer's state after
     the last step. norms[t] is the 2-norm over the batch and the features of the gradient
     of h_T.sum() with respect to x[:, t]; the lag of x_t is T - 1 - t. Returns a tensor
-    without a graph, on x's device; the model's parameters get no .grad.
+    without a graph, on x's device; x itself stays as it was (no requires_grad), and
+    the model's parameters get no .grad.
     """
     # BEGIN SOLUTION: run the model on a copy of x that requires grad, take torch.autograd.grad of output[:, -1].sum() with respect to it, return its norm per time step
     x = x.detach().requires_grad_()  # a leaf of our own: the caller's x keeps no graph

@@ -308,19 +308,13 @@ def _parameters_with_gradients(g, scale, dtype=torch.float64):
 @shapes
 @task("clip_grad_norm_")
 def test_clip_returns_the_total_norm_as_a_tensor_of_the_gradients_dtype(topic):
+    # No meta-device check here: `if total > max_norm:` is a correct way to clip, and it must read the value.
     g = torch.Generator().manual_seed(0)
     params = _parameters_with_gradients(g, 1.0)
     total = check_tensor(topic.clip_grad_norm_(params, 1.0), "clip_grad_norm_(params (float64 gradients), 1.0)",
                          shape=(), dtype=torch.float64,
                          hint="return the total norm as a 0-d tensor computed from the gradients themselves (not a "
                               "Python float, not torch.tensor(...) of .item() values, which makes float32)")
-    with torch.device("meta"):
-        meta = [torch.nn.Parameter(torch.empty(3, 4)), torch.nn.Parameter(torch.empty(5))]
-    for p in meta:
-        p.grad = torch.empty_like(p)
-    total = check_tensor(topic.clip_grad_norm_(meta, 1.0), "clip_grad_norm_ of gradients on the meta device",
-                         shape=(), finite=False, hint="compute on the gradients' device: no .item(), no new CPU tensor")
-    assert total.device.type == "meta", f"clip_grad_norm_ of meta gradients returned a total on {total.device}"
     empty = topic.clip_grad_norm_([torch.nn.Parameter(torch.ones(2))], 1.0)
     assert_close(empty, torch.tensor(0.0), "clip_grad_norm_ of a parameter without .grad", atol=0,
                  hint="skip parameters whose .grad is None; with no gradient at all return torch.tensor(0.0)")
