@@ -24,7 +24,7 @@ Read the lesson in README.md beside this file. Run the hidden tests with
     uv run pytest exercises/09_rnn
 and train on the recall-the-first-token task, or a language model on text, with
     uv run python exercises/09_rnn/rnn.py                    (--length 20 30: watch it fail)
-    uv run python exercises/09_rnn/rnn.py --task lm          (--corpus FILE for your own text)
+    uv run python exercises/09_rnn/rnn.py --task lm          (or --corpus FILE: your own text)
 
 Shapes: B sequences in a batch, T time steps, I input features, H the hidden size,
 V the vocabulary, C classes (scores per position).
@@ -297,14 +297,14 @@ def _recall_data(args: argparse.Namespace, split: str, n: int) -> tuple[Tensor, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train a small RNN to recall a sequence's first token, or as a "
                                                  "language model on the generated corpus or your own text.")
-    parser.add_argument("--task", choices=("recall", "lm"), default="recall",
-                        help="recall: name the first token at the end of the sequence (default); lm: predict each "
-                             "next word")
+    parser.add_argument("--task", choices=("recall", "lm"), default=None,
+                        help="recall: name the first token at the end of the sequence (the default); lm: predict "
+                             "each next word (the default with --corpus)")
     parser.add_argument("--length", type=int, nargs=2, default=(3, 5), metavar=("LO", "HI"),
                         help="recall: sequence lengths drawn from LO..HI (default 3 5; try 20 30)")
     parser.add_argument("--vocab-size", type=int, default=10, help="recall: token ids 5..vocab_size-1 (default 10)")
     parser.add_argument("--corpus", default=None, metavar="FILE",
-                        help="lm: your text, one sentence per line (default: the generated corpus)")
+                        help="a language model on your text, one sentence per line (default: the generated corpus)")
     parser.add_argument("--train-size", type=int, default=2000)
     parser.add_argument("--test-size", type=int, default=500)
     parser.add_argument("--embed-dim", type=int, default=16)
@@ -317,8 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
+    if args.task is None:
+        args.task = "lm" if args.corpus is not None else "recall"
     if args.corpus is not None and args.task != "lm":
-        parser.error("--corpus goes with --task lm")
+        parser.error("--corpus trains a language model: it goes with --task lm")
 
     torch.manual_seed(args.seed)
     try:
