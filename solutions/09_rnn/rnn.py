@@ -253,7 +253,10 @@ def targets_at_last_token(targets: Tensor, lengths: Tensor, T: int) -> Tensor:
 
 
 def next_token_targets(ids: Tensor, lengths: Tensor) -> Tensor:
-    """A language model's targets for ids (n, T): y[i, t] = ids[i, t + 1], IGNORE_INDEX at the last token and padding."""
+    """A language model's targets for ids (n, T): y[i, t] = ids[i, t + 1].
+
+    IGNORE_INDEX at each sequence's last token and at the padding: nothing follows them.
+    """
     y = torch.full_like(ids, IGNORE_INDEX)  # (n, T)
     inside = torch.arange(ids.shape[1], device=ids.device) < lengths.to(ids.device)[:, None] - 1  # (n, T)
     y[:, :-1] = torch.where(inside[:, :-1], ids[:, 1:], IGNORE_INDEX)

@@ -20,7 +20,8 @@ MUTANTS = {
          "        if h0 is None:\n"
          "            h0 = x.new_zeros(self.num_layers, x.shape[0], self.hidden_size)\n"
          "        weights = [w for c in self.cells for w in (c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh)]\n"
-         "        output, h_n = torch.rnn_tanh(x, h0, weights, True, self.num_layers, 0.0, self.training, False, True)\n"
+         "        output, h_n = torch.rnn_tanh(x, h0, weights, True, self.num_layers, 0.0, self.training, False,\n"
+         "                                     True)\n"
          "        return output, h_n\n" + _LAYER_LOOP),
     ],
     "clip_calls_torch_clip_grad_norm_": [
@@ -88,7 +89,9 @@ MUTANTS = {
          "norms = torch.stack([torch.linalg.vector_norm(g) for g in grads])"),
         ("total = torch.linalg.vector_norm(norms, norm_type)  # ()", "total = torch.linalg.vector_norm(norms)  # ()"),
     ],
-    "total_norm_after_clipping": [("        g.mul_(scale)\n    return total\n", "        g.mul_(scale)\n    return total * scale\n")],
+    "total_norm_after_clipping": [
+        ("        g.mul_(scale)\n    return total\n", "        g.mul_(scale)\n    return total * scale\n"),
+    ],
     "total_norm_from_python_floats": [
         ("norms = torch.stack([torch.linalg.vector_norm(g, norm_type) for g in grads])",
          "norms = torch.tensor([torch.linalg.vector_norm(g, norm_type).item() for g in grads])"),
@@ -128,21 +131,22 @@ MUST_PASS = {
          "            z = z + self.bias_ih + self.bias_hh  # two biases, as PyTorch (and cuDNN) keep them\n",
          "        z = F.linear(x, self.weight_ih, self.bias_ih) + F.linear(h, self.weight_hh, self.bias_hh)\n"),
     ],
-    # Parameters made first, drawn afterwards with nn.init, as nn.RNNCell's reset_parameters does.
+    # Parameters made first (in another order), drawn afterwards with nn.init, as nn.RNNCell's reset_parameters does.
     "init_with_nn_init": [
         ("        k = 1 / math.sqrt(hidden_size)\n"
          "        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size).uniform_(-k, k))  # (H, I)\n"
          "        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size).uniform_(-k, k))  # (H, H)\n"
          "        if bias:\n"
          "            self.bias_ih = nn.Parameter(torch.empty(hidden_size).uniform_(-k, k))  # (H,)\n"
-         "            self.bias_hh = nn.Parameter(torch.empty(hidden_size).uniform_(-k, k))  # (H,)\n",
-         "        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))\n"
+         "            self.bias_hh = nn.Parameter(torch.empty(hidden_size).uniform_(-k, k))  # (H,)\n"
+         "        else:\n"
+         "            # Registered as None, as nn.RNNCell does: the attributes exist, the parameters do not.\n"
+         "            self.register_parameter(\"bias_ih\", None)\n"
+         "            self.register_parameter(\"bias_hh\", None)\n",
          "        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))\n"
-         "        if bias:\n"
-         "            self.bias_ih = nn.Parameter(torch.empty(hidden_size))\n"
-         "            self.bias_hh = nn.Parameter(torch.empty(hidden_size))\n"),
-        ("            self.register_parameter(\"bias_hh\", None)\n",
-         "            self.register_parameter(\"bias_hh\", None)\n"
+         "        self.bias_hh = nn.Parameter(torch.empty(hidden_size)) if bias else None\n"
+         "        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))\n"
+         "        self.bias_ih = nn.Parameter(torch.empty(hidden_size)) if bias else None\n"
          "        for p in self.parameters():\n"
          "            nn.init.uniform_(p, -hidden_size ** -0.5, hidden_size ** -0.5)\n"),
     ],
