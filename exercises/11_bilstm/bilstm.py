@@ -4,10 +4,11 @@
 """Bidirectional LSTM: one LSTM reads each sequence left to right, another right to left.
 
 M. Schuster, K. K. Paliwal, "Bidirectional Recurrent Neural Networks", IEEE Trans.
-Signal Processing 45(11), 1997, section 3 and figure 3; with LSTM cells, A. Graves,
-J. Schmidhuber, "Framewise phoneme classification with bidirectional LSTM", Neural
-Networks 18, 2005 (section 3). The forward direction's state at t has read x_1..x_t,
-the backward direction's has read x_T..x_t; their concatenation describes position t
+Signal Processing 45(11), 1997 (the BRNN, figure 3: two hidden layers of opposite
+directions feeding one output); with LSTM cells, A. Graves, J. Schmidhuber, "Framewise
+phoneme classification with bidirectional LSTM and other neural network architectures",
+Neural Networks 18(5-6), 2005. The forward direction's state at t has read x_1..x_t,
+the backward direction's has read x_L..x_t (L the sequence's length); together they describe t
 with its past *and* its future. A stacked layer reads the previous layer's
 concatenation, as `nn.LSTM(bidirectional=True)` does.
 
@@ -28,7 +29,7 @@ and tag each position with the next token (a task only a bidirectional model can
     uv run python exercises/11_bilstm/bilstm.py                 (or --corpus FILE for your own text)
 
 Shapes: B batch, T time steps, D input features (input_size), H hidden size, V vocabulary
-size, L layers (num_layers).
+size; L is one sequence's length (lengths[b]), and h_n holds 2 * num_layers states.
 """
 
 from __future__ import annotations
@@ -94,9 +95,9 @@ class BiLSTM(nn.Module):
         x's device (None: every sequence has length T).
 
         Returns output (B, T, 2H): output[..., :H] is the forward direction, output[..., H:]
-        the backward one, 0 at the padding; and (h_n, c_n), each (2L, B, H) in nn.LSTM's
-        order: layer 0 forward, layer 0 backward, layer 1 forward, ... (H and L when
-        bidirectional=False).
+        the backward one, 0 at the padding; and (h_n, c_n), each (2 * num_layers, B, H) in
+        nn.LSTM's order: layer 0 forward, layer 0 backward, layer 1 forward, ...
+        (output (B, T, H) and (num_layers, B, H) when bidirectional=False).
         """
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(f"BiLSTM(input_size={self.input_size}) takes x of shape (B, T, {self.input_size}), "
