@@ -134,7 +134,7 @@ class BiLSTM(nn.Module):
         if lengths.shape != (B,) or lengths.is_floating_point() or lengths.min() < 1 or lengths.max() > T:
             raise ValueError(f"lengths must be ({B},) integers in 1..{T}, one per sequence; got "
                              f"{lengths.tolist() if lengths.dim() == 1 else 'shape ' + str(tuple(lengths.shape))}")
-        # BEGIN SOLUTION: per layer, unroll the forward cell, and the backward cell on reverse_padded input (reversed back); concatenate
+        # BEGIN SOLUTION: per layer, unroll both cells (backward: on reverse_padded x, reversed back), concatenate
         mask = torch.arange(T, device=x.device) < lengths.to(x.device)[:, None]  # (B, T), True at real tokens
         h_n, c_n = [], []  # each layer's final states, (B, H) each, forward then backward
         for layer in range(self.num_layers):
@@ -187,7 +187,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[
     targets, averaged over the positions whose target is not IGNORE_INDEX (-100).
     """
     ids, targets, lengths = batch
-    # BEGIN SOLUTION: zero the gradients, cross-entropy of model(ids, lengths) against targets (skipping -100), backward, step, return loss.item()
+    # BEGIN SOLUTION: zero_grad, cross-entropy of model(ids, lengths), targets (skip -100), backward, step, loss.item()
     optimizer.zero_grad()
     logits = model(ids, lengths)  # (B, T, V)
     # cross_entropy wants classes in dimension 1, or one row per position; -100 is its default ignore_index.
@@ -263,15 +263,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="a UTF-8 text file, one sentence per line (default: generated random tokens, where "
                              "only the bidirectional model can beat chance)")
     parser.add_argument("--vocab-size", type=int, default=10, help="generated data: token ids 5..vocab_size-1")
-    parser.add_argument("--max-len", type=int, default=20, help="generated data: the sequences' longest length; "
+    parser.add_argument("--max-len", type=int, default=12, help="generated data: the sequences' longest length; "
                                                                  "--corpus: sentences are cut to it")
-    parser.add_argument("--train-size", type=int, default=2000)
-    parser.add_argument("--test-size", type=int, default=500)
+    parser.add_argument("--train-size", type=int, default=1000, help="generated data (--corpus: 90%% of the file)")
+    parser.add_argument("--test-size", type=int, default=500, help="generated data (--corpus: 10%% of the file)")
     parser.add_argument("--embed-dim", type=int, default=16)
     parser.add_argument("--hidden-size", type=int, default=32)
     parser.add_argument("--num-layers", type=int, default=1)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=0.02)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=default_device())

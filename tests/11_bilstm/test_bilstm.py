@@ -151,7 +151,8 @@ def test_unroll_shapes_on_the_input_device(topic):
                      hint="one hidden state per step: torch.stack(outputs, dim=1) is (B, T, H)")
         assert isinstance(state, tuple) and len(state) == 2, f"{where} should return output, (h_n, c_n)"
         for name, value in zip(("h_n", "c_n"), state):
-            check_tensor(value, f"{where} {name}", shape=(2, 5), finite=False, hint="the last state of each sequence: (B, H)")
+            check_tensor(value, f"{where} {name}", shape=(2, 5), finite=False,
+                         hint="the last state of each sequence: (B, H)")
         for name, value in (("output", output), ("h_n", state[0]), ("c_n", state[1])):
             assert value.device.type == "meta", (
                 f"{where}: {name} is on {value.device}, not on x's device (meta). Likely cause: the zero state made "
