@@ -1,0 +1,321 @@
+"""Bidirectional LSTM: one LSTM reads each sequence left to right, another right to left.
+
+M. Schuster, K. K. Paliwal, "Bidirectional Recurrent Neural Networks", IEEE Trans.
+Signal Processing 45(11), 1997 (the BRNN, figure 3: two hidden layers of opposite
+directions feeding one output); with LSTM cells, A. Graves, J. Schmidhuber, "Framewise
+phoneme classification with bidirectional LSTM and other neural network architectures",
+Neural Networks 18(5-6), 2005. The forward direction's state at t has read x_1..x_t,
+the backward direction's has read x_L..x_t (L the sequence's length); together they describe t
+with its past *and* its future. A stacked layer reads the previous layer's
+concatenation, as `nn.LSTM(bidirectional=True)` does.
+
+The part that is easy to get wrong is padding. In a padded batch each sequence has its
+own length, so the backward direction of a sequence of length L must start at x_L, not
+at the pad at x_T: each sequence is reversed *within its own length*
+(`reverse_padded`), the padding stays where it is, and the state stops changing after a
+sequence's last real token (`unroll`), so h_n is the state at that token. The result is
+exactly what `nn.LSTM` gives on a `pack_padded_sequence` batch: each sequence gets the
+outputs it would get alone, and zeros at its padding.
+
+The building block is `nn.LSTMCell` (topic 10 writes the cell itself); this topic is
+about the directions. `nn.LSTM` and the packing functions are off limits.
+
+Read the lesson in README.md beside this file. Run the hidden tests with
+    uv run pytest exercises/11_bilstm
+and tag each position with the next token (a task only a bidirectional model can do) with
+    uv run python exercises/11_bilstm/bilstm.py                 (or --corpus FILE for your own text)
+
+Shapes: B batch, T time steps, D input features (input_size), H hidden size, V vocabulary
+size; L is one sequence's length (lengths[b]), and h_n holds 2 * num_layers states.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kata.common import default_device, rng
+from kata.sequences import next_token_task
+from kata.text import IGNORE_INDEX, Vocab, read_corpus
+from kata.training import fit
+
+
+def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:
+    """Reverse each sequence of a padded batch within its own length; the padding stays in place.
+
+    x: (B, T, ...) any dtype; lengths: (B,) integers in 1..T. Returns a tensor like x with
+    out[b, t] = x[b, lengths[b] - 1 - t] for t < lengths[b], and out[b, t] = x[b, t] after.
+    Reversing twice gives x back. Differentiable, on x's device.
+    """
+    # BEGIN SOLUTION: gather x along time from index lengths - 1 - t for t < lengths, and from t itself after
+    T = x.shape[1]
+    t = torch.arange(T, device=x.device)  # (T,)
+    lengths = lengths.to(x.device)[:, None]  # (B, 1)
+    # x.flip(1) would put the padding first, and the backward LSTM would read it before the sequence.
+    source = torch.where(t < lengths, lengths - 1 - t, t)  # (B, T): where each output step comes from
+    source = source.reshape(*source.shape, *(1,) * (x.dim() - 2)).expand_as(x)  # (B, T, ...)
+    return x.gather(1, source)
+    # END SOLUTION
+
+
+def unroll(cell: nn.LSTMCell, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """Run one LSTM direction over a padded batch, left to right, from a zero state.
+
+    cell: an nn.LSTMCell(D, H); x: (B, T, D); mask: (B, T) bool, True at real tokens,
+    each row's real tokens first (None: every position is real). Returns output (B, T, H),
+    the hidden state after each step and 0 at the padding, and (h_n, c_n), each (B, H):
+    the state after each sequence's last real token.
+    """
+    # BEGIN SOLUTION: step the cell through time from zeros; where mask is False keep the old state and output 0
+    B, T, _ = x.shape
+    if mask is None:
+        mask = torch.ones(B, T, dtype=torch.bool, device=x.device)  # (B, T)
+    # The state is made like x: same device, same dtype (float64 in the equivalence tests).
+    h = x.new_zeros(B, cell.hidden_size)  # (B, H)
+    c = x.new_zeros(B, cell.hidden_size)  # (B, H)
+    outputs = []
+    for t in range(T):
+        h_next, c_next = cell(x[:, t], (h, c))  # (B, H) each
+        real = mask[:, t, None]  # (B, 1)
+        # At the padding the state does not move, so after the last real token it is h_n already.
+        h = torch.where(real, h_next, h)  # (B, H)
+        c = torch.where(real, c_next, c)  # (B, H)
+        outputs.append(torch.where(real, h_next, 0.0))  # (B, H): 0 at the padding, as pad_packed_sequence gives
+    return torch.stack(outputs, dim=1), (h, c)  # (B, T, H), ((B, H), (B, H))
+    # END SOLUTION
+
+
+class BiLSTM(nn.Module):
+    """A stack of `num_layers` LSTM layers, each reading both ways, like nn.LSTM(bidirectional=True, batch_first=True).
+
+    Attributes: forward_cells and backward_cells, nn.ModuleLists of num_layers
+    nn.LSTMCell each; layer 0's cells read input_size features, every later layer's
+    read the previous layer's output, 2 * hidden_size features (hidden_size when
+    bidirectional=False). bidirectional=False keeps only the forward direction
+    (backward_cells is empty): the unidirectional baseline, nn.LSTM's default.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bidirectional: bool = True) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bidirectional = bidirectional
+        # BEGIN SOLUTION: create forward_cells and backward_cells (empty when not bidirectional), one LSTMCell per layer
+        directions = 2 if bidirectional else 1
+        # Layer l > 0 reads the concatenation of both directions of layer l - 1.
+        sizes = [input_size] + [directions * hidden_size] * (num_layers - 1)
+        self.forward_cells = nn.ModuleList(nn.LSTMCell(size, hidden_size) for size in sizes)
+        # Its own cells, its own weights: reading right to left is a different job.
+        self.backward_cells = nn.ModuleList(nn.LSTMCell(size, hidden_size) for size in sizes if bidirectional)
+        # END SOLUTION
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """x: (B, T, input_size), padded after each sequence; lengths: (B,) integers in 1..T, on the CPU or
+        x's device (None: every sequence has length T).
+
+        Returns output (B, T, 2H): output[..., :H] is the forward direction, output[..., H:]
+        the backward one, 0 at the padding; and (h_n, c_n), each (2 * num_layers, B, H) in
+        nn.LSTM's order: layer 0 forward, layer 0 backward, layer 1 forward, ...
+        (output (B, T, H) and (num_layers, B, H) when bidirectional=False).
+        """
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(f"BiLSTM(input_size={self.input_size}) takes x of shape (B, T, {self.input_size}), "
+                             f"got {tuple(x.shape)}")
+        B, T, _ = x.shape
+        if lengths is None:
+            lengths = torch.full((B,), T, dtype=torch.int64)  # (B,)
+        lengths = torch.as_tensor(lengths)  # on the CPU (as pack_padded_sequence wants them) or x's device
+        if lengths.shape != (B,) or lengths.is_floating_point() or lengths.min() < 1 or lengths.max() > T:
+            raise ValueError(f"lengths must be ({B},) integers in 1..{T}, one per sequence; got "
+                             f"{lengths.tolist() if lengths.dim() == 1 else 'shape ' + str(tuple(lengths.shape))}")
+        # BEGIN SOLUTION: per layer, unroll both cells (backward: on reverse_padded x, reversed back), concatenate
+        mask = torch.arange(T, device=x.device) < lengths.to(x.device)[:, None]  # (B, T), True at real tokens
+        h_n, c_n = [], []  # each layer's final states, (B, H) each, forward then backward
+        for layer in range(self.num_layers):
+            output, (h, c) = unroll(self.forward_cells[layer], x, mask)  # (B, T, H)
+            outputs = [output]
+            h_n.append(h)
+            c_n.append(c)
+            if self.bidirectional:
+                # Read each sequence from its own last token back to its first, then put the outputs
+                # back in time order: position t then holds what was read from x_L down to x_t.
+                backward, (h, c) = unroll(self.backward_cells[layer], reverse_padded(x, lengths), mask)  # (B, T, H)
+                outputs.append(reverse_padded(backward, lengths))  # (B, T, H)
+                h_n.append(h)  # the backward state after reading x_1: its last step
+                c_n.append(c)
+            x = torch.cat(outputs, dim=-1)  # (B, T, 2H): the next layer's input
+        # nn.LSTM's order: index 2 * layer + direction.
+        return x, (torch.stack(h_n), torch.stack(c_n))  # (B, T, 2H), (2 * num_layers, B, H) each
+        # END SOLUTION
+
+
+class Tagger(nn.Module):
+    """Tag every position: embedding -> BiLSTM -> a linear layer to vocab_size logits per position.
+
+    Attributes: embedding (nn.Embedding(vocab_size, embed_dim)), lstm (BiLSTM(embed_dim,
+    hidden_size, num_layers, bidirectional=...)), head (nn.Linear(2 * hidden_size, or
+    hidden_size when not bidirectional, -> vocab_size)).
+    """
+
+    def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, *, num_layers: int = 1,
+                 bidirectional: bool = True) -> None:
+        super().__init__()
+        # BEGIN SOLUTION: create self.embedding, self.lstm (a BiLSTM) and self.head, which reads both directions
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.lstm = BiLSTM(embed_dim, hidden_size, num_layers, bidirectional=bidirectional)
+        self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, vocab_size)
+        # END SOLUTION
+
+    def forward(self, ids: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """ids: (B, T) token ids, padded; lengths: (B,) (None: all T). Returns logits (B, T, V)."""
+        # BEGIN SOLUTION: embed the ids, run self.lstm with the lengths, apply the head at every position
+        output, _ = self.lstm(self.embedding(ids), lengths)  # (B, T, 2H)
+        return self.head(output)  # (B, T, V)
+        # END SOLUTION
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor, Tensor]) -> float:
+    """One update on a batch: ids (B, T), targets (B, T), lengths (B,). Returns the batch's loss as a float.
+
+    The loss is the cross-entropy of model(ids, lengths)'s logits (B, T, V) against the
+    targets, averaged over the positions whose target is not IGNORE_INDEX (-100).
+    """
+    ids, targets, lengths = batch
+    # BEGIN SOLUTION: zero_grad, cross-entropy of model(ids, lengths), targets (skip -100), backward, step, loss.item()
+    optimizer.zero_grad()
+    logits = model(ids, lengths)  # (B, T, V)
+    # cross_entropy wants classes in dimension 1, or one row per position; -100 is its default ignore_index.
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+    # END SOLUTION
+
+
+def train(model: nn.Module, ids: Tensor, targets: Tensor, lengths: Tensor, *, epochs: int = 10, lr: float = 0.01,
+          batch_size: int = 64, seed: int = 0, log_every: int = 0,
+          evaluate: Callable[[], dict[str, float]] | None = None) -> list[float]:
+    """Adam on the tagging loss (train_step), in mini-batches shuffled from `seed`. Returns each epoch's mean loss.
+
+    ids, targets: (N, T); lengths: (N,), on the model's device. log_every and evaluate
+    go to kata.training.fit (a progress line every log_every epochs, with evaluate()'s metrics).
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    return fit(model, (ids, targets, lengths), optimizer, train_step, epochs=epochs, batch_size=batch_size,
+               seed=seed, log_every=log_every, evaluate=evaluate)
+
+
+@torch.no_grad()
+def tag_accuracy(model: nn.Module, ids: Tensor, targets: Tensor, lengths: Tensor, batch_size: int = 500) -> float:
+    """Fraction of tagged positions (targets != -100) whose highest logit is the target, in eval mode."""
+    model.eval()
+    correct = total = 0
+    for i in range(0, len(ids), batch_size):
+        logits = model(ids[i:i + batch_size], lengths[i:i + batch_size])  # (b, T, V)
+        tagged = targets[i:i + batch_size] != IGNORE_INDEX  # (b, T)
+        correct += (logits.argmax(-1) == targets[i:i + batch_size])[tagged].sum().item()
+        total += tagged.sum().item()
+    return correct / max(total, 1)
+
+
+def next_token_targets(ids: Tensor, lengths: Tensor) -> Tensor:
+    """Tag each token with the one after it: targets (B, T), IGNORE_INDEX at each last token and the padding.
+
+    ids: (B, T) padded; lengths: (B,). What kata.sequences.next_token_task does for its
+    random tokens, for sentences of real text.
+    """
+    targets = torch.full_like(ids, IGNORE_INDEX)  # (B, T)
+    follows = torch.arange(1, ids.shape[1], device=ids.device) < lengths[:, None]  # (B, T - 1): t + 1 is a token
+    targets[:, :-1] = ids[:, 1:].masked_fill(~follows, IGNORE_INDEX)
+    return targets
+
+
+def load_text(path: str, *, max_len: int, seed: int) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...], int]:
+    """A text file (one sentence per line) as next-token tagging data: 90% to train, 10% to test.
+
+    Returns (ids, targets, lengths) for each split and the vocabulary size. Sentences
+    are cut to max_len tokens.
+    """
+    sentences = read_corpus(path)
+    if len(sentences) < 10:
+        raise ValueError(f"corpus file {path} has {len(sentences)} sentences: give it at least 10")
+    vocab = Vocab.build(sentences, min_count=2, max_size=5000)  # rare words become [UNK]
+    order = torch.randperm(len(sentences), generator=rng(seed)).tolist()
+    split = len(order) - max(1, len(order) // 10)
+    data = []
+    for part in (order[:split], order[split:]):
+        ids, _, lengths = vocab.encode_batch([sentences[i] for i in part])  # (N, T), (N,)
+        ids, lengths = ids[:, :max_len], lengths.clamp(min=1, max=max_len)
+        data.append((ids, next_token_targets(ids, lengths), lengths))
+    return data[0], data[1], len(vocab)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Tag each position with the next token, with a bidirectional and a unidirectional LSTM.")
+    parser.add_argument("--corpus", default=None,
+                        help="a UTF-8 text file, one sentence per line (default: generated random tokens, where "
+                             "only the bidirectional model can beat chance)")
+    parser.add_argument("--vocab-size", type=int, default=10, help="generated data: token ids 5..vocab_size-1")
+    parser.add_argument("--max-len", type=int, default=12, help="generated data: the sequences' longest length; "
+                                                                 "--corpus: sentences are cut to it")
+    parser.add_argument("--train-size", type=int, default=1000, help="generated data (--corpus: 90%% of the file)")
+    parser.add_argument("--test-size", type=int, default=500, help="generated data (--corpus: 10%% of the file)")
+    parser.add_argument("--embed-dim", type=int, default=16)
+    parser.add_argument("--hidden-size", type=int, default=32)
+    parser.add_argument("--num-layers", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=0.02)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=default_device())
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    try:
+        if args.corpus:
+            train_data, test_data, vocab_size = load_text(args.corpus, max_len=args.max_len, seed=args.seed)
+        else:
+            length = (max(2, args.max_len // 2), args.max_len)  # padded batches: lengths differ
+            kwargs = dict(vocab_size=args.vocab_size, length=length, seed=args.seed)
+            train_data = next_token_task(args.train_size, **kwargs)
+            test_data = next_token_task(args.test_size, split="test", **kwargs)
+            vocab_size = args.vocab_size
+    except (OSError, ValueError) as exc:  # a missing or unreadable file; sizes the generator refuses
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    ids, targets, lengths = (t.to(args.device) for t in train_data)
+    test_ids, test_targets, test_lengths = (t.to(args.device) for t in test_data)
+    tagged = targets[targets != IGNORE_INDEX]
+    # Chance: always answer the most frequent next token of the training data.
+    chance = tagged.bincount().max().item() / max(len(tagged), 1)
+    print(f"{'corpus ' + args.corpus if args.corpus else 'random tokens'}: {len(ids)} training and "
+          f"{len(test_ids)} test sequences of up to {ids.shape[1]} tokens, vocabulary {vocab_size}")
+
+    scores = {}
+    for bidirectional in (True, False):
+        name = "bidirectional" if bidirectional else "unidirectional"
+        torch.manual_seed(args.seed)
+        model = Tagger(vocab_size, args.embed_dim, args.hidden_size, num_layers=args.num_layers,
+                       bidirectional=bidirectional).to(args.device)
+        print(f"{name} Tagger: {sum(p.numel() for p in model.parameters()):,} parameters")
+
+        def test_accuracy(model: nn.Module = model) -> dict[str, float]:
+            return {"test accuracy": tag_accuracy(model, test_ids, test_targets, test_lengths)}
+
+        train(model, ids, targets, lengths, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+              seed=args.seed, log_every=1, evaluate=test_accuracy)
+        scores[name] = test_accuracy()["test accuracy"]
+    print(f"next-token test accuracy: bidirectional {scores['bidirectional']:.3f}, unidirectional "
+          f"{scores['unidirectional']:.3f}; the most frequent token alone {chance:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
