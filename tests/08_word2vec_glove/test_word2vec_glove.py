@@ -284,7 +284,8 @@ def test_sgns_loss_is_a_scalar(topic):
 def test_sgns_loss_equals_the_formula_and_its_gradient(topic):
     g = torch.Generator().manual_seed(0)
     for B, K, D in ((6, 4, 5), (3, 1, 4), (1, 3, 2)):
-        v, u_pos = torch.randn(B, D, generator=g, dtype=torch.float64), torch.randn(B, D, generator=g, dtype=torch.float64)
+        v = torch.randn(B, D, generator=g, dtype=torch.float64)
+        u_pos = torch.randn(B, D, generator=g, dtype=torch.float64)
         u_neg = torch.randn(B, K, D, generator=g, dtype=torch.float64)
         leaves = [t.clone().requires_grad_() for t in (v, u_pos, u_neg)]
         got = topic.sgns_loss(*leaves)
@@ -597,25 +598,36 @@ def test_glove_puts_each_category_together(topic, seed, device):
 
 
 # ------------------------------------------------------------------ the script on a learner's text
+def _main_saves_vectors(topic, tmp_path, capsys, model, format):
+    """main() on a small text file: it trains `model` and writes one vector per word in `format`."""
+    sentences = corpus(300, seed=1).sentences
+    text = tmp_path / "corpus.txt"
+    text.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    words = Vocab.build(sentences).itos[5:]
+    out = tmp_path / f"{model}.txt"
+    code = topic.main(["--corpus", str(text), "--model", model, "--epochs", "2", "--embed-dim", "6",
+                       "--save", str(out), "--format", format, "--device", "cpu"])
+    assert code == 0, f"main(['--corpus', FILE, '--model', {model!r}, ...]) should return 0, got {code!r}"
+    first = out.read_text(encoding="utf-8").splitlines()[0]
+    assert (first == f"{len(words)} 6") == (format == "word2vec"), (
+        f"--format {format}: the first line of the saved file is {first[:40]!r}")
+    saved, vectors = load_embeddings(out)
+    assert saved == words and tuple(vectors.shape) == (len(words), 6), (
+        f"main(--save) should write one vector of 6 values per word of the corpus ({len(words)} words), got "
+        f"{len(saved)} words, shape {tuple(vectors.shape)}")
+    assert vectors.abs().sum() > 0 and torch.isfinite(vectors).all(), "the saved vectors should be finite, not 0"
+    assert "loss" in capsys.readouterr().out, "main() should print its progress"
+
+
 @shapes
 @task("SkipGram")
-def test_main_trains_on_a_text_file_and_saves_the_vectors(topic, tmp_path, capsys):
-    text = tmp_path / "corpus.txt"
-    text.write_text("\n".join(corpus(300, seed=1).sentences) + "\n", encoding="utf-8")
-    words = Vocab.build(corpus(300, seed=1).sentences).itos[5:]
-    for model, format in (("skipgram", "word2vec"), ("glove", "glove")):
-        out = tmp_path / f"{model}.txt"
-        code = topic.main(["--corpus", str(text), "--model", model, "--epochs", "2", "--embed-dim", "6",
-                           "--save", str(out), "--format", format, "--device", "cpu"])
-        assert code == 0, f"main(['--corpus', FILE, '--model', {model!r}, ...]) should return 0, got {code!r}"
-        first = out.read_text(encoding="utf-8").splitlines()[0]
-        assert (first == f"{len(words)} 6") == (format == "word2vec"), (
-            f"--format {format}: the first line of the saved file is {first[:40]!r}")
-        saved, vectors = load_embeddings(out)
-        assert saved == words and tuple(vectors.shape) == (len(words), 6), (
-            f"main(--save) should write one vector of 6 values per word of the corpus ({len(words)} words), got "
-            f"{len(saved)} words, shape {tuple(vectors.shape)}")
-        assert vectors.abs().sum() > 0 and torch.isfinite(vectors).all()
-    assert "loss" in capsys.readouterr().out, "main() should print its progress"
+def test_main_trains_skipgram_on_a_text_file(topic, tmp_path, capsys):
+    _main_saves_vectors(topic, tmp_path, capsys, "skipgram", "word2vec")
     assert topic.main(["--corpus", str(tmp_path / "missing.txt")]) == 1, "a missing --corpus file should return 1"
-    assert "error:" in capsys.readouterr().err
+    assert "error:" in capsys.readouterr().err, "main() should print 'error: ...' for a missing --corpus file"
+
+
+@shapes
+@task("GloVe")
+def test_main_trains_glove_on_a_text_file(topic, tmp_path, capsys):
+    _main_saves_vectors(topic, tmp_path, capsys, "glove", "glove")
