@@ -1,0 +1,419 @@
+# Your file: fill in each TODO, then run `uv run pytest exercises/08_word2vec_glove`.
+# Maintainers: generated from solutions/08_word2vec_glove/word2vec_glove.py by
+# `python grader stubs`; edit the solution, never this file.
+"""Word2Vec (skip-gram and CBOW with negative sampling) and GloVe: words as vectors learned from their contexts.
+
+T. Mikolov, K. Chen, G. Corrado, J. Dean, "Efficient Estimation of Word Representations
+in Vector Space", 2013 (arXiv:1301.3781), section 3: the two architectures, CBOW
+(predict a word from the average of its context) and skip-gram (predict each context
+word from the word). T. Mikolov, I. Sutskever, K. Chen, G. Corrado, J. Dean,
+"Distributed Representations of Words and Phrases and their Compositionality", NIPS
+2013 (arXiv:1310.4546), section 2.2: negative sampling, k noise words drawn from the
+unigram distribution raised to the 3/4 power; section 2.3: subsampling of frequent
+words, each occurrence of w discarded with probability 1 - sqrt(t / f(w)) (this file
+uses the paper's formula; word2vec.c keeps a word with sqrt(t / f) + t / f instead).
+J. Pennington, R. Socher, C. D. Manning, "GloVe: Global Vectors for Word
+Representation", EMNLP 2014, sections 3 and 4.2: co-occurrence counts weighted by
+1/distance, the weighting function f(x) = (x / x_max)^alpha capped at 1, the weighted
+least-squares loss, and W + W~ as the word vectors.
+
+Two departures from the C programs, both for short runs on a laptop: the models train
+on mini-batches with Adam (word2vec) and AdaGrad (GloVe, as its paper) instead of
+one example at a time, and the context window is fixed (word2vec.c draws a smaller
+window for each word, which weights near words more; GloVe's 1/distance does that).
+
+Read the lesson in README.md beside this file. Run the hidden tests with
+    uv run pytest exercises/08_word2vec_glove
+and train on the generated corpus (or your own text, one sentence per line) with
+    uv run python exercises/08_word2vec_glove/word2vec_glove.py [--model cbow|glove] [--corpus FILE]
+
+A sentence is a list of word ids (kata.text.Vocab.encode). Shapes: V vocabulary size,
+D embedding size (embed_dim), P examples (pairs) in a corpus, B in a batch, K negative
+words per example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kata.common import default_device, rng
+from kata.corpus import corpus
+from kata.text import NUM_SPECIAL, PAD_ID, UNK_ID, Vocab, read_corpus, save_embeddings
+from kata.training import fit
+
+Sentences = Sequence[Sequence[int]]  # sentences of word ids
+
+
+def _check_window(window: int) -> None:
+    if window < 1:
+        raise ValueError(f"window must be >= 1 (how many words on each side count as context), got {window}")
+
+
+# ---------------------------------------------------------------- examples from a corpus
+def skipgram_pairs(sentences: Sentences, *, window: int) -> Tensor:
+    """Every (centre, context) pair of ids: the context is within `window` positions of the
+    centre, in the same sentence. Returns (P, 2) int64, sentence by sentence, centre by
+    centre, contexts left to right; (0, 2) when there are none.
+
+    A sentence of n >= 2 * window + 1 words gives 2 * window * n - window * (window + 1)
+    pairs: n = 5, window = 2 gives 14.
+    """
+    _check_window(window)
+    # TODO: for each position i, pair sentence[i] with every sentence[j], 0 < |i - j| <= window, as a (P, 2) tensor
+    raise NotImplementedError("skipgram_pairs(): for each position i, pair sentence[i] with every sentence[j], 0 < |i - j| <= window, as a (P, 2) tensor")
+
+
+def cbow_examples(sentences: Sentences, *, window: int) -> tuple[Tensor, Tensor, Tensor]:
+    """CBOW's examples: each word with the words within `window` positions around it.
+
+    Returns contexts (P, 2 * window) int64, each row the example's context ids and
+    PAD_ID (0) where the window runs past the sentence; mask (P, 2 * window) bool, True
+    at the real context words; centres (P,) int64. One example per word that has any
+    context, sentence by sentence, in order (a one-word sentence gives none).
+    """
+    _check_window(window)
+    # TODO: collect each word's context (up to window words each side), pad it to 2 * window with PAD_ID, mask the real ones
+    raise NotImplementedError("cbow_examples(): collect each word's context (up to window words each side), pad it to 2 * window with PAD_ID, mask the real ones")
+
+
+# ---------------------------------------------------------------- subsampling and negative sampling
+def keep_probability(counts: Tensor, *, t: float = 1e-3) -> Tensor:
+    """Subsampling (Mikolov et al. 2013b, section 2.3): the probability of keeping each
+    occurrence of word w, min(1, sqrt(t / f(w))), where f(w) = counts[w] / counts.sum().
+
+    counts: (V,) how often each word occurs (Vocab.counts). Returns (V,) on counts'
+    device, float64 for float64 counts, else the default float dtype. A word of count 0
+    (the special tokens) gets 1. The paper discards with probability 1 - sqrt(t / f);
+    word2vec.c keeps with sqrt(t / f) + t / f, gentler: not what this function computes.
+    """
+    if t <= 0:
+        raise ValueError(f"t must be > 0 (words more frequent than t are subsampled), got {t}")
+    # TODO: f = counts / counts.sum(); return sqrt(t / f) capped at 1 (a word never seen gets 1)
+    raise NotImplementedError("keep_probability(): f = counts / counts.sum(); return sqrt(t / f) capped at 1 (a word never seen gets 1)")
+
+
+def subsample(sentences: Sentences, keep: Tensor, *, generator: torch.Generator | None = None) -> list[list[int]]:
+    """Drop each word occurrence at random: word w stays with probability keep[w].
+
+    keep: (V,) from keep_probability. Every occurrence gets its own uniform draw from
+    `generator` (torch's global one when None). Returns as many sentences as it was
+    given, as lists of ids in their order; a sentence may come back shorter or empty.
+    """
+    # TODO: one torch.rand draw per occurrence from generator; keep the word where the draw is below keep[word]
+    raise NotImplementedError("subsample(): one torch.rand draw per occurrence from generator; keep the word where the draw is below keep[word]")
+
+
+def noise_distribution(counts: Tensor, *, power: float = 0.75) -> Tensor:
+    """Negative sampling's noise distribution (Mikolov et al. 2013b, section 2.2): P(w)
+    proportional to counts[w] ** power, the unigram distribution raised to the 3/4 power.
+
+    counts: (V,) word counts (Vocab.counts). Returns (V,) probabilities summing to 1, on
+    counts' device, float64 for float64 counts, else the default float dtype. A word of
+    count 0 has probability 0 for every power.
+    """
+    if (counts < 0).any() or not (counts > 0).any():
+        raise ValueError("counts must be >= 0 with at least one word seen")
+    # TODO: raise each count to `power`, keep unseen words at 0, divide by the sum
+    raise NotImplementedError("noise_distribution(): raise each count to `power`, keep unseen words at 0, divide by the sum")
+
+
+def sample_negatives(noise: Tensor, shape: tuple[int, ...], *, generator: torch.Generator | None = None) -> Tensor:
+    """Word ids of the given shape, drawn independently (with replacement) from `noise`.
+
+    noise: (V,) probabilities (noise_distribution). Drawn on the CPU from `generator`
+    (a CPU torch.Generator; torch's global one when None), returned as int64 on
+    noise's device. A row of (B, K) may hold a word twice, or the positive word itself:
+    word2vec.c does not check either.
+    """
+    # TODO: draw prod(shape) ids with torch.multinomial(..., replacement=True, generator=generator), reshape
+    raise NotImplementedError("sample_negatives(): draw prod(shape) ids with torch.multinomial(..., replacement=True, generator=generator), reshape")
+
+
+# ---------------------------------------------------------------- the skip-gram objective
+def sgns_loss(v: Tensor, u_pos: Tensor, u_neg: Tensor) -> Tensor:
+    """Skip-gram with negative sampling, averaged over the batch:
+
+        mean over b of  -log σ(u_pos[b] · v[b]) - Σ_k log σ(-u_neg[b, k] · v[b])
+
+    v: (B, D) the centre words' input vectors (CBOW: the mean of the context's);
+    u_pos: (B, D) the true words' output vectors; u_neg: (B, K, D) the noise words'
+    output vectors. Returns a scalar, finite for scores of any size.
+    """
+    # TODO: scores u_pos·v (B,) and u_neg·v (B, K); loss = -logsigmoid(pos) - Σ_k logsigmoid(-neg), mean over B
+    raise NotImplementedError("sgns_loss(): scores u_pos·v (B,) and u_neg·v (B, K); loss = -logsigmoid(pos) - Σ_k logsigmoid(-neg), mean over B")
+
+
+def sgns_gradients(v: Tensor, u_pos: Tensor, u_neg: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The gradients of sgns_loss (the batch mean) by hand, without autograd.
+
+    Same arguments as sgns_loss. With s = u_pos·v and n_k = u_neg[k]·v, d σ(s)/ds =
+    σ(s)(1 - σ(s)) gives d(-log σ(s))/ds = σ(s) - 1 and d(-log σ(-n))/dn = σ(n).
+    Returns (dv (B, D), du_pos (B, D), du_neg (B, K, D)).
+    """
+    # TODO: g_pos = (σ(s) - 1) / B, g_neg = σ(n) / B; dv = g_pos u_pos + Σ_k g_neg u_neg, du_pos = g_pos v, du_neg = g_neg v
+    raise NotImplementedError("sgns_gradients(): g_pos = (σ(s) - 1) / B, g_neg = σ(n) / B; dv = g_pos u_pos + Σ_k g_neg u_neg, du_pos = g_pos v, du_neg = g_neg v")
+
+
+class SkipGram(nn.Module):
+    """Two tables of vectors: in_embed (a word as the centre) and out_embed (a word as context).
+
+    Attributes: in_embed, out_embed, both nn.Embedding(vocab_size, embed_dim). As in
+    word2vec.c, in_embed starts uniform in [-0.5 / embed_dim, 0.5 / embed_dim] and
+    out_embed at zero. The word vectors are in_embed's rows.
+    """
+
+    def __init__(self, vocab_size: int, embed_dim: int) -> None:
+        super().__init__()
+        # TODO: create in_embed and out_embed (nn.Embedding); in_embed uniform in ±0.5 / embed_dim, out_embed zeros
+        raise NotImplementedError("SkipGram.__init__(): create in_embed and out_embed (nn.Embedding); in_embed uniform in ±0.5 / embed_dim, out_embed zeros")
+
+    def forward(self, centres: Tensor, contexts: Tensor, negatives: Tensor) -> Tensor:
+        """centres, contexts: (B,) ids; negatives: (B, K) ids. Returns sgns_loss of the centres'
+        input vectors, the contexts' output vectors and the negatives' output vectors."""
+        # TODO: look the centres up in in_embed, contexts and negatives in out_embed, return sgns_loss
+        raise NotImplementedError("SkipGram.forward(): look the centres up in in_embed, contexts and negatives in out_embed, return sgns_loss")
+
+    def word_vectors(self) -> Tensor:
+        """The trained word vectors: in_embed's weight (V, D), detached."""
+        # TODO: return in_embed's weight, detached from autograd
+        raise NotImplementedError("SkipGram.word_vectors(): return in_embed's weight, detached from autograd")
+
+
+class CBOW(SkipGram):
+    """Continuous bag of words: the mean of the context's input vectors predicts the centre word.
+
+    The same two tables as SkipGram (and the same initialisation); only forward differs.
+    """
+
+    def forward(self, contexts: Tensor, mask: Tensor, centres: Tensor, negatives: Tensor) -> Tensor:
+        """contexts, mask: (B, 2c) from cbow_examples; centres: (B,); negatives: (B, K).
+
+        Returns sgns_loss of h, the mean of the input vectors of the real context words
+        (mask True), against the centres' and the negatives' output vectors.
+        """
+        # TODO: h = the mean of in_embed(contexts) over the real (mask True) words; return sgns_loss(h, out_embed(centres), out_embed(negatives))
+        raise NotImplementedError("CBOW.forward(): h = the mean of in_embed(contexts) over the real (mask True) words; return sgns_loss(h, out_embed(centres), out_embed(negatives))")
+
+
+# ---------------------------------------------------------------- GloVe
+def cooccurrence(sentences: Sentences, vocab_size: int, *, window: int) -> Tensor:
+    """GloVe's co-occurrence matrix X (V, V), symmetric, float32: for every two words of a
+    sentence at distance d = |i - j|, 1 <= d <= window, X[a, b] and X[b, a] both grow by 1/d.
+
+    (So a word next to itself adds 2 to X[a, a]: once from each side, as GloVe's cooccur.c.)
+    """
+    _check_window(window)
+    # TODO: for each pair of positions at distance d <= window add 1 / d to X[a, b] and to X[b, a]
+    raise NotImplementedError("cooccurrence(): for each pair of positions at distance d <= window add 1 / d to X[a, b] and to X[b, a]")
+
+
+def glove_weight(x: Tensor, *, x_max: float = 100.0, alpha: float = 0.75) -> Tensor:
+    """GloVe's weighting function f(x) = (x / x_max) ** alpha for x < x_max, else 1.
+
+    x: co-occurrence values, any shape. Returns f(x) with x's shape, dtype and device.
+    With the paper's x_max = 100 and alpha = 3/4: f(1) = 0.0316, f(50) = 0.5946,
+    f(100) = f(1000) = 1.
+    """
+    # TODO: (x / x_max) ** alpha below x_max, 1 from x_max on
+    raise NotImplementedError("glove_weight(): (x / x_max) ** alpha below x_max, 1 from x_max on")
+
+
+class GloVe(nn.Module):
+    """GloVe's parameters: word vectors w, context vectors w_tilde (V, D), biases b, b_tilde (V,).
+
+    All four are nn.Parameters that start uniform in [-0.5 / embed_dim, 0.5 / embed_dim]
+    (GloVe's glove.c divides by embed_dim + 1, counting the bias). x_max and alpha
+    are glove_weight's.
+    """
+
+    def __init__(self, vocab_size: int, embed_dim: int, *, x_max: float = 100.0, alpha: float = 0.75) -> None:
+        super().__init__()
+        self.x_max, self.alpha = x_max, alpha
+        # TODO: create w, w_tilde (V, D) and b, b_tilde (V,) as nn.Parameters, uniform in ±0.5 / embed_dim
+        raise NotImplementedError("GloVe.__init__(): create w, w_tilde (V, D) and b, b_tilde (V,) as nn.Parameters, uniform in ±0.5 / embed_dim")
+
+    def forward(self, i: Tensor, j: Tensor, x: Tensor) -> Tensor:
+        """i, j: (B,) word ids; x: (B,) their co-occurrence X[i, j] > 0.
+
+        Returns the mean over the batch of f(x) (w_i · w~_j + b_i + b~_j - log x)², f being
+        glove_weight with this model's x_max and alpha (the paper's J sums over every
+        pair; a mean keeps the learning rate independent of the batch size).
+        """
+        # TODO: the prediction w[i]·w_tilde[j] + b[i] + b_tilde[j] against log x, squared, weighted by glove_weight(x), mean
+        raise NotImplementedError("GloVe.forward(): the prediction w[i]·w_tilde[j] + b[i] + b_tilde[j] against log x, squared, weighted by glove_weight(x), mean")
+
+    def word_vectors(self) -> Tensor:
+        """The trained word vectors: w + w_tilde (V, D), detached (the paper, section 4.2)."""
+        # TODO: return w + w_tilde, detached
+        raise NotImplementedError("GloVe.word_vectors(): return w + w_tilde, detached")
+
+
+# ---------------------------------------------------------------- training and evaluation (given)
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, ...]) -> float:
+    """One update: each model's forward takes the batch's tensors and returns its loss."""
+    optimizer.zero_grad()
+    loss = model(*batch)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def train_word2vec(model: SkipGram, sentences: Sentences, noise: Tensor, *, window: int = 2, epochs: int = 5,
+                   lr: float = 0.01, batch_size: int = 256, num_negatives: int = 5, keep: Tensor | None = None,
+                   seed: int = 0, log_every: int = 0) -> list[float]:
+    """Adam on sgns_loss: SkipGram on skip-gram pairs, CBOW on cbow_examples. Returns each epoch's mean loss.
+
+    Every epoch subsamples the sentences afresh (when `keep` is given, from
+    keep_probability), makes the examples of what is left, and draws `num_negatives`
+    noise words per example from `noise`; the draws and the batch order come from one
+    generator seeded with `seed`.
+    """
+    generator = rng(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for epoch in range(1, epochs + 1):
+        kept = sentences if keep is None else subsample(sentences, keep, generator=generator)
+        if isinstance(model, CBOW):
+            examples = cbow_examples(kept, window=window)  # contexts, mask, centres
+        else:
+            examples = skipgram_pairs(kept, window=window).unbind(1)  # centres, contexts
+        negatives = sample_negatives(noise, (len(examples[0]), num_negatives), generator=generator)  # (P, K)
+        # One epoch at a time: the examples and negatives change every epoch; the generator's
+        # stream continues, so the whole run follows from `seed`.
+        losses += fit(model, (*examples, negatives), optimizer, train_step, epochs=1, batch_size=batch_size,
+                      seed=generator)
+        if log_every and epoch % log_every == 0:
+            print(f"epoch {epoch:3d}/{epochs}  loss {losses[-1]:.4f}  ({len(negatives)} examples)", flush=True)
+    return losses
+
+
+def train_glove(model: GloVe, X: Tensor, *, epochs: int = 100, lr: float = 0.5, batch_size: int = 4096,
+                seed: int = 0, log_every: int = 0) -> list[float]:
+    """AdaGrad (as the paper) on GloVe's loss over the nonzero entries of X (V, V). Returns each epoch's mean loss.
+
+    A fixed, small number of steps: the loss never sees the pairs that do not co-occur,
+    so run long enough and unrelated words drift together.
+    """
+    i, j = X.nonzero(as_tuple=True)  # (P,), (P,): log 0 is undefined, and f(0) = 0 anyway
+    optimizer = torch.optim.Adagrad(model.parameters(), lr=lr)
+    return fit(model, (i, j, X[i, j]), optimizer, train_step, epochs=epochs, batch_size=batch_size, seed=seed,
+               log_every=log_every)
+
+
+def nearest(vectors: Tensor, ids: Tensor) -> Tensor:
+    """For each of `ids` (N,), the position in ids of its nearest other word by cosine similarity: (N,)."""
+    unit = F.normalize(vectors[ids].float(), dim=1)  # (N, D)
+    similarity = unit @ unit.T  # (N, N)
+    similarity.fill_diagonal_(-math.inf)  # a word is not its own neighbour
+    return similarity.argmax(1)
+
+
+def category_accuracy(vectors: Tensor, vocab: Vocab, category: dict[str, str]) -> float:
+    """The fraction of category words whose nearest category word (by cosine) shares their category.
+
+    vectors: (V, D) word vectors; category: word -> category (kata.corpus's Corpus.category).
+    """
+    words = [w for w in category if w in vocab]
+    ids = torch.tensor([vocab[w] for w in words], device=vectors.device)
+    found = nearest(vectors, ids).tolist()
+    return sum(category[w] == category[words[n]] for w, n in zip(words, found)) / len(words)
+
+
+def neighbours(vectors: Tensor, vocab: Vocab, word: str, k: int = 5) -> list[str]:
+    """The k words nearest to `word` by cosine similarity (special tokens left out)."""
+    unit = F.normalize(vectors.float(), dim=1)  # (V, D)
+    similarity = unit @ unit[vocab[word]]  # (V,)
+    similarity[:NUM_SPECIAL] = -math.inf
+    similarity[vocab[word]] = -math.inf
+    return [vocab.itos[i] for i in similarity.topk(min(k, len(vocab) - NUM_SPECIAL - 1)).indices.tolist()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train word vectors (skip-gram, CBOW or GloVe) on the generated "
+                                                 "corpus or on your own text.")
+    parser.add_argument("--model", choices=("skipgram", "cbow", "glove"), default="skipgram")
+    parser.add_argument("--corpus", default=None, help="a UTF-8 text file, one sentence per line "
+                                                       "(default: kata.corpus's generated sentences)")
+    parser.add_argument("--train-size", type=int, default=5000, help="generated sentences (without --corpus)")
+    parser.add_argument("--min-count", type=int, default=1, help="drop words seen fewer times")
+    parser.add_argument("--max-vocab", type=int, default=5000, help="keep the most frequent words only "
+                                                                    "(GloVe holds a V x V matrix)")
+    parser.add_argument("--window", type=int, default=2)
+    parser.add_argument("--embed-dim", type=int, default=32)
+    parser.add_argument("--negatives", type=int, default=5, help="noise words per example (word2vec)")
+    parser.add_argument("--subsample", type=float, default=1e-3, help="subsampling's t (word2vec); 0: none")
+    parser.add_argument("--x-max", type=float, default=10.0,
+                        help="GloVe's x_max (the paper's 100 suits billions of words; few pairs here reach it)")
+    parser.add_argument("--epochs", type=int, default=None, help="default 5 (word2vec), 100 (GloVe)")
+    parser.add_argument("--lr", type=float, default=None, help="default 0.01 (Adam, word2vec), 0.5 (AdaGrad, GloVe)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default 256 (word2vec), 4096 (GloVe)")
+    parser.add_argument("--save", default=None, help="write the word vectors to this file")
+    parser.add_argument("--format", choices=("word2vec", "glove"), default="word2vec",
+                        help="the text format of --save: word2vec's (a 'V D' header line) or GloVe's (none)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=default_device())
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    generated = None
+    try:
+        if args.corpus:
+            texts = read_corpus(args.corpus)
+        else:
+            generated = corpus(args.train_size, seed=args.seed)
+            texts = generated.sentences
+        vocab = Vocab.build(texts, min_count=args.min_count, max_size=args.max_vocab + NUM_SPECIAL)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    # Words below --min-count or beyond --max-vocab are [UNK]: drop them, as word2vec.c and GloVe do.
+    sentences = [[i for i in vocab.encode(text) if i != UNK_ID] for text in texts]
+    tokens = sum(len(s) for s in sentences)
+    print(f"{len(sentences)} sentences, {tokens} tokens, {len(vocab) - NUM_SPECIAL} words")
+    if len(vocab) - NUM_SPECIAL < 2:
+        print("error: the corpus needs at least two different words", file=sys.stderr)
+        return 1
+
+    if args.model == "glove":
+        model = GloVe(len(vocab), args.embed_dim, x_max=args.x_max).to(args.device)
+        X = cooccurrence(sentences, len(vocab), window=args.window)  # (V, V)
+        print(f"GloVe: {int((X > 0).sum())} nonzero co-occurrences")
+        epochs = args.epochs or 100
+        train_glove(model, X.to(args.device), epochs=epochs, lr=args.lr or 0.5, batch_size=args.batch_size or 4096,
+                    seed=args.seed, log_every=max(1, epochs // 10))
+    else:
+        model = (CBOW if args.model == "cbow" else SkipGram)(len(vocab), args.embed_dim).to(args.device)
+        noise = noise_distribution(vocab.counts)  # (V,)
+        keep = keep_probability(vocab.counts, t=args.subsample) if args.subsample > 0 else None
+        train_word2vec(model, sentences, noise, window=args.window, epochs=args.epochs or 5, lr=args.lr or 0.01,
+                       batch_size=args.batch_size or 256, num_negatives=args.negatives, keep=keep, seed=args.seed,
+                       log_every=1)
+
+    vectors = model.word_vectors().cpu()  # (V, D)
+    if generated is not None:
+        shown = ["cat", "bread", "tea", "car", "hammer", "park"]
+        score = category_accuracy(vectors, vocab, generated.category)
+    else:
+        shown = [w for w in vocab.itos[NUM_SPECIAL:NUM_SPECIAL + 30] if w.isalpha()][:6]
+        score = None
+    for word in shown:
+        if word in vocab:
+            print(f"  {word:>10}: {' '.join(neighbours(vectors, vocab, word))}")
+    if score is not None:
+        print(f"category words whose nearest category word shares their category: {score:.3f}")
+    if args.save:
+        words = vocab.itos[NUM_SPECIAL:]
+        save_embeddings(args.save, words, vectors[NUM_SPECIAL:], format=args.format)
+        print(f"saved {len(words)} vectors of {args.embed_dim} to {args.save} ({args.format} format)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

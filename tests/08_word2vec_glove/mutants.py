@@ -1,0 +1,248 @@
+"""Plausible learner bugs that the suite must reject, and correct variants it must accept.
+
+Each mutant names a bug and the edits that put it into the solution: (old, new)
+pairs, each `old` found exactly once. `uv run pytest grader/tests -k 08_word2vec_glove`
+proves every one is caught, and every variant in MUST_PASS passes.
+"""
+
+MUTANTS = {
+    # ---- skipgram_pairs
+    # The right half of the window one short: range(i - c, i + c) stops before i + c.
+    "pairs_window_one_short_on_the_right": [
+        ("for j in range(max(0, i - window), min(len(sentence), i + window + 1)):",
+         "for j in range(max(0, i - window), min(len(sentence), i + window)):"),
+    ],
+    # The word paired with itself: (w, w) for every position.
+    "pairs_include_the_centre": [("                if j != i:\n                    pairs.append", "                if True:\n                    pairs.append")],
+    # Comparing words instead of positions: "the cat the" loses its (the, the) pairs.
+    "pairs_skip_a_repeated_word": [("                if j != i:\n                    pairs.append", "                if sentence[j] != centre:\n                    pairs.append")],
+    # torch.tensor([]) has shape (0,), not (0, 2).
+    "pairs_without_the_reshape": [
+        ("return torch.tensor(pairs, dtype=torch.int64).reshape(-1, 2)  # (P, 2)",
+         "return torch.tensor(pairs, dtype=torch.int64)  # (P, 2)"),
+    ],
+    # The corpus read as one long stream: the window crosses sentence boundaries.
+    "pairs_across_sentences": [
+        ("    pairs = []\n    for sentence in sentences:", "    pairs = []\n    for sentence in [[w for s in sentences for w in s]]:"),
+    ],
+    # ---- cbow_examples
+    "cbow_context_one_short_on_the_right": [
+        ("sentence[i + 1:i + 1 + window]", "sentence[i + 1:i + window]"),
+    ],
+    # Every slot marked real: the padding enters the mean.
+    "cbow_mask_all_true": [
+        ("mask = torch.arange(2 * window) < lengths[:, None]", "mask = torch.ones(len(contexts), 2 * window, dtype=torch.bool)"),
+    ],
+    # A one-word sentence still makes an example, with nothing to predict it from.
+    "cbow_keeps_words_without_context": [("            if context:  # a word alone", "            if True:  # a word alone")],
+    # ---- keep_probability
+    "keep_is_the_discard_probability": [
+        ("return torch.sqrt(t / frequency).clamp(max=1.0)  # (V,)", "return (1 - torch.sqrt(t / frequency)).clamp(min=0.0)  # (V,)"),
+    ],
+    # word2vec.c's formula where the lesson asks for the paper's.
+    "keep_is_word2vec_c_formula": [
+        ("return torch.sqrt(t / frequency).clamp(max=1.0)  # (V,)", "return (torch.sqrt(t / frequency) + t / frequency).clamp(max=1.0)  # (V,)"),
+    ],
+    "keep_ignores_t": [("return torch.sqrt(t / frequency).clamp(max=1.0)  # (V,)", "return torch.sqrt(1e-3 / frequency).clamp(max=1.0)  # (V,)")],
+    "keep_always_float32": [
+        ("    if not counts.is_floating_point():\n        counts = counts.to(torch.get_default_dtype())\n    frequency",
+         "    counts = counts.float()\n    frequency"),
+    ],
+    # ---- subsample
+    "subsample_ignores_the_generator": [
+        ("torch.rand(len(ids), generator=generator, dtype=torch.float64)", "torch.rand(len(ids), dtype=torch.float64)"),
+    ],
+    "subsample_keeps_the_dropped": [("dtype=torch.float64) < keep[ids]  # (N,)", "dtype=torch.float64) >= keep[ids]  # (N,)")],
+    # One coin per vocabulary word: all occurrences of a word stay or go together.
+    "subsample_one_draw_per_word_type": [
+        ("kept = torch.rand(len(ids), generator=generator, dtype=torch.float64) < keep[ids]  # (N,)",
+         "kept = (torch.rand(len(keep), generator=generator, dtype=torch.float64) < keep)[ids]  # (N,)"),
+    ],
+    # ---- noise_distribution
+    "noise_ignores_power": [("counts**power, torch.zeros_like(counts))", "counts**0.75, torch.zeros_like(counts))")],
+    # 0 ** 0 = 1: with power 0 the special tokens become noise words.
+    "noise_unseen_words_drawn_at_power_0": [
+        ("weights = torch.where(counts > 0, counts**power, torch.zeros_like(counts))  # (V,)", "weights = counts**power  # (V,)"),
+    ],
+    "noise_always_float32": [
+        ("    if not counts.is_floating_point():\n        counts = counts.to(torch.get_default_dtype())\n    # The power",
+         "    counts = counts.float()\n    # The power"),
+    ],
+    # ---- sample_negatives
+    "negatives_ignore_the_generator": [
+        ("torch.multinomial(noise.detach().cpu(), count, replacement=True, generator=generator)",
+         "torch.multinomial(noise.detach().cpu(), count, replacement=True)"),
+    ],
+    # Every word equally likely: the noise distribution is not used.
+    "negatives_uniform": [
+        ("torch.multinomial(noise.detach().cpu(), count, replacement=True, generator=generator)",
+         "torch.randint(len(noise), (count,), generator=generator)"),
+    ],
+    # ---- sgns_loss
+    "sgns_log_of_sigmoid": [
+        ("return (-F.logsigmoid(pos) - F.logsigmoid(-neg).sum(-1)).mean()",
+         "return (-torch.log(torch.sigmoid(pos)) - torch.log(torch.sigmoid(-neg)).sum(-1)).mean()"),
+    ],
+    # The noise words pulled toward the centre like the true context.
+    "sgns_negatives_not_negated": [("F.logsigmoid(-neg).sum(-1)).mean()", "F.logsigmoid(neg).sum(-1)).mean()")],
+    "sgns_negatives_averaged": [("F.logsigmoid(-neg).sum(-1)).mean()", "F.logsigmoid(-neg).mean(-1)).mean()")],
+    "sgns_summed_over_the_batch": [("F.logsigmoid(-neg).sum(-1)).mean()", "F.logsigmoid(-neg).sum(-1)).sum()")],
+    # squeeze() with K = 1 leaves (B,), and the sum over k then sums the batch.
+    "sgns_squeeze_eats_k": [
+        ('neg = torch.einsum("bkd,bd->bk", u_neg, v)  # (B, K)\n    # log', "neg = (u_neg @ v.unsqueeze(-1)).squeeze()  # (B, K)\n    # log"),
+    ],
+    # ---- sgns_gradients
+    "gradients_by_autograd": [
+        ("    B = v.shape[0]\n",
+         "    leaves = [t.detach().requires_grad_() for t in (v, u_pos, u_neg)]\n"
+         "    return torch.autograd.grad(sgns_loss(*leaves), leaves)\n    B = v.shape[0]\n"),
+    ],
+    "gradients_without_1_over_b": [
+        ("(torch.sigmoid((u_pos * v).sum(-1)) - 1) / B", "(torch.sigmoid((u_pos * v).sum(-1)) - 1)"),
+        ('torch.sigmoid(torch.einsum("bkd,bd->bk", u_neg, v)) / B', 'torch.sigmoid(torch.einsum("bkd,bd->bk", u_neg, v))'),
+    ],
+    "gradients_positive_sign_flipped": [
+        ("(torch.sigmoid((u_pos * v).sum(-1)) - 1) / B", "(1 - torch.sigmoid((u_pos * v).sum(-1))) / B"),
+    ],
+    # ---- SkipGram
+    "skipgram_contexts_from_in_embed": [
+        ("return sgns_loss(v, self.out_embed(contexts), self.out_embed(negatives))",
+         "return sgns_loss(v, self.in_embed(contexts), self.out_embed(negatives))"),
+    ],
+    "output_vectors_left_at_default_init": [("        nn.init.zeros_(self.out_embed.weight)\n", "")],
+    "input_vectors_not_scaled_by_dim": [
+        ("bound = 0.5 / embed_dim\n        nn.init.uniform_", "bound = 0.5\n        nn.init.uniform_"),
+    ],
+    "word_vectors_from_out_embed": [("return self.in_embed.weight.detach()  # (V, D)", "return self.out_embed.weight.detach()  # (V, D)")],
+    # ---- CBOW
+    "cbow_embedding_bag": [
+        ("h = (vectors * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, D)",
+         'h = F.embedding_bag(contexts, self.in_embed.weight, mode="mean", padding_idx=PAD_ID)  # (B, D)'),
+    ],
+    # The mean over all 2c slots, padding included.
+    "cbow_mean_over_the_padding": [
+        ("h = (vectors * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, D)", "h = vectors.mean(1)  # (B, D)"),
+    ],
+    "cbow_sum_not_mean": [
+        ("h = (vectors * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, D)", "h = (vectors * weights).sum(1)  # (B, D)"),
+    ],
+    # ---- cooccurrence
+    "cooccurrence_unweighted": [("weights += [1 / d, 1 / d]", "weights += [1.0, 1.0]")],
+    "cooccurrence_one_direction": [
+        ("rows += [a, b]\n                    cols += [b, a]\n                    weights += [1 / d, 1 / d]",
+         "rows += [a]\n                    cols += [b]\n                    weights += [1 / d]"),
+    ],
+    # index_put_'s default: a repeated (a, b) keeps its last value.
+    "cooccurrence_without_accumulate": [("torch.tensor(weights, dtype=X.dtype), accumulate=True)", "torch.tensor(weights, dtype=X.dtype))")],
+    "cooccurrence_window_one_short": [("for d in range(1, window + 1):", "for d in range(1, window):")],
+    # ---- glove_weight
+    "weight_uncapped": [
+        ("return torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))", "return (x / x_max) ** alpha"),
+    ],
+    "weight_ignores_alpha": [("(x / x_max) ** alpha, torch.ones_like(x))", "(x / x_max) ** 0.75, torch.ones_like(x))")],
+    "weight_ones_on_the_cpu": [("(x / x_max) ** alpha, torch.ones_like(x))", "(x / x_max) ** alpha, torch.ones(x.shape))")],
+    # ---- GloVe
+    "glove_ignores_its_x_max": [
+        ("weight = glove_weight(x, x_max=self.x_max, alpha=self.alpha)  # (B,)", "weight = glove_weight(x)  # (B,)"),
+    ],
+    "glove_without_biases": [
+        ("prediction = (self.w[i] * self.w_tilde[j]).sum(-1) + self.b[i] + self.b_tilde[j]  # (B,)",
+         "prediction = (self.w[i] * self.w_tilde[j]).sum(-1)  # (B,)"),
+    ],
+    "glove_log1p": [("(prediction - torch.log(x)) ** 2", "(prediction - torch.log1p(x)) ** 2")],
+    "glove_vectors_w_only": [("return (self.w + self.w_tilde).detach()  # (V, D)", "return self.w.detach()  # (V, D)")],
+    # The biases started at zero: only the vectors follow glove.c.
+    "glove_biases_start_at_zero": [
+        ("self.b = nn.Parameter(torch.empty(vocab_size).uniform_(-bound, bound))  # (V,)",
+         "self.b = nn.Parameter(torch.zeros(vocab_size))  # (V,)"),
+        ("self.b_tilde = nn.Parameter(torch.empty(vocab_size).uniform_(-bound, bound))  # (V,)",
+         "self.b_tilde = nn.Parameter(torch.zeros(vocab_size))  # (V,)"),
+    ],
+    # A normal of the right scale instead of the uniform.
+    "glove_normal_init": [
+        ("self.w = nn.Parameter(torch.empty(vocab_size, embed_dim).uniform_(-bound, bound))  # (V, D)",
+         "self.w = nn.Parameter(torch.randn(vocab_size, embed_dim) * bound / 3**0.5)  # (V, D)"),
+    ],
+}
+
+PATTERNS = {
+    "builtin": ["gradients_by_autograd", "cbow_embedding_bag"],
+    "arguments": ["keep_ignores_t", "noise_ignores_power", "weight_ignores_alpha", "glove_ignores_its_x_max"],
+    "returns": ["sgns_summed_over_the_batch", "word_vectors_from_out_embed", "glove_vectors_w_only",
+                "sgns_negatives_averaged"],
+    "device": ["subsample_ignores_the_generator", "negatives_ignore_the_generator", "keep_always_float32",
+               "noise_always_float32", "weight_ones_on_the_cpu"],
+    "inputs": ["sgns_log_of_sigmoid", "sgns_squeeze_eats_k", "pairs_skip_a_repeated_word", "pairs_without_the_reshape",
+               "cbow_mean_over_the_padding", "cooccurrence_without_accumulate", "weight_uncapped",
+               "noise_unseen_words_drawn_at_power_0"],
+    "init": ["output_vectors_left_at_default_init", "input_vectors_not_scaled_by_dim", "glove_biases_start_at_zero",
+             "glove_normal_init"],
+}
+
+MUST_PASS = {
+    # Pairs by offset, vectorised: the same pairs in another order.
+    "pairs_by_offset": [
+        ("    pairs = []\n    for sentence in sentences:\n        sentence = list(sentence)\n        for i, centre in enumerate(sentence):\n"
+         "            # The window is cut at the sentence's ends: no pairs across sentences, no wrap-around.\n"
+         "            for j in range(max(0, i - window), min(len(sentence), i + window + 1)):\n"
+         "                if j != i:\n                    pairs.append((centre, sentence[j]))\n",
+         "    pairs = [torch.zeros(0, 2, dtype=torch.int64)]\n    for sentence in sentences:\n"
+         "        s = torch.tensor(list(sentence), dtype=torch.int64)\n        for d in range(1, window + 1):\n"
+         "            if d < len(s):\n                pairs.append(torch.stack([s[:-d], s[d:]], 1))\n"
+         "                pairs.append(torch.stack([s[d:], s[:-d]], 1))\n"
+         "    return torch.cat(pairs)\n"),
+    ],
+    # CBOW contexts in fixed slots (offset -c .. c), padding where the window leaves the sentence.
+    "cbow_examples_in_fixed_slots": [
+        ("    contexts, centres = [], []\n    for sentence in sentences:\n        sentence = list(sentence)\n"
+         "        for i, centre in enumerate(sentence):\n"
+         "            context = sentence[max(0, i - window):i] + sentence[i + 1:i + 1 + window]\n",
+         "    rows, masks, centres = [], [], []\n    offsets = [d for d in range(-window, window + 1) if d != 0]\n"
+         "    for sentence in sentences:\n        sentence = list(sentence)\n        for i, centre in enumerate(sentence):\n"
+         "            inside = [0 <= i + d < len(sentence) for d in offsets]\n"
+         "            if any(inside):\n"
+         "                rows.append([sentence[i + d] if ok else PAD_ID for d, ok in zip(offsets, inside)])\n"
+         "                masks.append(inside)\n                centres.append(centre)\n"
+         "    return (torch.tensor(rows, dtype=torch.int64).reshape(-1, 2 * window),\n"
+         "            torch.tensor(masks, dtype=torch.bool).reshape(-1, 2 * window), torch.tensor(centres, dtype=torch.int64))\n"
+         "    contexts = []\n    for sentence in sentences:\n        for i, centre in enumerate(sentence):\n"
+         "            context = sentence[max(0, i - window):i] + sentence[i + 1:i + 1 + window]\n"),
+    ],
+    # torch.bernoulli with the generator instead of comparing a uniform draw.
+    "subsample_by_bernoulli": [
+        ("kept = torch.rand(len(ids), generator=generator, dtype=torch.float64) < keep[ids]  # (N,)",
+         "kept = torch.bernoulli(keep[ids], generator=generator).bool()  # (N,)"),
+    ],
+    # Inverse-CDF sampling: searchsorted on the cumulative distribution.
+    "negatives_by_inverse_cdf": [
+        ("ids = torch.multinomial(noise.detach().cpu(), count, replacement=True, generator=generator)  # (count,)",
+         "cdf = noise.detach().cpu().double().cumsum(0)\n"
+         "    u = torch.rand(count, generator=generator, dtype=torch.float64) * cdf[-1]\n"
+         "    ids = torch.searchsorted(cdf, u, right=True).clamp(max=len(noise) - 1)  # (count,)"),
+    ],
+    # The SGNS loss as two binary cross-entropies: the true word labelled 1, the noise words 0.
+    "sgns_as_binary_cross_entropy": [
+        ("return (-F.logsigmoid(pos) - F.logsigmoid(-neg).sum(-1)).mean()",
+         "positive = F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos), reduction='none')\n"
+         "    negative = F.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg), reduction='none')\n"
+         "    return (positive + negative.sum(-1)).mean()"),
+    ],
+    # The context mean by masked_fill and a division by the count of real words.
+    "cbow_mean_by_masked_fill": [
+        ("h = (vectors * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, D)",
+         "h = vectors.masked_fill(~mask.unsqueeze(-1), 0.0).sum(1) / mask.sum(1, keepdim=True)  # (B, D)"),
+    ],
+    # Counting into a dense matrix directly, both directions by looking left and right.
+    "cooccurrence_dense_loops": [
+        ("    rows, cols, weights = [], [], []\n    for sentence in sentences:\n        sentence = list(sentence)\n"
+         "        for i, a in enumerate(sentence):\n",
+         "    X = torch.zeros(vocab_size, vocab_size)\n    for sentence in sentences:\n        sentence = list(sentence)\n"
+         "        for i, a in enumerate(sentence):\n            for j in range(max(0, i - window), min(len(sentence), i + window + 1)):\n"
+         "                if j != i:\n                    X[a, sentence[j]] += 1 / abs(i - j)\n    return X\n"
+         "    rows, cols, weights = [], [], []\n    for sentence in sentences:\n        for i, a in enumerate(sentence):\n"),
+    ],
+    # The cap by clamping the ratio: (min(x / x_max, 1)) ** alpha.
+    "weight_by_clamp": [
+        ("return torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))", "return (x / x_max).clamp(max=1.0) ** alpha"),
+    ],
+}

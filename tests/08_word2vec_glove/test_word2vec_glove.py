@@ -1,0 +1,633 @@
+"""Hidden suite for 08 Word2Vec & GloVe: examples from a corpus, sampling, the SGNS and GloVe losses, neighbours."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from grader.checks import assert_at_least, assert_close, check_tensor
+from kata.corpus import corpus
+from kata.text import PAD_ID, Vocab, load_embeddings
+
+shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
+
+
+def _pairs(sentences, window):
+    """Every (centre, context) pair at distance 1..window inside each sentence, by brute force."""
+    return sorted((s[i], s[j]) for s in sentences for i in range(len(s)) for j in range(len(s))
+                  if 0 < abs(i - j) <= window)
+
+
+def _rows(t):
+    return sorted(tuple(row) for row in t.tolist())
+
+
+def _cooccurrence(sentences, vocab_size, window):
+    """X[a, b] = sum over ordered position pairs (i, j), 0 < |i - j| <= window, of 1 / |i - j|, in float64."""
+    X = torch.zeros(vocab_size, vocab_size, dtype=torch.float64)
+    for s in sentences:
+        for i in range(len(s)):
+            for j in range(len(s)):
+                if 0 < abs(i - j) <= window:
+                    X[s[i], s[j]] += 1 / abs(i - j)
+    return X
+
+
+def _sgns(v, u_pos, u_neg):
+    """The skip-gram negative-sampling loss written out: -log σ(u·v) - Σ_k log σ(-u_k·v), mean over the batch."""
+    pos = (u_pos * v).sum(-1)  # (B,)
+    neg = (u_neg * v[:, None, :]).sum(-1)  # (B, K)
+    return (-torch.log(torch.sigmoid(pos)) - torch.log(torch.sigmoid(-neg)).sum(-1)).mean()
+
+
+def _randomise(model, g, scale=0.3):
+    """Give every parameter random values (the zero output vectors would hide a swapped table)."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * scale)
+    return model
+
+
+# Sentences with ids >= 5, a repeated word (7 next to itself, and at distance 2), a one-word
+# sentence, and sentences shorter than the window.
+SENTENCES = [[5, 6, 7, 8, 9], [7, 7, 10], [11], [12, 5, 7, 12, 6, 13, 5], [8, 9]]
+
+
+# ------------------------------------------------------------------ skipgram_pairs
+@shapes
+@task("skipgram_pairs")
+def test_skipgram_pair_count_for_a_window(topic):
+    pairs = topic.skipgram_pairs([[5, 6, 7, 8, 9]], window=2)
+    check_tensor(pairs, "skipgram_pairs([[5, 6, 7, 8, 9]], window=2)", shape=(14, 2), dtype=torch.int64,
+                 hint="5 words and window 2: the ends have 2 and 3 context words, the middle 4: 2 + 3 + 4 + 3 + 2 = "
+                      "14 pairs (centre, context), as a (P, 2) int64 tensor")
+    for n, window in ((7, 1), (7, 3), (3, 5), (2, 1)):
+        expected = sum(min(i, window) + min(n - 1 - i, window) for i in range(n))
+        got = topic.skipgram_pairs([list(range(5, 5 + n))], window=window)
+        check_tensor(got, f"skipgram_pairs(one sentence of {n} words, window={window})", shape=(expected, 2),
+                     hint="each word pairs with the words up to `window` positions left and right of it, cut at the "
+                          "sentence's ends, never with itself")
+    none = topic.skipgram_pairs([[5], [6]], window=2)
+    check_tensor(none, "skipgram_pairs([[5], [6]], window=2): two one-word sentences", shape=(0, 2),
+                 dtype=torch.int64, hint="no pairs still has two columns: torch.tensor([]) has shape (0,), so "
+                                         "reshape(-1, 2)")
+
+
+@gradients
+@task("skipgram_pairs")
+def test_skipgram_pairs_are_the_words_within_the_window(topic):
+    for window in (1, 2, 3):
+        got = topic.skipgram_pairs(SENTENCES, window=window)
+        got = _rows(check_tensor(got, f"skipgram_pairs(SENTENCES, window={window})", dtype=torch.int64))
+        expected = _pairs(SENTENCES, window)
+        assert got == expected, (
+            f"skipgram_pairs(SENTENCES = {SENTENCES}, window={window}): the (centre, context) pairs differ "
+            f"(compared in any order). Missing: {sorted(set(expected) - set(got))[:6]}, unexpected: "
+            f"{sorted(set(got) - set(expected))[:6]}, {len(got)} pairs instead of {len(expected)}. Likely cause: a "
+            "window off by one, pairs across two sentences, or a word skipped when its context is the same word "
+            "(7 next to 7 is a pair)")
+    as_tuples = topic.skipgram_pairs(tuple(tuple(s) for s in SENTENCES), window=2)
+    assert _rows(as_tuples) == _pairs(SENTENCES, 2), (
+        "skipgram_pairs with the sentences as a tuple of tuples should give the same pairs as with lists")
+
+
+# ------------------------------------------------------------------ cbow_examples
+@shapes
+@task("cbow_examples")
+def test_cbow_examples_shapes(topic):
+    words = sum(len(s) for s in SENTENCES if len(s) > 1)  # 21: the one-word sentence has no example
+    for window in (2, 3):
+        out = topic.cbow_examples(SENTENCES, window=window)
+        assert isinstance(out, tuple) and len(out) == 3, "cbow_examples returns (contexts, mask, centres)"
+        contexts, mask, centres = out
+        name = f"cbow_examples(SENTENCES, window={window})"
+        check_tensor(contexts, f"{name}: contexts", shape=(words, 2 * window), dtype=torch.int64,
+                     hint="one row per word that has any context (a one-word sentence has none), 2 * window columns")
+        check_tensor(mask, f"{name}: mask", shape=(words, 2 * window), dtype=torch.bool,
+                     hint="mask has the contexts' shape, True at real context words")
+        check_tensor(centres, f"{name}: centres", shape=(words,), dtype=torch.int64)
+
+
+@gradients
+@task("cbow_examples")
+def test_cbow_examples_hold_each_words_context(topic):
+    for window in (1, 3):
+        contexts, mask, centres = topic.cbow_examples(tuple(tuple(s) for s in SENTENCES), window=window)
+        expected_centres, expected = [], []
+        for s in SENTENCES:
+            for i in range(len(s)):
+                context = sorted(s[j] for j in range(len(s)) if 0 < abs(i - j) <= window)
+                if context:
+                    expected_centres.append(s[i])
+                    expected.append(context)
+        name = f"cbow_examples(SENTENCES, window={window})"
+        assert centres.tolist() == expected_centres, (
+            f"{name}: centres should be {expected_centres} (every word with a context, in order), got "
+            f"{centres.tolist()}")
+        got = [sorted(row[m].tolist()) for row, m in zip(contexts, mask)]
+        bad = [k for k, (a, b) in enumerate(zip(got, expected)) if a != b]
+        assert not bad, (
+            f"{name}: example {bad[0]} (centre {expected_centres[bad[0]]}) should have the context words "
+            f"{expected[bad[0]]} where mask is True, got {got[bad[0]]}. Likely cause: the window off by one on one "
+            "side, the centre itself in its context, or a mask that does not match the padding")
+        assert (contexts[~mask] == PAD_ID).all(), (
+            f"{name}: every position where mask is False should hold PAD_ID ({PAD_ID})")
+
+
+# ------------------------------------------------------------------ keep_probability
+@gradients
+@task("keep_probability")
+def test_keep_probability_is_the_papers_formula(topic):
+    counts = torch.tensor([0, 0, 0, 0, 0, 500, 120, 30, 10, 1, 0, 339])  # total 1000
+    frequency = counts.double() / counts.sum()
+    for t in (1e-3, 1e-2, 0.05):
+        expected = torch.sqrt(t / frequency).clamp(max=1.0)  # unseen words: t / 0 = inf, capped at 1
+        got = topic.keep_probability(counts, t=t)
+        check_tensor(got, f"keep_probability(counts, t={t})", shape=(12,), dtype=torch.float32,
+                     hint="integer counts give the default float dtype")
+        assert_close(got, expected, f"keep_probability(counts {counts.tolist()}, t={t})", atol=1e-6,
+                     hint="keep a word with probability min(1, sqrt(t / f)), f = count / total count: the paper "
+                          "discards with 1 - sqrt(t / f). word2vec.c's sqrt(t / f) + t / f is another formula; "
+                          "a word never seen (count 0) gets 1")
+    got = topic.keep_probability(counts.double(), t=0.05)
+    check_tensor(got, "keep_probability(float64 counts, t=0.05)", dtype=torch.float64,
+                 hint="float64 counts give float64 probabilities: no .float()")
+
+
+@shapes
+@task("keep_probability")
+def test_keep_probability_stays_on_the_counts_device(topic):
+    counts = torch.tensor([0, 0, 0, 0, 0, 40, 9, 1], device="meta")
+    got = topic.keep_probability(counts, t=1e-2)
+    assert got.device.type == "meta" and tuple(got.shape) == (8,), (
+        f"keep_probability(counts on the meta device) should return (8,) on that device, got {tuple(got.shape)} on "
+        f"{got.device}. Likely cause: a tensor made on the CPU (torch.tensor(...), torch.ones(n)) without device=")
+
+
+# ------------------------------------------------------------------ subsample
+@shapes
+@task("subsample")
+def test_subsample_keeps_order_and_sentences(topic):
+    keep = torch.tensor([1.0] * 5 + [1.0, 0.0, 1.0, 0.5, 1.0, 0.0, 1.0, 1.0, 1.0])  # (14,)
+    g = torch.Generator().manual_seed(0)
+    out = topic.subsample(SENTENCES, keep, generator=g)
+    assert isinstance(out, list) and len(out) == len(SENTENCES), (
+        f"subsample returns a list with one (possibly empty) list per sentence: {len(SENTENCES)} of them, got "
+        f"{type(out).__name__} of length {len(out) if hasattr(out, '__len__') else '?'}")
+    for before, after in zip(SENTENCES, out):
+        assert isinstance(after, list) and all(isinstance(w, int) for w in after), (
+            f"each sentence comes back as a list of Python ints, got {after!r}")
+        kept = iter(before)
+        assert all(any(w == x for x in kept) for w in after), (
+            f"subsample({before}) returned {after}: the kept words should be a subsequence, in their order")
+        assert all(keep[w] > 0 for w in after) and all(w in after for w in before if keep[w] == 1), (
+            f"subsample({before}) returned {after}: words with keep 1 always stay, words with keep 0 never do. "
+            "Likely cause: comparing the draw the wrong way (keep a word when U < keep[word])")
+    assert topic.subsample(SENTENCES, torch.zeros(14), generator=g) == [[] for _ in SENTENCES], (
+        "with keep = 0 everywhere every sentence comes back empty")
+
+
+@gradients
+@task("subsample")
+def test_subsample_draws_once_per_occurrence_from_the_generator(topic):
+    keep = torch.tensor([1.0] * 5 + [0.3, 1.0, 0.8])
+    sentences = [[5, 6, 7] * 20 for _ in range(200)]  # 4000 occurrences of each word
+    out = topic.subsample(sentences, keep, generator=torch.Generator().manual_seed(1))
+    for word, p in ((5, 0.3), (7, 0.8)):
+        per_sentence = torch.tensor([s.count(word) / 20 for s in out])
+        fraction = per_sentence.mean().item()
+        assert abs(fraction - p) < 0.03, (
+            f"subsample kept {fraction:.3f} of the occurrences of a word with keep {p}; expected about {p} "
+            "(4000 occurrences, so within 0.03)")
+        assert per_sentence.std().item() > 0.02, (
+            f"every occurrence gets its own draw: the fraction of word {word} kept per sentence should vary, but "
+            f"it is {per_sentence[:5].tolist()}... Likely cause: one draw per word of the vocabulary, shared by "
+            "all its occurrences")
+    runs = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)
+        runs.append(topic.subsample(sentences[:20], keep, generator=torch.Generator().manual_seed(5)))
+    assert runs[0] == runs[1], (
+        "subsample(..., generator=g) changed with torch's global seed: draw from the generator you are given "
+        "(torch.rand(n, generator=generator))")
+    other = topic.subsample(sentences[:20], keep, generator=torch.Generator().manual_seed(6))
+    assert other != runs[0], "two generators with different seeds gave the same subsample: is the generator used?"
+
+
+# ------------------------------------------------------------------ noise_distribution
+@gradients
+@task("noise_distribution")
+def test_noise_distribution_is_the_unigram_to_the_three_quarters(topic):
+    counts = torch.tensor([0, 0, 0, 0, 0, 1000, 100, 10, 1, 0, 256])
+    for power in (0.75, 1.0, 0.5, 0.0):
+        weights = torch.where(counts > 0, counts.double() ** power, torch.zeros(11, dtype=torch.float64))
+        got = topic.noise_distribution(counts, power=power) if power != 0.75 else topic.noise_distribution(counts)
+        check_tensor(got, f"noise_distribution(counts, power={power})", shape=(11,), dtype=torch.float32)
+        assert_close(got, weights / weights.sum(), f"noise_distribution(counts {counts.tolist()}, power={power})",
+                     atol=1e-6, hint="P(w) = count(w) ** power / Σ count ** power; words never seen stay at 0 for "
+                                     "every power (0 ** 0 is 1 in torch: mask them), and the probabilities sum to 1")
+
+
+@shapes
+@task("noise_distribution")
+def test_noise_distribution_follows_the_dtype(topic):
+    counts = torch.tensor([0.0, 0, 0, 0, 0, 7, 3, 1], dtype=torch.float64)
+    check_tensor(topic.noise_distribution(counts), "noise_distribution(float64 counts)", shape=(8,),
+                 dtype=torch.float64, hint="float64 counts give float64 probabilities: no .float()")
+
+
+# ------------------------------------------------------------------ sample_negatives
+@shapes
+@task("sample_negatives")
+def test_sample_negatives_has_the_asked_shape(topic):
+    noise = torch.tensor([0.0, 0, 0, 0, 0, 0.5, 0.25, 0.25])
+    g = torch.Generator().manual_seed(0)
+    for shape in ((6, 4), (7,), (2, 3, 5), (1, 1)):
+        got = topic.sample_negatives(noise, shape, generator=g)
+        check_tensor(got, f"sample_negatives(noise, {shape})", shape=shape, dtype=torch.int64,
+                     hint="draw prod(shape) ids and reshape them to `shape`")
+        assert ((got >= 5) & (got < 8)).all(), f"sample_negatives drew ids {got.unique().tolist()} of probability 0"
+
+
+@gradients
+@task("sample_negatives")
+def test_sample_negatives_draws_from_the_noise_with_replacement(topic):
+    noise = torch.tensor([0.0, 0, 0, 0, 0, 0.7, 0.2, 0.1], dtype=torch.float64)
+    got = topic.sample_negatives(noise, (20000, 3), generator=torch.Generator().manual_seed(2))
+    frequency = torch.bincount(got.flatten(), minlength=8).double() / got.numel()
+    assert_close(frequency, noise, "the frequency of each id in sample_negatives(noise (0.7, 0.2, 0.1), (20000, 3))",
+                 atol=0.01, hint="draw from `noise` itself, independently and with replacement (a row of 3 may hold "
+                                 "a word three times): torch.multinomial(noise, n, replacement=True)")
+    runs = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)
+        runs.append(topic.sample_negatives(noise, (50, 5), generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(runs[0], runs[1]), (
+        "sample_negatives(..., generator=g) changed with torch's global seed: pass generator=generator to the draw")
+    other = topic.sample_negatives(noise, (50, 5), generator=torch.Generator().manual_seed(4))
+    assert not torch.equal(other, runs[0]), "two generators with different seeds gave the same negatives"
+
+
+# ------------------------------------------------------------------ sgns_loss
+@shapes
+@task("sgns_loss")
+def test_sgns_loss_is_a_scalar(topic):
+    for B, K, D in ((4, 5, 3), (1, 1, 2), (3, 1, 4)):
+        loss = topic.sgns_loss(torch.randn(B, D), torch.randn(B, D), torch.randn(B, K, D))
+        check_tensor(loss, f"sgns_loss(v ({B}, {D}), u_pos ({B}, {D}), u_neg ({B}, {K}, {D}))", shape=(),
+                     hint="the mean over the batch of one loss per example; mind squeeze() when B or K is 1")
+
+
+@gradients
+@task("sgns_loss")
+def test_sgns_loss_equals_the_formula_and_its_gradient(topic):
+    g = torch.Generator().manual_seed(0)
+    for B, K, D in ((6, 4, 5), (3, 1, 4), (1, 3, 2)):
+        v = torch.randn(B, D, generator=g, dtype=torch.float64)
+        u_pos = torch.randn(B, D, generator=g, dtype=torch.float64)
+        u_neg = torch.randn(B, K, D, generator=g, dtype=torch.float64)
+        leaves = [t.clone().requires_grad_() for t in (v, u_pos, u_neg)]
+        got = topic.sgns_loss(*leaves)
+        expected = _sgns(v, u_pos, u_neg)
+        hint = ("loss = mean over the batch of -log σ(u_pos·v) - Σ_k log σ(-u_neg[k]·v): the negatives' scores "
+                "are negated, summed over k (not averaged), and the batch is averaged (not summed)")
+        assert_close(got, expected, f"sgns_loss for B={B}, K={K}, D={D} (float64)", atol=1e-10, hint=hint)
+        grads = torch.autograd.grad(got, leaves)
+        ref = [t.clone().requires_grad_() for t in (v, u_pos, u_neg)]
+        want = torch.autograd.grad(_sgns(*ref), ref)
+        for name, a, b in zip(("v", "u_pos", "u_neg"), grads, want):
+            assert_close(a, b, f"d sgns_loss / d {name} (B={B}, K={K})", atol=1e-10,
+                         hint="build the loss from differentiable torch operations (no .item(), no detach)")
+
+
+@gradients
+@task("sgns_loss")
+def test_sgns_loss_is_finite_for_large_scores(topic):
+    # Scores ±200: σ(-200) is 0 in float32, so log(σ(-200)) is -inf; log σ(s) = -softplus(-s) is exact.
+    v = torch.tensor([[10.0, 10.0], [10.0, 10.0]])
+    u_pos = torch.tensor([[10.0, 10.0], [-10.0, -10.0]], requires_grad=True)  # scores 200 (right), -200 (wrong)
+    u_neg = torch.tensor([[[-10.0, -10.0]], [[10.0, 10.0]]], requires_grad=True)  # scores -200 (right), 200 (wrong)
+    loss = topic.sgns_loss(v, u_pos, u_neg)
+    assert_close(loss, torch.tensor(200.0), "sgns_loss with scores ±200: one confident right example, one "
+                 "confident wrong one", atol=1e-3,
+                 hint="(0 + 0 + 200 + 200) / 2 = 200; log(sigmoid(s)) is log(0) = -inf for s = -200: "
+                      "use F.logsigmoid (log σ(s) = -softplus(-s))")
+    grads = torch.autograd.grad(loss, (u_pos, u_neg))
+    check_tensor(grads[0], "d sgns_loss / d u_pos at scores ±200", hint="an inf or NaN gradient comes from log(0)")
+    assert_close(grads[0], torch.tensor([[0.0, 0.0], [-5.0, -5.0]]), "d sgns_loss / d u_pos at scores ±200",
+                 atol=1e-4, hint="(σ(s) - 1) v / B: 0 for the right example, -v / 2 for the wrong one")
+
+
+# ------------------------------------------------------------------ sgns_gradients
+@shapes
+@task("sgns_gradients")
+def test_sgns_gradients_shapes(topic):
+    for B, K, D in ((4, 5, 3), (1, 1, 2)):
+        out = topic.sgns_gradients(torch.randn(B, D), torch.randn(B, D), torch.randn(B, K, D))
+        assert isinstance(out, tuple) and len(out) == 3, "sgns_gradients returns (dv, du_pos, du_neg)"
+        for name, got, shape in zip(("dv", "du_pos", "du_neg"), out, ((B, D), (B, D), (B, K, D))):
+            check_tensor(got, f"sgns_gradients(B={B}, K={K}, D={D}): {name}", shape=shape,
+                         hint="each gradient has the shape of its input")
+
+
+@gradients
+@task("sgns_gradients")
+def test_sgns_gradients_equal_autograd(topic):
+    g = torch.Generator().manual_seed(1)
+    for B, K, D, scale in ((5, 4, 3, 1.0), (3, 1, 2, 1.0), (1, 2, 3, 1.0), (4, 3, 2, 6.0)):
+        v = torch.randn(B, D, generator=g, dtype=torch.float64) * scale
+        u_pos = torch.randn(B, D, generator=g, dtype=torch.float64) * scale
+        u_neg = torch.randn(B, K, D, generator=g, dtype=torch.float64) * scale
+        ref = [t.clone().requires_grad_() for t in (v, u_pos, u_neg)]
+        want = torch.autograd.grad(_sgns(*ref), ref)
+        got = topic.sgns_gradients(v, u_pos, u_neg)
+        for name, a, b in zip(("dv", "du_pos", "du_neg"), got, want):
+            assert_close(a, b, f"sgns_gradients: {name} for B={B}, K={K}, D={D}, scores up to ~{scale**2 * D:g} "
+                         "(float64), against autograd", atol=1e-10,
+                         hint="with s = u_pos·v and n_k = u_neg[k]·v: d loss/ds = (σ(s) - 1) / B and d loss/dn_k = "
+                              "σ(n_k) / B (the mean over B brings the 1/B); dv = (σ(s) - 1) u_pos / B + Σ_k σ(n_k) "
+                              "u_neg[k] / B, du_pos = (σ(s) - 1) v / B, du_neg[k] = σ(n_k) v / B")
+
+
+# ------------------------------------------------------------------ SkipGram
+@shapes
+@task("SkipGram")
+def test_skipgram_tables_and_initialisation(topic):
+    torch.manual_seed(0)
+    for V, D in ((3000, 8), (500, 40)):
+        model = topic.SkipGram(V, D)
+        for name in ("in_embed", "out_embed"):
+            table = getattr(model, name, None)
+            assert isinstance(table, torch.nn.Embedding), f"SkipGram.{name} should be an nn.Embedding, got {table!r}"
+            check_tensor(table.weight, f"SkipGram({V}, {D}).{name}.weight", shape=(V, D))
+        assert len(list(model.parameters())) == 2, "SkipGram's parameters are the two tables, nothing else"
+        w, bound = model.in_embed.weight.detach(), 0.5 / D
+        hint = (f"word2vec.c starts the input vectors uniform in [-0.5 / embed_dim, 0.5 / embed_dim] = ±{bound:g} "
+                "(nn.init.uniform_); nn.Embedding's default is a standard normal")
+        assert w.abs().max() <= bound and w.max() > 0.98 * bound and w.min() < -0.98 * bound, (
+            f"SkipGram({V}, {D}).in_embed.weight ranges over [{w.min():.4g}, {w.max():.4g}], expected to fill "
+            f"[-{bound:g}, {bound:g}].\nLikely cause: {hint}")
+        assert abs(w.std().item() / (bound / math.sqrt(3)) - 1) < 0.03, (
+            f"SkipGram({V}, {D}).in_embed.weight has standard deviation {w.std():.4g}; a uniform in ±{bound:g} has "
+            f"{bound / math.sqrt(3):.4g}.\nLikely cause: {hint}")
+        assert (model.out_embed.weight == 0).all(), (
+            f"SkipGram({V}, {D}).out_embed.weight should start at zero (as word2vec.c's output vectors): every score "
+            "u·v starts at 0")
+    with torch.device("meta"):
+        loss = topic.SkipGram(20, 4)(torch.tensor([5, 6]), torch.tensor([7, 8]), torch.tensor([[9, 10, 11]] * 2))
+    assert loss.shape == () and loss.device.type == "meta", (
+        f"SkipGram(...)(centres (2,), contexts (2,), negatives (2, 3)) on the meta device should be a scalar there, "
+        f"got shape {tuple(loss.shape)} on {loss.device}")
+
+
+@gradients
+@task("SkipGram")
+def test_skipgram_scores_centres_against_output_vectors(topic):
+    g = torch.Generator().manual_seed(2)
+    model = _randomise(topic.SkipGram(12, 3).double(), g)
+    centres, contexts = torch.tensor([5, 6, 7, 5]), torch.tensor([8, 5, 11, 9])
+    negatives = torch.tensor([[9, 10], [6, 6], [5, 11], [7, 8]])
+    W_in, W_out = model.in_embed.weight.detach(), model.out_embed.weight.detach()
+    expected = _sgns(W_in[centres], W_out[contexts], W_out[negatives])
+    assert_close(model(centres, contexts, negatives), expected, "SkipGram.forward(centres, contexts, negatives)",
+                 atol=1e-10, hint="v = in_embed(centres); the contexts AND the negatives are looked up in out_embed; "
+                                  "return sgns_loss(v, u_pos, u_neg)")
+    vectors = model.word_vectors()
+    assert_close(vectors, W_in, "SkipGram.word_vectors()", atol=0,
+                 hint="the word vectors are the input vectors, in_embed.weight")
+    assert not vectors.requires_grad, "SkipGram.word_vectors() should be detached (.detach())"
+
+
+# ------------------------------------------------------------------ CBOW
+@shapes
+@task("CBOW")
+def test_cbow_is_skipgrams_tables_with_a_context_forward(topic):
+    torch.manual_seed(0)
+    model = topic.CBOW(400, 10)
+    assert isinstance(model.in_embed, torch.nn.Embedding) and isinstance(model.out_embed, torch.nn.Embedding), (
+        "CBOW has SkipGram's two tables, in_embed and out_embed")
+    assert (model.out_embed.weight == 0).all() and model.in_embed.weight.abs().max() <= 0.05, (
+        "CBOW starts like SkipGram: in_embed uniform in ±0.5 / embed_dim, out_embed at zero")
+    contexts = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0], [11, 0, 0, 0]])
+    mask = torch.tensor([[True] * 4, [True, True, False, False], [True, False, False, False]])
+    loss = model(contexts, mask, torch.tensor([12, 13, 14]), torch.tensor([[20, 21], [22, 23], [24, 25]]))
+    check_tensor(loss, "CBOW(...)(contexts (3, 4), mask (3, 4), centres (3,), negatives (3, 2))", shape=(),
+                 hint="the mean context vector h (B, D) goes through sgns_loss, a scalar")
+
+
+@gradients
+@task("CBOW")
+def test_cbow_averages_the_real_context_words(topic):
+    g = torch.Generator().manual_seed(3)
+    model = _randomise(topic.CBOW(16, 3).double(), g)  # PAD_ID's vector is not zero: padding must not count
+    contexts = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0], [11, 0, 0, 0], [12, 12, 13, 0]])
+    mask = contexts != PAD_ID
+    centres, negatives = torch.tensor([13, 14, 15, 5]), torch.tensor([[6, 7], [8, 8], [9, 10], [14, 15]])
+    W_in, W_out = model.in_embed.weight.detach(), model.out_embed.weight.detach()
+    h = torch.stack([W_in[row[m]].mean(0) for row, m in zip(contexts, mask)])  # (4, 3)
+    assert_close(model(contexts, mask, centres, negatives), _sgns(h, W_out[centres], W_out[negatives]),
+                 "CBOW.forward(contexts, mask, centres, negatives) with 4, 2, 1 and 3 real context words", atol=1e-10,
+                 hint="h is the MEAN of the input vectors of the real context words (mask True): sum them with the "
+                      "mask and divide by mask.sum(1), not by 2 * window, and do not sum without dividing; then "
+                      "sgns_loss(h, out_embed(centres), out_embed(negatives))")
+
+
+# ------------------------------------------------------------------ cooccurrence
+@shapes
+@task("cooccurrence")
+def test_cooccurrence_is_a_symmetric_square_matrix(topic):
+    X = topic.cooccurrence(SENTENCES, 16, window=2)
+    check_tensor(X, "cooccurrence(SENTENCES, 16, window=2)", shape=(16, 16), dtype=torch.float32,
+                 hint="one row and one column per id in the vocabulary, float32")
+    assert torch.equal(X, X.T), "cooccurrence: X should be symmetric (each pair counts for X[a, b] and X[b, a])"
+
+
+@gradients
+@task("cooccurrence")
+def test_cooccurrence_weighs_pairs_by_one_over_distance(topic):
+    for window in (1, 2, 4):
+        got = topic.cooccurrence(tuple(tuple(s) for s in SENTENCES), 16, window=window)
+        assert_close(got, _cooccurrence(SENTENCES, 16, window), f"cooccurrence(SENTENCES, 16, window={window})",
+                     atol=1e-6, hint="two words d <= window apart add 1/d to X[a, b] and to X[b, a], summed over "
+                                     "every occurrence (index_put_ needs accumulate=True); a word next to itself "
+                                     "adds 2 to X[a, a]; no pairs across sentences")
+
+
+# ------------------------------------------------------------------ glove_weight
+@gradients
+@task("glove_weight")
+def test_glove_weight_values(topic):
+    x = torch.tensor([0.0, 1.0, 50.0, 100.0, 1000.0])
+    assert_close(topic.glove_weight(x), torch.tensor([0.0, 0.0316, 0.5946, 1.0, 1.0]),
+                 "glove_weight(x) at x = 0, 1, 50, 100, 1000 (x_max = 100, alpha = 3/4)", atol=5e-5,
+                 hint="f(x) = (x / x_max) ** alpha below x_max, and exactly 1 from x_max on (the cap: f(1000) = 1)")
+    x = torch.tensor([0.5, 2.0, 8.0, 10.0, 30.0])
+    expected = torch.where(x < 10, (x / 10) ** 0.5, torch.ones(5))
+    assert_close(topic.glove_weight(x, x_max=10.0, alpha=0.5), expected, "glove_weight(x, x_max=10, alpha=0.5)",
+                 atol=1e-6, hint="use the x_max and alpha you are given")
+
+
+@shapes
+@task("glove_weight")
+def test_glove_weight_follows_dtype_and_device(topic):
+    x = torch.tensor([[1.0, 200.0], [3.0, 0.0]], dtype=torch.float64)
+    check_tensor(topic.glove_weight(x), "glove_weight(x (2, 2) float64)", shape=(2, 2), dtype=torch.float64,
+                 hint="f(x) keeps x's shape and dtype")
+    got = topic.glove_weight(torch.ones(3, device="meta"))
+    assert got.device.type == "meta", (
+        f"glove_weight(x on the meta device) returned a tensor on {got.device}: the ones of the cap must be made "
+        "on x's device (torch.ones_like(x)), or use a Python number")
+
+
+# ------------------------------------------------------------------ GloVe
+@shapes
+@task("GloVe")
+def test_glove_parameters_and_initialisation(topic):
+    torch.manual_seed(0)
+    V, D = 5000, 4
+    model = topic.GloVe(V, D)
+    shapes_ = {"w": (V, D), "w_tilde": (V, D), "b": (V,), "b_tilde": (V,)}
+    for name, shape in shapes_.items():
+        p = getattr(model, name, None)
+        assert isinstance(p, torch.nn.Parameter), f"GloVe.{name} should be an nn.Parameter, got {type(p).__name__}"
+        check_tensor(p, f"GloVe({V}, {D}).{name}", shape=shape)
+    assert sum(p.numel() for p in model.parameters()) == 2 * V * D + 2 * V, (
+        "GloVe's parameters are w, w_tilde, b and b_tilde, nothing else")
+    bound = 0.5 / D
+    for name in shapes_:
+        p = getattr(model, name).detach()
+        hint = (f"all four start uniform in [-0.5 / embed_dim, 0.5 / embed_dim] = ±{bound:g}, the biases too: "
+                "torch.empty(...).uniform_(-bound, bound)")
+        assert p.abs().max() <= bound and p.max() > 0.98 * bound and p.min() < -0.98 * bound, (
+            f"GloVe({V}, {D}).{name} ranges over [{p.min():.4g}, {p.max():.4g}], expected to fill "
+            f"[-{bound:g}, {bound:g}].\nLikely cause: {hint}")
+        assert abs(p.std().item() / (bound / math.sqrt(3)) - 1) < 0.05, (
+            f"GloVe({V}, {D}).{name} has standard deviation {p.std():.4g}; a uniform in ±{bound:g} has "
+            f"{bound / math.sqrt(3):.4g}.\nLikely cause: {hint}")
+    loss = topic.GloVe(10, 3)(torch.tensor([5, 6]), torch.tensor([7, 5]), torch.tensor([2.0, 0.5]))
+    check_tensor(loss, "GloVe(10, 3)(i (2,), j (2,), x (2,))", shape=(), hint="the mean over the batch: a scalar")
+
+
+@gradients
+@task("GloVe")
+def test_glove_loss_is_the_weighted_least_squares(topic):
+    g = torch.Generator().manual_seed(4)
+    for x_max, alpha in ((100.0, 0.75), (4.0, 0.5)):
+        model = _randomise(topic.GloVe(10, 3, x_max=x_max, alpha=alpha).double(), g)
+        i, j = torch.tensor([5, 6, 7, 5, 9]), torch.tensor([6, 5, 9, 5, 8])
+        x = torch.tensor([1.0, 3.0, 0.5, 7.0, 150.0], dtype=torch.float64)
+        w, w_t, b, b_t = (getattr(model, n).detach() for n in ("w", "w_tilde", "b", "b_tilde"))
+        f = torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))
+        expected = (f * ((w[i] * w_t[j]).sum(1) + b[i] + b_t[j] - torch.log(x)) ** 2).mean()
+        assert_close(model(i, j, x), expected, f"GloVe(x_max={x_max}, alpha={alpha})(i, j, x)", atol=1e-10,
+                     hint="mean over the batch of f(x) (w[i]·w_tilde[j] + b[i] + b_tilde[j] - log x)², with f = "
+                          "glove_weight(x, x_max=self.x_max, alpha=self.alpha) and the natural log of x (not "
+                          "log(1 + x))")
+    vectors = model.word_vectors()
+    assert_close(vectors, w + w_t, "GloVe.word_vectors()", atol=1e-12,
+                 hint="the paper's word vectors are the sum W + W~ (section 4.2), not w alone")
+    assert not vectors.requires_grad, "GloVe.word_vectors() should be detached (.detach())"
+
+
+# ------------------------------------------------------------------ learning: neighbours by category
+def _category_score(vectors, vocab, category):
+    """The fraction of category words whose nearest other category word (cosine) shares their category."""
+    words = sorted(category)
+    unit = F.normalize(vectors.detach().cpu().double()[[vocab[w] for w in words]], dim=1)  # (W, D)
+    similarity = unit @ unit.T - 3 * torch.eye(len(words), dtype=torch.float64)
+    nearest = similarity.argmax(1).tolist()
+    return sum(category[w] == category[words[n]] for w, n in zip(words, nearest)) / len(words)
+
+
+def _encoded(n, seed):
+    c = corpus(n, seed=seed)
+    vocab = Vocab.build(c.sentences)
+    return c, vocab, [vocab.encode(s) for s in c.sentences]
+
+
+CHANCE = 0.13  # a random nearest word: (category size - 1) / 49 other category words, on average
+
+
+def _train_word2vec(topic, model_class, seed, device):
+    torch.manual_seed(seed)
+    c, vocab, sentences = _encoded(2000, seed)
+    model = getattr(topic, model_class)(len(vocab), 32).to(device)
+    noise = topic.noise_distribution(vocab.counts)
+    keep = topic.keep_probability(vocab.counts, t=1e-2)
+    losses = topic.train_word2vec(model, sentences, noise, window=2, epochs=3, lr=0.05, batch_size=1024,
+                                  num_negatives=5, keep=keep, seed=seed)
+    assert losses[-1] < losses[0], f"the loss should fall: first epoch {losses[0]:.4f}, last {losses[-1]:.4f}"
+    return _category_score(model.word_vectors(), vocab, c.category)
+
+
+@accuracy
+@task("SkipGram")
+def test_skipgram_puts_each_category_together(topic, seed, device):
+    score = _train_word2vec(topic, "SkipGram", seed, device)
+    assert_at_least(score, 0.9, f"skip-gram: category words whose nearest category word shares their category "
+                    f"(seed {seed})", chance=CHANCE,
+                    hint="the solution reaches 1.0 on every seed tried (3 epochs on 2000 sentences). Check the "
+                         "negatives' sign in sgns_loss, which table the contexts come from, and the examples")
+
+
+@accuracy
+@task("CBOW")
+def test_cbow_puts_each_category_together(topic, seed, device):
+    score = _train_word2vec(topic, "CBOW", seed, device)
+    assert_at_least(score, 0.9, f"CBOW: category words whose nearest category word shares their category "
+                    f"(seed {seed})", chance=CHANCE,
+                    hint="the solution reaches 0.98-1.0 (3 epochs on 2000 sentences). Check the masked mean of the "
+                         "context vectors and cbow_examples")
+
+
+@accuracy
+@task("GloVe")
+def test_glove_puts_each_category_together(topic, seed, device):
+    torch.manual_seed(seed)
+    c, vocab, sentences = _encoded(5000, seed)
+    X = topic.cooccurrence(sentences, len(vocab), window=2)
+    model = topic.GloVe(len(vocab), 32, x_max=10.0).to(device)
+    losses = topic.train_glove(model, X.to(device), epochs=50, lr=0.5, seed=seed)
+    assert losses[-1] < losses[0], f"the loss should fall: first step {losses[0]:.4f}, last {losses[-1]:.4f}"
+    score = _category_score(model.word_vectors(), vocab, c.category)
+    assert_at_least(score, 0.9, f"GloVe: category words whose nearest category word shares their category "
+                    f"(seed {seed})", chance=CHANCE,
+                    hint="the solution reaches 0.98-1.0 (50 full-batch AdaGrad steps, x_max = 10, 5000 sentences). "
+                         "Check the 1/distance counts, the weighting and the log of x")
+
+
+# ------------------------------------------------------------------ the script on a learner's text
+def _main_saves_vectors(topic, tmp_path, capsys, model, format):
+    """main() on a small text file: it trains `model` and writes one vector per word in `format`."""
+    sentences = corpus(300, seed=1).sentences
+    text = tmp_path / "corpus.txt"
+    text.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    words = Vocab.build(sentences).itos[5:]
+    out = tmp_path / f"{model}.txt"
+    code = topic.main(["--corpus", str(text), "--model", model, "--epochs", "2", "--embed-dim", "6",
+                       "--save", str(out), "--format", format, "--device", "cpu"])
+    assert code == 0, f"main(['--corpus', FILE, '--model', {model!r}, ...]) should return 0, got {code!r}"
+    first = out.read_text(encoding="utf-8").splitlines()[0]
+    assert (first == f"{len(words)} 6") == (format == "word2vec"), (
+        f"--format {format}: the first line of the saved file is {first[:40]!r}")
+    saved, vectors = load_embeddings(out)
+    assert saved == words and tuple(vectors.shape) == (len(words), 6), (
+        f"main(--save) should write one vector of 6 values per word of the corpus ({len(words)} words), got "
+        f"{len(saved)} words, shape {tuple(vectors.shape)}")
+    assert vectors.abs().sum() > 0 and torch.isfinite(vectors).all(), "the saved vectors should be finite, not 0"
+    assert "loss" in capsys.readouterr().out, "main() should print its progress"
+
+
+@shapes
+@task("SkipGram")
+def test_main_trains_skipgram_on_a_text_file(topic, tmp_path, capsys):
+    _main_saves_vectors(topic, tmp_path, capsys, "skipgram", "word2vec")
+    assert topic.main(["--corpus", str(tmp_path / "missing.txt")]) == 1, "a missing --corpus file should return 1"
+    assert "error:" in capsys.readouterr().err, "main() should print 'error: ...' for a missing --corpus file"
+
+
+@shapes
+@task("GloVe")
+def test_main_trains_glove_on_a_text_file(topic, tmp_path, capsys):
+    _main_saves_vectors(topic, tmp_path, capsys, "glove", "glove")
