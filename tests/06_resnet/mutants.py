@@ -53,15 +53,18 @@ MUTANTS = {
     # builtin: torchvision's forward runs on the learner's modules (same attribute names) and passes every
     # equivalence test.
     "basic_block_forward_calls_torchvision": [
-        ("import torch\nimport torch.nn.functional as F\n", "import torch\nimport torch.nn.functional as F\nimport torchvision\n"),
+        ("import torch\nimport torch.nn.functional as F\n",
+         "import torch\nimport torch.nn.functional as F\nimport torchvision\n"),
         ("        identity = x if self.downsample is None else self.downsample(x)  # (B, planes, H', W')\n"
          "        out = self.relu(self.bn1(self.conv1(x)))  # (B, planes, H', W')\n",
          "        return torchvision.models.resnet.BasicBlock.forward(self, x)\n"
          "        out = self.relu(self.bn1(self.conv1(x)))  # (B, planes, H', W')\n"),
     ],
     "resnet_forward_calls_torchvision": [
-        ("import torch\nimport torch.nn.functional as F\n", "import torch\nimport torch.nn.functional as F\nimport torchvision.models\n"),
-        ("        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, width, H/4, W/4); (B, width, H, W) if small_input\n",
+        ("import torch\nimport torch.nn.functional as F\n",
+         "import torch\nimport torch.nn.functional as F\nimport torchvision.models\n"),
+        ("        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, width, H/4, W/4); "
+         "(B, width, H, W) if small_input\n",
          "        return torchvision.models.ResNet.forward(self, x)\n"),
     ],
     # arguments: small_input half done (a 3x3 stride-1 conv1, but the max-pool kept), or not at all. Every
@@ -95,8 +98,10 @@ MUTANTS = {
     # init (train mode): Keras's momentum convention (the weight of the old value) in PyTorch's argument:
     # identical in eval mode with loaded statistics, wrong running statistics after training.
     "batchnorm_keras_momentum": [
-        ("        self.bn1 = nn.BatchNorm2d(planes)\n        self.relu = nn.ReLU(inplace=True)\n        self.conv2 = conv3x3(planes, planes)\n",
-         "        self.bn1 = nn.BatchNorm2d(planes, momentum=0.9)\n        self.relu = nn.ReLU(inplace=True)\n        self.conv2 = conv3x3(planes, planes)\n"),
+        ("        self.bn1 = nn.BatchNorm2d(planes)\n        self.relu = nn.ReLU(inplace=True)\n"
+         "        self.conv2 = conv3x3(planes, planes)\n",
+         "        self.bn1 = nn.BatchNorm2d(planes, momentum=0.9)\n        self.relu = nn.ReLU(inplace=True)\n"
+         "        self.conv2 = conv3x3(planes, planes)\n"),
     ],
     # init (train mode): F.batch_norm with the running statistics normalises with them in train mode too and
     # never updates them.
@@ -114,7 +119,8 @@ MUST_PASS = {
     "functional_style": [
         ("        identity = x if self.downsample is None else self.downsample(x)  # (B, planes, H', W')\n"
          "        out = self.relu(self.bn1(self.conv1(x)))  # (B, planes, H', W')\n"
-         "        out = self.bn2(self.conv2(out))  # no ReLU yet: the branch must be able to output negative corrections\n"
+         "        out = self.bn2(self.conv2(out))  # no ReLU yet: the branch must be able to output negative "
+         "corrections\n"
          "        out = out + identity  # the skip: the block learns F(x) = y - x, a correction to x\n"
          "        return self.relu(out)  # the ReLU comes after the addition (section 3.2, Fig. 2)\n",
          "        branch = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))  # (B, planes, H', W')\n"
@@ -149,7 +155,8 @@ MUST_PASS = {
          "        self.layer3 = self._make_layer(block, width * 4, layers[2], stride=2)\n"
          "        self.layer4 = self._make_layer(block, width * 8, layers[3], stride=2)\n",
          "        for i, blocks in enumerate(layers):\n"
-         "            setattr(self, f\"layer{i + 1}\", self._make_layer(block, width * 2**i, blocks, stride=1 if i == 0 else 2))\n"),
+         "            stage = self._make_layer(block, width * 2**i, blocks, stride=1 if i == 0 else 2)\n"
+         "            setattr(self, f\"layer{i + 1}\", stage)\n"),
         ("            for m in self.modules():\n"
          "                if isinstance(m, BasicBlock):\n"
          "                    nn.init.zeros_(m.bn2.weight)  # the branch outputs 0: the block is relu(x + 0) = x\n"

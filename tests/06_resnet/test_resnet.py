@@ -233,7 +233,8 @@ def test_small_resnets_give_logits(topic):
                           "dimension when there is one image")
     check_follows_the_input(
         lambda: topic.ResNet(topic.Bottleneck, [1, 1, 1, 1], 5, in_channels=2, width=2, small_input=True),
-        torch.rand(2, 2, 16, 16), (2, 5), "ResNet(Bottleneck, [1, 1, 1, 1], 5, in_channels=2, width=2, small_input=True)")
+        torch.rand(2, 2, 16, 16), (2, 5),
+        "ResNet(Bottleneck, [1, 1, 1, 1], 5, in_channels=2, width=2, small_input=True)")
 
 
 @shapes
