@@ -163,7 +163,7 @@ def test_pad_to_match_gives_the_reference_size(topic):
     for (h, w), (height, width) in (((4, 4), (4, 4)), ((4, 6), (5, 7)), ((2, 3), (7, 4)), ((6, 6), (4, 4))):
         x, reference = torch.randn(2, 3, h, w), torch.randn(2, 5, height, width)
         check_tensor(topic.pad_to_match(x, reference), f"pad_to_match(x {tuple(x.shape)}, reference "
-                     f"{tuple(reference.shape)})", shape=(2, 3, height, width),
+                     f"{tuple(reference.shape)})", shape=(2, 3, height, width), dtype=torch.float32,
                      hint="take H and W from the reference, keep x's batch and channels; "
                           "F.pad's list starts with the last dimension: (left, right, top, bottom)")
     x, reference = torch.randn(2, 3, 4, 6, dtype=torch.float64), torch.randn(2, 5, 5, 7, dtype=torch.float64)
@@ -314,10 +314,9 @@ def test_unet_decoder_receives_the_encoder_features(topic):
     g = torch.Generator().manual_seed(3)
     model = _randomise_batchnorm(topic.UNet(in_channels=1, num_classes=1, depth=2, width=3), g).eval()
     encoder, decoder = [], []
-    hooks = [model.inc.register_forward_hook(lambda m, args, out: encoder.append(out.detach()))]
-    hooks += [d.register_forward_hook(lambda m, args, out: encoder.append(out.detach())) for d in model.downs]
-    hooks += [u.register_forward_hook(lambda m, args, out: decoder.append((args, out.detach())))
-              for u in model.ups]
+    hooks = [model.inc.register_forward_hook(lambda m, args, out: encoder.append(out))]
+    hooks += [d.register_forward_hook(lambda m, args, out: encoder.append(out)) for d in model.downs]
+    hooks += [u.register_forward_hook(lambda m, args, out: decoder.append((args, out))) for u in model.ups]
     try:
         with torch.no_grad():
             logits = model(torch.randn(2, 1, 13, 10, generator=g))
@@ -327,6 +326,10 @@ def test_unet_decoder_receives_the_encoder_features(topic):
     assert len(encoder) == 3 and len(decoder) == 2, (
         f"UNet(depth=2).forward should run inc, both Down blocks and both Up blocks once each; "
         f"the encoder ran {len(encoder)} of 3 times, the decoder {len(decoder)} of 2")
+    for k, out in enumerate(encoder):
+        check_tensor(out, "the output of model.inc" if k == 0 else f"the output of model.downs[{k - 1}]", finite=False)
+    for k, (_, out) in enumerate(decoder):
+        check_tensor(out, f"the output of model.ups[{k}]", finite=False)
     for k, (args, _) in enumerate(decoder):
         assert len(args) == 2, f"call each Up block as up(x, skip); ups[{k}] got {len(args)} arguments"
         x, skip = args
@@ -412,8 +415,9 @@ def test_metrics_give_one_score_per_image(topic):
     logits, target = torch.randn(6, 1, 8, 8, generator=g), (torch.rand(6, 1, 8, 8, generator=g) < 0.4).float()
     for name in ("dice_score", "iou_score"):
         score = check_tensor(getattr(topic, name)(logits, target), f"{name}(logits (6, 1, 8, 8), target)",
-                             shape=(6,), hint="return one score per image (B,), a float tensor; "
-                                              "flatten each image and sum over dim 1")
+                             shape=(6,), dtype=torch.float32,
+                             hint="return one score per image (B,), a float32 tensor; flatten each image and sum "
+                                  "over dim 1")
         assert ((score >= 0) & (score <= 1)).all(), f"{name} must lie in [0, 1], got {score.tolist()}"
 
 
