@@ -195,7 +195,7 @@ def test_pad_to_match_centres_the_map(topic):
     assert_close(topic.pad_to_match(x, torch.zeros(1, 1, 4, 6)), x[..., 2:6, 1:7],
                  "pad_to_match(x (1, 1, 7, 7), reference (1, 1, 4, 6)): crops of 3 rows and 1 column", atol=0,
                  hint="the docstring's split holds for negative d too: top = d // 2 (floor division, -3 // 2 = -2), "
-                      "bottom = d - top; int(d / 2) rounds towards zero and crops the wrong rows")
+                      "bottom = d - top; int(d / 2) rounds towards zero and crops the wrong rows or columns")
     x = torch.arange(1.0, 19.0).reshape(1, 1, 3, 6)
     assert_close(topic.pad_to_match(x, torch.zeros(1, 1, 6, 3)), _centre_pad(x[..., 2:5], 6, 3),
                  "pad_to_match(x (1, 1, 3, 6), reference (1, 1, 6, 3)): 3 rows added, 3 columns cropped", atol=0,
