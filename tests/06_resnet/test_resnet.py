@@ -3,13 +3,16 @@
 torchvision is imported inside the tests that compare with it, never at the top:
 a learner's first failures should not wait for it. Full-size networks are built on
 the `meta` device (no memory, no initialisation) and given random weights straight
-from a state dict, which is much faster than building them on the CPU.
+from a state dict, which is much faster than building them on the CPU. The shape
+tests also run each module on the `meta` device and in float64: a tensor made
+without `device=` (on the CPU by default) or a cast to float32 fails there at no cost.
 """
 
 import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from grader.checks import assert_at_least, assert_at_most, assert_close, check_tensor
@@ -76,9 +79,36 @@ def compare_with_torchvision(topic, name: str, hint: str) -> None:
     with torch.no_grad():
         expected = reference(x)  # (2, 1000)
         got = ours(x)
+    check_tensor(got, f"{name}() logits on a (2, 3, 64, 64) float32 input", shape=(2, 1000), dtype=torch.float32,
+                 hint="the logits keep the input's dtype: no .double() or .float() inside the network")
     scale = expected.abs().max().item()
     assert_close(got, expected, f"{name}() logits on a (2, 3, 64, 64) input, eval mode, random weights",
                  atol=1e-4 * scale, rtol=1e-4, hint=hint)
+    compare_in_train_mode(reference, ours, x, f"{name}()", atol=1e-4 * scale)
+
+
+BATCHNORM_TRAIN_HINT = (
+    "in train mode a BatchNorm normalises with the batch's own statistics and updates its running ones with "
+    "PyTorch's convention, running = (1 - momentum) * running + momentum * batch statistic (momentum 0.1, the "
+    "unbiased variance): create nn.BatchNorm2d(channels) with its defaults and call the module (self.bn1(out)), "
+    "not F.batch_norm with the running statistics, which ignores train mode")
+
+
+def compare_in_train_mode(reference: nn.Module, ours: nn.Module, x: torch.Tensor, where: str, atol: float) -> None:
+    """One forward pass in train mode: the same output and the same running statistics afterwards."""
+    __tracebackhide__ = True
+    reference.train()
+    ours.train()
+    with torch.no_grad():
+        expected = reference(x)
+        got = ours(x.clone())
+    assert_close(got, expected, f"{where} output in train mode (BatchNorm uses the batch's statistics)",
+                 atol=atol, rtol=1e-4, hint=BATCHNORM_TRAIN_HINT)
+    buffers = dict(ours.named_buffers())
+    for key, value in reference.named_buffers():
+        assert key in buffers, f"{where}: no buffer {key} (torchvision's name); check the module names"
+        assert_close(buffers[key], value, f"{where}: {key} after one forward pass in train mode",
+                     atol=1e-5, rtol=1e-4, hint=BATCHNORM_TRAIN_HINT)
 
 
 def downsample(inplanes: int, out_channels: int, stride: int) -> nn.Sequential:
@@ -104,8 +134,27 @@ def compare_block(topic, name: str, inplanes: int, planes: int, stride: int, wit
     with torch.no_grad():
         expected = reference(x)
         got = ours(x.clone())  # a clone: an in-place ReLU on the input must not change the reference's input
+    check_tensor(got, f"{where} output on a float32 input", dtype=torch.float32,
+                 hint="the output keeps the input's dtype: no .double() or .float() inside the block")
     assert_close(got, expected, f"{where} output, eval mode, random weights and BatchNorm statistics",
                  atol=1e-5, rtol=1e-4, hint=hint)
+    compare_in_train_mode(reference, ours, x, where, atol=1e-5)
+
+
+def check_follows_the_input(make, x: torch.Tensor, shape: tuple, name: str, hint: str = "") -> None:
+    """make() builds the module; it must run on the meta device and in float64 as it does in float32 on the CPU."""
+    __tracebackhide__ = True
+    hint = hint or ("every tensor the module makes must follow the input: torch.zeros(n) with no device= lands "
+                    "on the CPU (use torch.zeros_like(x) or device=x.device), and a .float() turns float64 into "
+                    "float32")
+    module = make().eval()
+    with torch.no_grad():
+        got = check_tensor(module.to("meta")(x.to("meta")), f"{name} on the meta device", shape=shape,
+                           finite=False, hint=hint)
+    assert got.device.type == "meta", f"{name}: expected the output on the input's device (meta), got {got.device}"
+    with torch.no_grad():
+        check_tensor(make().eval().double()(x.double()), f"{name} in float64 (module.double(), float64 input)",
+                     shape=shape, dtype=torch.float64, hint=hint)
 
 
 # ------------------------------------------------------------------ BasicBlock
@@ -119,8 +168,11 @@ def test_basic_block_shapes(topic):
                  hint="both 3x3 convolutions need padding=1 to keep H and W; the output has `planes` channels")
     block = topic.BasicBlock(8, 16, stride=2, downsample=downsample(8, 16, 2))
     check_tensor(block(x), "BasicBlock(8, 16, stride=2, downsample=conv1x1 + BN) on (2, 8, 10, 10)",
-                 shape=(2, 16, 5, 5),
+                 shape=(2, 16, 5, 5), dtype=torch.float32,
                  hint="the stride goes on conv1; the shortcut is downsample(x) when downsample is given")
+    check_follows_the_input(lambda: topic.BasicBlock(8, 16, stride=2, downsample=downsample(8, 16, 2)),
+                            torch.randn(2, 8, 9, 9), (2, 16, 5, 5), "BasicBlock(8, 16, stride=2, downsample) on "
+                            "(2, 8, 9, 9)")
 
 
 @gradients
@@ -144,7 +196,11 @@ def test_bottleneck_shapes(topic):
                  hint="1x1 down to planes, 3x3 (padding 1) on planes, 1x1 up to planes * expansion channels")
     block = topic.Bottleneck(16, 8, stride=2, downsample=downsample(16, 32, 2))
     check_tensor(block(x), "Bottleneck(16, 8, stride=2, downsample=conv1x1 + BN) on (2, 16, 10, 10)",
-                 shape=(2, 32, 5, 5), hint="the output has planes * 4 channels and H / stride, W / stride")
+                 shape=(2, 32, 5, 5), dtype=torch.float32,
+                 hint="the output has planes * 4 channels and H / stride, W / stride")
+    check_follows_the_input(lambda: topic.Bottleneck(16, 8, stride=2, downsample=downsample(16, 32, 2)),
+                            torch.randn(2, 16, 9, 9), (2, 32, 5, 5), "Bottleneck(16, 8, stride=2, downsample) on "
+                            "(2, 16, 9, 9)")
 
 
 @gradients
@@ -166,7 +222,19 @@ def test_small_resnets_give_logits(topic):
                  hint="small_input: a 3x3 stride-1 conv1 and no max-pooling; avgpool then flatten(x, 1) before fc")
     model = topic.ResNet(topic.Bottleneck, [1, 2, 1, 1], 7, width=4)
     check_tensor(model(torch.rand(2, 3, 32, 32)), "ResNet(Bottleneck, [1, 2, 1, 1], 7, width=4) on (2, 3, 32, 32)",
-                 shape=(2, 7), hint="fc takes width * 8 * block.expansion features; stage k has width * 2^(k-1) planes")
+                 shape=(2, 7), dtype=torch.float32,
+                 hint="fc takes width * 8 * block.expansion features; stage k has width * 2^(k-1) planes")
+    # One image, of an odd size: a squeeze() before fc would eat the batch dimension.
+    model = topic.ResNet(topic.BasicBlock, [1, 1, 1, 1], 10, in_channels=1, width=8, small_input=True).eval()
+    with torch.no_grad():
+        check_tensor(model(torch.rand(1, 1, 17, 17)), "ResNet(BasicBlock, [1, 1, 1, 1], 10, in_channels=1, width=8, "
+                     "small_input=True) in eval mode on one image (1, 1, 17, 17)", shape=(1, 10),
+                     hint="flatten with torch.flatten(x, 1) (or x.flatten(1)): x.squeeze() also removes the batch "
+                          "dimension when there is one image")
+    check_follows_the_input(
+        lambda: topic.ResNet(topic.Bottleneck, [1, 1, 1, 1], 5, in_channels=2, width=2, small_input=True),
+        torch.rand(2, 2, 16, 16), (2, 5),
+        "ResNet(Bottleneck, [1, 1, 1, 1], 5, in_channels=2, width=2, small_input=True)")
 
 
 @shapes
@@ -180,6 +248,39 @@ def test_parameter_counts(topic):
             f"{name}(): expected {expected:,} parameters (as torchvision), got {count:,} "
             f"({count - expected:+,}).\nLikely cause: a projection shortcut missing or without its BatchNorm, a "
             "convolution with a bias, the wrong expansion, or the wrong number of blocks per stage")
+
+
+@gradients
+@task("ResNet")
+def test_stem_with_and_without_small_input(topic):
+    x = torch.randn(2, 2, 16, 16, generator=torch.Generator().manual_seed(11))  # (B, C, H, W)
+    for small_input in (True, False):
+        name = f"ResNet(BasicBlock, [1, 1, 1, 1], 10, in_channels=2, width=4, small_input={small_input})"
+        model = topic.ResNet(topic.BasicBlock, [1, 1, 1, 1], 10, in_channels=2, width=4, small_input=small_input)
+        model.load_state_dict(random_state(model, seed=11))
+        model.eval()
+        kernel, stride, padding = (3, 1, 1) if small_input else (7, 2, 3)
+        check_tensor(model.conv1.weight, f"{name}.conv1.weight", shape=(4, 2, kernel, kernel),
+                     hint="small_input=True: a 3x3 conv1 (stride 1, padding 1); otherwise ImageNet's 7x7 (stride 2, "
+                          "padding 3); both Conv2d(in_channels, width, ..., bias=False)")
+        seen = []
+        handle = model.layer1.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+        try:
+            with torch.no_grad():
+                model(x)
+        finally:
+            handle.remove()
+        assert len(seen) == 1, f"{name}: forward should run layer1 once, it ran {len(seen)} times"
+        with torch.no_grad():
+            bn = model.bn1
+            expected = F.conv2d(x, model.conv1.weight, stride=stride, padding=padding)
+            expected = F.relu(F.batch_norm(expected, bn.running_mean, bn.running_var, bn.weight, bn.bias, eps=bn.eps))
+            if not small_input:
+                expected = F.max_pool2d(expected, kernel_size=3, stride=2, padding=1)  # (2, 4, 4, 4)
+        assert_close(seen[0], expected, f"{name}: the stem's output (what layer1 receives), eval mode",
+                     hint="small_input=True: conv1 3x3 with stride 1 and padding 1, bn1, relu, and no max-pooling "
+                          "(maxpool = nn.Identity()), so layer1 sees H x W; otherwise conv1 7x7 stride 2 padding 3, "
+                          "bn1, relu, MaxPool2d(3, stride=2, padding=1): H/4 x W/4")
 
 
 @shapes
@@ -236,9 +337,17 @@ def test_zero_init_residual_makes_blocks_identities(topic):
                     f"{name}=True): {key} should start at 0, so the block starts as the identity; got "
                     f"{value.flatten()[:4].tolist()}. Likely cause: zeroing a different BatchNorm than the "
                     f"block's last one ({last})")
+        # The complement: every other BatchNorm (the stem's, the blocks' others, the projections') is untouched.
+        for module_name, module in model.named_modules():
+            if isinstance(module, nn.BatchNorm2d) and module_name.rsplit(".", 1)[-1] != last:
+                assert (module.weight == 1).all() and (module.bias == 0).all(), (
+                    f"{name}=True): {module_name} should keep weight 1 and bias 0; got weight "
+                    f"{module.weight.flatten()[:4].tolist()}, bias {module.bias.flatten()[:4].tolist()}. "
+                    f"Likely cause: zeroing every BatchNorm instead of only the last one of each block ({last})")
         x = torch.rand(2, 4 * block.expansion, 6, 6)  # non-negative, as after a ReLU
         with torch.no_grad():
             got = model.layer1[1](x.clone())  # the second block of layer1 has an identity shortcut
+        check_tensor(got, f"{name}=True): layer1[1](x)", shape=x.shape, dtype=torch.float32)
         assert_close(got, x, f"{name}=True): layer1[1](x) for x >= 0 at initialisation", hint=(
             f"with the last BatchNorm's weight at 0 the branch outputs 0, so relu(0 + x) = x; "
             f"zero {last}.weight of every {block.__name__}"))
@@ -251,7 +360,10 @@ def test_mlp_stack_shapes(topic):
     for residual in (True, False):
         model = topic.MLPStack(5, 16, 3, 4, residual=residual)
         check_tensor(model(torch.randn(7, 5)), f"MLPStack(5, 16, num_layers=3, 4, residual={residual}) on (7, 5)",
-                     shape=(7, 4), hint="each hidden layer maps (N, hidden_size) to (N, hidden_size); return self.output(h)")
+                     shape=(7, 4), dtype=torch.float32,
+                     hint="each hidden layer maps (N, hidden_size) to (N, hidden_size); return self.output(h)")
+        check_follows_the_input(lambda: topic.MLPStack(5, 16, 3, 4, residual=residual), torch.randn(7, 5), (7, 4),
+                                f"MLPStack(5, 16, num_layers=3, 4, residual={residual})")
 
 
 @gradients
@@ -282,7 +394,9 @@ def test_skips_keep_the_first_layer_gradient(topic):
         norms = {}
         for residual in (False, True):
             model = topic.MLPStack(16, 32, 20, 4, residual=residual)
-            nn.functional.cross_entropy(model(X), y).backward()
+            logits = check_tensor(model(X), f"MLPStack(16, 32, num_layers=20, 4, residual={residual}) on (128, 16)",
+                                  shape=(128, 4))
+            nn.functional.cross_entropy(logits, y).backward()
             check_tensor(model.input.weight.grad, "the first layer's gradient",
                          hint="the input layer must take part in the forward pass")
             norms[residual] = model.input.weight.grad.norm().item()
@@ -295,6 +409,38 @@ def test_skips_keep_the_first_layer_gradient(topic):
 
 
 # ------------------------------------------------------------------ training
+@gradients
+@task("train_step")
+def test_train_step_is_one_adam_step_on_the_cross_entropy(topic):
+    g = torch.Generator().manual_seed(12)
+    X, y = torch.randn(8, 1, 6, 6, generator=g), torch.randint(0, 5, (8,), generator=g)  # (8, 1, 6, 6), (8,)
+    torch.manual_seed(0)
+    # A model of its own, not the learner's ResNet: this test is about the step. Its BatchNorm makes a
+    # second forward pass in train mode visible (it moves the running statistics again).
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 5))
+    reference = copy.deepcopy(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = [topic.train_step(model, optimizer, (X[:4], y[:4])), topic.train_step(model, optimizer, (X[4:], y[4:]))]
+    assert all(isinstance(loss, float) for loss in losses), (
+        f"train_step should return the batch's loss as a Python float (loss.item()), got {losses!r:.200}")
+    optimizer = torch.optim.Adam(reference.parameters(), lr=0.01)  # the same two steps by hand
+    expected = []
+    for batch in (slice(0, 4), slice(4, 8)):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(reference(X[batch]), y[batch])
+        loss.backward()
+        optimizer.step()
+        expected.append(loss.item())
+    hint = ("each batch: optimizer.zero_grad(), loss = F.cross_entropy(model(X), y) (mean over the batch, no "
+            "other options), loss.backward(), optimizer.step(), return loss.item(): the loss of the forward pass "
+            "before the step, computed once")
+    assert_close(torch.tensor(losses), torch.tensor(expected), "the losses two train_step calls return", atol=1e-6,
+                 hint=hint)
+    for (name, got), want in zip(model.state_dict().items(), reference.state_dict().values()):
+        assert_close(got, want, f"{name} after two train_step calls", atol=1e-6, hint=hint)
+
+
 @accuracy
 @task("train_step")
 def test_small_resnet_learns_shapes(topic, seed, device):
@@ -307,7 +453,8 @@ def test_small_resnet_learns_shapes(topic, seed, device):
     assert losses[-1] < losses[0], f"the loss should fall during training: first {losses[0]:.4f}, last {losses[-1]:.4f}"
     model.eval()
     with torch.no_grad():
-        acc = (model(X_test).argmax(1) == y_test).float().mean().item()
+        logits = check_tensor(model(X_test), "the trained ResNet's logits on the 500 test images", shape=(500, 10))
+    acc = (logits.argmax(1) == y_test).float().mean().item()
     assert_at_least(acc, 0.85, f"test accuracy of a 10-layer ResNet on 16x16 shapes after 6 epochs (seed {seed})",
                     chance=0.1, hint="check each step of train_step() (zero_grad, cross-entropy on logits, backward, "
-                                     "step) and the blocks; the solution reaches 0.92-0.98")
+                                     "step) and the blocks; the solution reaches 0.91-0.97")

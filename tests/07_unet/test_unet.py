@@ -1,4 +1,9 @@
-"""Hidden suite for 07 U-Net: shapes, skip concatenation, Dice/IoU, segmentation."""
+"""Hidden suite for 07 U-Net: shapes, skip concatenation, Dice/IoU, segmentation.
+
+The shape tests also run each piece on the `meta` device and in float64: a tensor
+made without `device=` (on the CPU by default) or a cast to float32 fails there at
+no cost.
+"""
 
 import copy
 
@@ -25,6 +30,30 @@ def _randomise_batchnorm(module, g):
     return module
 
 
+def _follows_the_input(make, x, shape, name, hint=""):
+    """make() builds the module; it must run on the meta device and in float64 as in float32 on the CPU."""
+    __tracebackhide__ = True
+    hint = hint or ("every tensor the module makes must follow the input: torch.zeros(n) with no device= lands "
+                    "on the CPU (use torch.zeros_like(x) or device=x.device), and a .float() turns float64 into "
+                    "float32")
+    with torch.no_grad():
+        got = check_tensor(make().eval().to("meta")(x.to("meta")), f"{name} on the meta device", shape=shape,
+                           finite=False, hint=hint)
+        assert got.device.type == "meta", f"{name}: expected the output on the input's device (meta), got {got.device}"
+        check_tensor(make().eval().double()(x.double()), f"{name} in float64 (module.double(), float64 input)",
+                     shape=shape, dtype=torch.float64, hint=hint)
+
+
+def _no_batchnorm(module, name):
+    """batch_norm=False must reach every DoubleConv: no BatchNorm2d, and every convolution keeps its bias."""
+    __tracebackhide__ = True
+    found = [n for n, m in module.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert not found, (f"{name} must not contain BatchNorm2d, found {found[:4]}. Likely cause: batch_norm is not "
+                       "passed on (DoubleConv(..., batch_norm=batch_norm)) to every block it builds")
+    no_bias = [n for n, m in module.named_modules() if isinstance(m, torch.nn.Conv2d) and m.bias is None]
+    assert not no_bias, f"{name}: without BatchNorm the convolutions need their bias, missing in {no_bias[:4]}"
+
+
 def _centre_pad(x, height, width):
     """The reference for pad_to_match: zeros split as d // 2 before and the rest after."""
     dh, dw = height - x.shape[-2], width - x.shape[-1]
@@ -43,8 +72,9 @@ def test_double_conv_keeps_the_size(topic):
     check_tensor(block.conv2.weight, "DoubleConv(3, 5).conv2.weight", shape=(5, 5, 3, 3),
                  hint="conv2 is nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)")
     y = block(torch.randn(2, 3, 9, 7))
-    check_tensor(y, "DoubleConv(3, 5)(x) for x of shape (2, 3, 9, 7)", shape=(2, 5, 9, 7),
+    check_tensor(y, "DoubleConv(3, 5)(x) for x of shape (2, 3, 9, 7)", shape=(2, 5, 9, 7), dtype=torch.float32,
                  hint="a 3x3 convolution without padding=1 loses a pixel on each border")
+    _follows_the_input(lambda: topic.DoubleConv(3, 5), torch.randn(2, 3, 9, 7), (2, 5, 9, 7), "DoubleConv(3, 5)")
 
 
 @gradients
@@ -64,6 +94,25 @@ def test_double_conv_is_conv_bn_relu_twice(topic):
         assert_close(block(x), expected, "DoubleConv(3, 4)(x) in eval mode", atol=1e-5,
                      hint="the order is conv1 -> bn1 -> ReLU -> conv2 -> bn2 -> ReLU; "
                           "check that both ReLUs are there and bn1/bn2 are BatchNorm2d(out_channels)")
+    # Train mode: each BatchNorm normalises with the batch's statistics and moves its running ones by
+    # PyTorch's convention, running = 0.9 * running + 0.1 * batch statistic (unbiased variance).
+    stats = [(bn.running_mean.clone(), bn.running_var.clone()) for bn in (block.bn1, block.bn2)]
+    with torch.no_grad():
+        expected = x
+        for (conv, bn), (mean, var) in zip(((block.conv1, block.bn1), (block.conv2, block.bn2)), stats):
+            expected = F.conv2d(expected, conv.weight, conv.bias, padding=1)
+            expected = F.relu(F.batch_norm(expected, mean, var, bn.weight, bn.bias, training=True, momentum=0.1,
+                                           eps=bn.eps))  # updates mean and var in place
+        got = block.train()(x)
+    hint = ("in train mode BatchNorm uses the batch's statistics and updates its running ones with momentum 0.1 "
+            "(PyTorch's convention: the weight of the new batch, not of the old value as in Keras): "
+            "nn.BatchNorm2d(out_channels) with its defaults, called as a module")
+    assert_close(got, expected, "DoubleConv(3, 4)(x) in train mode", atol=1e-5, hint=hint)
+    for name, bn, (mean, var) in zip(("bn1", "bn2"), (block.bn1, block.bn2), stats):
+        assert_close(bn.running_mean, mean, f"DoubleConv(3, 4).{name}.running_mean after one pass in train mode",
+                     atol=1e-6, hint=hint)
+        assert_close(bn.running_var, var, f"DoubleConv(3, 4).{name}.running_var after one pass in train mode",
+                     atol=1e-6, hint=hint)
     plain = topic.DoubleConv(3, 4, batch_norm=False).eval()
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules()), (
         "DoubleConv(..., batch_norm=False) must not contain BatchNorm2d: use nn.Identity() for bn1 and bn2")
@@ -85,7 +134,9 @@ def test_down_halves_the_size(topic):
         y = down(torch.randn(2, 4, height, width))
         check_tensor(y, f"Down(4, 8)(x) for x of shape (2, 4, {height}, {width})",
                      shape=(2, 8, height // 2, width // 2),
+                     dtype=torch.float32,
                      hint="a 2x2 max-pool with stride 2 halves H and W (rounding down), then DoubleConv(4, 8)")
+    _follows_the_input(lambda: topic.Down(4, 8), torch.randn(2, 4, 11, 7), (2, 8, 5, 3), "Down(4, 8)")
 
 
 @gradients
@@ -98,6 +149,11 @@ def test_down_is_max_pool_then_double_conv(topic):
         assert_close(down(x), down.conv(F.max_pool2d(x, 2)), "Down(2, 3)(x) in eval mode",
                      hint="pool first (nn.MaxPool2d(2), not average pooling, not a strided conv), "
                           "then apply self.conv")
+    plain = topic.Down(2, 3, batch_norm=False).eval()
+    _no_batchnorm(plain, "Down(2, 3, batch_norm=False)")
+    with torch.no_grad():
+        assert_close(plain(x), plain.conv(F.max_pool2d(x, 2)), "Down(2, 3, batch_norm=False)(x)",
+                     hint="pool, then self.conv, a DoubleConv(in_channels, out_channels, batch_norm=batch_norm)")
 
 
 # ------------------------------------------------------------------ pad_to_match
@@ -107,9 +163,17 @@ def test_pad_to_match_gives_the_reference_size(topic):
     for (h, w), (height, width) in (((4, 4), (4, 4)), ((4, 6), (5, 7)), ((2, 3), (7, 4)), ((6, 6), (4, 4))):
         x, reference = torch.randn(2, 3, h, w), torch.randn(2, 5, height, width)
         check_tensor(topic.pad_to_match(x, reference), f"pad_to_match(x {tuple(x.shape)}, reference "
-                     f"{tuple(reference.shape)})", shape=(2, 3, height, width),
+                     f"{tuple(reference.shape)})", shape=(2, 3, height, width), dtype=torch.float32,
                      hint="take H and W from the reference, keep x's batch and channels; "
                           "F.pad's list starts with the last dimension: (left, right, top, bottom)")
+    x, reference = torch.randn(2, 3, 4, 6, dtype=torch.float64), torch.randn(2, 5, 5, 7, dtype=torch.float64)
+    check_tensor(topic.pad_to_match(x, reference), "pad_to_match(x, reference) in float64", shape=(2, 3, 5, 7),
+                 dtype=torch.float64, hint="the padded map keeps x's dtype: pad x itself (F.pad), or make the zeros "
+                                           "with x.new_zeros")
+    got = check_tensor(topic.pad_to_match(x.to("meta"), reference.to("meta")), "pad_to_match on the meta device",
+                       shape=(2, 3, 5, 7), finite=False,
+                       hint="the padded map follows x's device: torch.zeros(...) without device= lands on the CPU")
+    assert got.device.type == "meta", f"pad_to_match: expected the result on x's device (meta), got {got.device}"
 
 
 @gradients
@@ -125,6 +189,17 @@ def test_pad_to_match_centres_the_map(topic):
     assert_close(topic.pad_to_match(x, torch.zeros(1, 1, 4, 4)), x[..., 1:5, 1:5],
                  "pad_to_match(x (1, 1, 6, 6), reference (1, 1, 4, 4)): a centre crop", atol=0,
                  hint="a larger x is cropped around its centre; F.pad with negative padding crops")
+    # Odd negative differences: top = d // 2 rounds down, towards minus infinity (-3 // 2 = -2: two rows
+    # off the top, one off the bottom; -1 // 2 = -1: one column off the left, none off the right).
+    x = torch.arange(1.0, 50.0).reshape(1, 1, 7, 7)
+    assert_close(topic.pad_to_match(x, torch.zeros(1, 1, 4, 6)), x[..., 2:6, 1:7],
+                 "pad_to_match(x (1, 1, 7, 7), reference (1, 1, 4, 6)): crops of 3 rows and 1 column", atol=0,
+                 hint="the docstring's split holds for negative d too: top = d // 2 (floor division, -3 // 2 = -2), "
+                      "bottom = d - top; int(d / 2) rounds towards zero and crops the wrong rows or columns")
+    x = torch.arange(1.0, 19.0).reshape(1, 1, 3, 6)
+    assert_close(topic.pad_to_match(x, torch.zeros(1, 1, 6, 3)), _centre_pad(x[..., 2:5], 6, 3),
+                 "pad_to_match(x (1, 1, 3, 6), reference (1, 1, 6, 3)): 3 rows added, 3 columns cropped", atol=0,
+                 hint="each dimension on its own: pad where the reference is larger, crop where it is smaller")
 
 
 # ------------------------------------------------------------------ Up
@@ -142,9 +217,19 @@ def test_up_doubles_the_size_and_concatenates_channels(topic):
                  hint="the DoubleConv reads the concatenation of 8 upsampled and 8 skip channels: 16 in, "
                       "8 out. Adding the skip instead of concatenating leaves 8 input channels")
     y = up(torch.randn(2, 16, 5, 4), torch.randn(2, 8, 11, 9))
-    check_tensor(y, "Up(16, 8)(x (2, 16, 5, 4), skip (2, 8, 11, 9))", shape=(2, 8, 11, 9),
+    check_tensor(y, "Up(16, 8)(x (2, 16, 5, 4), skip (2, 8, 11, 9))", shape=(2, 8, 11, 9), dtype=torch.float32,
                  hint="the up-convolution gives 10x8; pad it to the skip's 11x9 with pad_to_match before "
                       "concatenating")
+    _no_batchnorm(topic.Up(16, 8, batch_norm=False), "Up(16, 8, batch_norm=False)")
+    with torch.no_grad():
+        for label, dtype, device in (("on the meta device", torch.float32, "meta"),
+                                     ("in float64", torch.float64, "cpu")):
+            module = topic.Up(16, 8).eval().to(dtype=dtype, device=device)
+            got = module(torch.randn(2, 16, 5, 4, dtype=dtype, device=device),
+                         torch.randn(2, 8, 11, 9, dtype=dtype, device=device))
+            check_tensor(got, f"Up(16, 8)(x, skip) {label}", shape=(2, 8, 11, 9), dtype=dtype, finite=False,
+                         hint="every tensor Up makes must follow the input's device and dtype")
+            assert got.device.type == device, f"Up(16, 8) {label}: the output is on {got.device}"
 
 
 @gradients
@@ -202,9 +287,13 @@ def test_unet_output_has_the_input_size(topic):
         for height, width in ((32, 32), (37, 29), (8, 13)):
             y = model(torch.randn(2, 3, height, width))
             check_tensor(y, f"UNet(depth=3)(x) for x of shape (2, 3, {height}, {width})",
-                         shape=(2, 2, height, width),
+                         shape=(2, 2, height, width), dtype=torch.float32,
                          hint="odd sizes lose a row at a pooling; Up must pad the upsampled map to the skip's "
                               "size (pad_to_match) so the output keeps the input's size")
+    _no_batchnorm(topic.UNet(in_channels=3, num_classes=2, depth=2, width=4, batch_norm=False),
+                  "UNet(depth=2, width=4, batch_norm=False) (inc, every Down and every Up)")
+    _follows_the_input(lambda: topic.UNet(in_channels=1, num_classes=1, depth=2, width=2), torch.randn(1, 1, 9, 11),
+                       (1, 1, 9, 11), "UNet(depth=2, width=2) on (1, 1, 9, 11)")
 
 
 @shapes
@@ -225,10 +314,9 @@ def test_unet_decoder_receives_the_encoder_features(topic):
     g = torch.Generator().manual_seed(3)
     model = _randomise_batchnorm(topic.UNet(in_channels=1, num_classes=1, depth=2, width=3), g).eval()
     encoder, decoder = [], []
-    hooks = [model.inc.register_forward_hook(lambda m, args, out: encoder.append(out.detach()))]
-    hooks += [d.register_forward_hook(lambda m, args, out: encoder.append(out.detach())) for d in model.downs]
-    hooks += [u.register_forward_hook(lambda m, args, out: decoder.append((args, out.detach())))
-              for u in model.ups]
+    hooks = [model.inc.register_forward_hook(lambda m, args, out: encoder.append(out))]
+    hooks += [d.register_forward_hook(lambda m, args, out: encoder.append(out)) for d in model.downs]
+    hooks += [u.register_forward_hook(lambda m, args, out: decoder.append((args, out))) for u in model.ups]
     try:
         with torch.no_grad():
             logits = model(torch.randn(2, 1, 13, 10, generator=g))
@@ -238,6 +326,10 @@ def test_unet_decoder_receives_the_encoder_features(topic):
     assert len(encoder) == 3 and len(decoder) == 2, (
         f"UNet(depth=2).forward should run inc, both Down blocks and both Up blocks once each; "
         f"the encoder ran {len(encoder)} of 3 times, the decoder {len(decoder)} of 2")
+    for k, out in enumerate(encoder):
+        check_tensor(out, "the output of model.inc" if k == 0 else f"the output of model.downs[{k - 1}]", finite=False)
+    for k, (_, out) in enumerate(decoder):
+        check_tensor(out, f"the output of model.ups[{k}]", finite=False)
     for k, (args, _) in enumerate(decoder):
         assert len(args) == 2, f"call each Up block as up(x, skip); ups[{k}] got {len(args)} arguments"
         x, skip = args
@@ -257,20 +349,33 @@ def test_unet_decoder_receives_the_encoder_features(topic):
 
 # ------------------------------------------------------------------ binarize, dice, IoU
 def _hand_made_masks():
-    """Five 4x4 cases: both empty, full overlap, prediction inside half of the target, missed, half overlap."""
-    pred = torch.zeros(5, 1, 4, 4)
-    target = torch.zeros(5, 1, 4, 4)
+    """Six 4x4 cases: both empty, full overlap, prediction inside half of the target, missed, half overlap,
+    a prediction where the target is empty."""
+    pred = torch.zeros(6, 1, 4, 4)
+    target = torch.zeros(6, 1, 4, 4)
     pred[1, :, 1:3, 1:3] = target[1, :, 1:3, 1:3] = 1  # identical 2x2 squares
     target[2, :, :, :2] = 1  # target: the left half (8 pixels)
     pred[2, :, :2, :2] = 1  # prediction: its top half (4 pixels)
     target[3, :, 2:, 2:] = 1  # nothing predicted
     pred[4, :, :, :2] = 1  # left half against the middle columns: 4 of 8 pixels shared
     target[4, :, :, 1:3] = 1
+    pred[5, :, 3, :] = 1  # a bottom row predicted, nothing to find: 0, not the "both empty" 1
     return pred, target
 
 
-DICE = torch.tensor([1.0, 1.0, 2 / 3, 0.0, 0.5])  # 2|P∩T| / (|P| + |T|): 8/12 and 8/16 for the partial ones
-IOU = torch.tensor([1.0, 1.0, 0.5, 0.0, 1 / 3])  # |P∩T| / |P∪T|: 4/8 and 4/12
+DICE = torch.tensor([1.0, 1.0, 2 / 3, 0.0, 0.5, 0.0])  # 2|P∩T| / (|P| + |T|): 8/12 and 8/16 for the partial ones
+IOU = torch.tensor([1.0, 1.0, 0.5, 0.0, 1 / 3, 0.0])  # |P∩T| / |P∪T|: 4/8 and 4/12
+
+
+def _with_threshold_pixels(pred):
+    """The hand-made masks as probabilities and as logits, plus pixels on at threshold 0.5 but off at 0.8.
+
+    Image 3's target (its bottom-right 2x2) gets probability 0.7 (logit 1.0, probability 0.73): scored at
+    threshold 0.8, every image scores as on the masks alone.
+    """
+    probs, logits = pred * 0.9 + 0.05, (pred * 2 - 1) * 4
+    probs[3, :, 2:, 2:], logits[3, :, 2:, 2:] = 0.7, 1.0
+    return probs, logits
 
 
 @gradients
@@ -278,22 +383,29 @@ IOU = torch.tensor([1.0, 1.0, 0.5, 0.0, 1 / 3])  # |P∩T| / |P∪T|: 4/8 and 4/
 def test_binarize_thresholds_the_probability(topic):
     logits = torch.tensor([-3.0, -0.1, 0.0, 0.3, 0.6, 1.2, 1.5])
     got = topic.binarize(logits)
-    check_tensor(got, "binarize(logits (7,))", shape=(7,), finite=False)
+    hint = "return the comparison itself (pred >= ...), a bool tensor, not .float() or .long() of it"
+    check_tensor(got, "binarize(logits (7,))", shape=(7,), dtype=torch.bool, finite=False, hint=hint)
     expected = [False, False, True, True, True, True, True]
     assert got.bool().tolist() == expected, (
         f"binarize(logits {logits.tolist()}) with threshold 0.5: expected {expected}, got {got.bool().tolist()}. "
         "Likely cause: comparing logits with 0.5; sigmoid(z) >= 0.5 exactly when z >= 0")
-    got = topic.binarize(logits, threshold=0.8).bool().tolist()
+    got = check_tensor(topic.binarize(logits, threshold=0.8), "binarize(logits, threshold=0.8)", shape=(7,),
+                       dtype=torch.bool, finite=False, hint=hint).tolist()
     expected = [False, False, False, False, False, False, True]  # logit(0.8) = log(4) = 1.386
     assert got == expected, (
         f"binarize(logits, threshold=0.8): expected {expected}, got {got}. Likely cause: the threshold applies "
         "to the probability sigmoid(z), so compare z with log(t / (1 - t))")
     probs = torch.tensor([0.1, 0.49, 0.5, 0.69, 0.7, 0.95])
-    got = topic.binarize(probs, threshold=0.7, from_logits=False).bool().tolist()
+    got = check_tensor(topic.binarize(probs, threshold=0.7, from_logits=False),
+                       "binarize(probabilities, threshold=0.7, from_logits=False)", shape=(6,), dtype=torch.bool,
+                       finite=False, hint=hint).tolist()
     expected = [False, False, False, False, True, True]
     assert got == expected, (f"binarize(probabilities {probs.tolist()}, threshold=0.7, from_logits=False): "
                              f"expected {expected}, got {got}. Likely cause: with from_logits=False compare "
                              "the values themselves with the threshold (>=)")
+    got = check_tensor(topic.binarize(logits.to("meta")), "binarize(logits on the meta device)", shape=(7,),
+                       dtype=torch.bool, finite=False, hint=hint)
+    assert got.device.type == "meta", f"binarize: expected the mask on pred's device (meta), got {got.device}"
 
 
 @shapes
@@ -303,8 +415,9 @@ def test_metrics_give_one_score_per_image(topic):
     logits, target = torch.randn(6, 1, 8, 8, generator=g), (torch.rand(6, 1, 8, 8, generator=g) < 0.4).float()
     for name in ("dice_score", "iou_score"):
         score = check_tensor(getattr(topic, name)(logits, target), f"{name}(logits (6, 1, 8, 8), target)",
-                             shape=(6,), hint="return one score per image (B,), a float tensor; "
-                                              "flatten each image and sum over dim 1")
+                             shape=(6,), dtype=torch.float32,
+                             hint="return one score per image (B,), a float32 tensor; flatten each image and sum "
+                                  "over dim 1")
         assert ((score >= 0) & (score <= 1)).all(), f"{name} must lie in [0, 1], got {score.tolist()}"
 
 
@@ -318,6 +431,16 @@ def test_dice_on_hand_made_masks(topic):
                  "dice_score(probabilities, target, from_logits=False) on hand-made 4x4 masks", hint=hint)
     assert_close(topic.dice_score((pred * 2 - 1) * 4, target), DICE,
                  "dice_score(logits, target) on the same masks as logits of ±4", hint=hint)
+    probs, logits = _with_threshold_pixels(pred)
+    hint = "pass threshold (and from_logits) on to binarize(pred, threshold=threshold, from_logits=from_logits)"
+    assert_close(topic.dice_score(probs, target, threshold=0.8, from_logits=False), DICE,
+                 "dice_score(probabilities, target, threshold=0.8, from_logits=False), four pixels at 0.7", hint=hint)
+    assert_close(topic.dice_score(logits, target, threshold=0.8), DICE,
+                 "dice_score(logits, target, threshold=0.8), four pixels at logit 1.0 (probability 0.73)", hint=hint)
+    got = check_tensor(topic.dice_score(logits.to("meta"), target.to("meta")), "dice_score on the meta device",
+                       shape=(6,), finite=False, hint="every tensor dice_score makes follows pred's device: "
+                                                      "torch.ones(n) without device= lands on the CPU; use ones_like")
+    assert got.device.type == "meta", f"dice_score: expected the scores on pred's device (meta), got {got.device}"
 
 
 @gradients
@@ -330,9 +453,19 @@ def test_iou_on_hand_made_masks(topic):
                  "iou_score(probabilities, target, from_logits=False) on hand-made 4x4 masks", hint=hint)
     assert_close(topic.iou_score((pred * 2 - 1) * 4, target), IOU,
                  "iou_score(logits, target) on the same masks as logits of ±4", hint=hint)
+    probs, logits = _with_threshold_pixels(pred)
+    hint = "pass threshold (and from_logits) on to binarize(pred, threshold=threshold, from_logits=from_logits)"
+    assert_close(topic.iou_score(probs, target, threshold=0.8, from_logits=False), IOU,
+                 "iou_score(probabilities, target, threshold=0.8, from_logits=False), four pixels at 0.7", hint=hint)
+    assert_close(topic.iou_score(logits, target, threshold=0.8), IOU,
+                 "iou_score(logits, target, threshold=0.8), four pixels at logit 1.0 (probability 0.73)", hint=hint)
+    got = check_tensor(topic.iou_score(logits.to("meta"), target.to("meta")), "iou_score on the meta device",
+                       shape=(6,), finite=False, hint="every tensor iou_score makes follows pred's device: "
+                                                      "torch.ones(n) without device= lands on the CPU; use ones_like")
+    assert got.device.type == "meta", f"iou_score: expected the scores on pred's device (meta), got {got.device}"
     g = torch.Generator().manual_seed(5)
     logits, target = torch.randn(8, 1, 6, 6, generator=g), (torch.rand(8, 1, 6, 6, generator=g) < 0.5).float()
-    dice = topic.dice_score(logits, target)
+    dice = check_tensor(topic.dice_score(logits, target), "dice_score(logits (8, 1, 6, 6), target)", shape=(8,))
     assert_close(topic.iou_score(logits, target), dice / (2 - dice), "iou_score against dice_score on random masks",
                  hint="for the same masks IoU = Dice / (2 - Dice); check both formulas")
 
@@ -345,8 +478,8 @@ def test_soft_dice_loss_matches_its_formula_and_has_gradients(topic):
     target = (torch.rand(3, 1, 5, 5, generator=g) < 0.4).double()
     target[2] = 0  # one empty target
     loss = topic.soft_dice_loss(logits, target)
-    check_tensor(loss, "soft_dice_loss(logits (3, 1, 5, 5), target)", shape=(),
-                 hint="return the mean over the batch of 1 - dice: a 0-dimensional tensor")
+    check_tensor(loss, "soft_dice_loss(float64 logits (3, 1, 5, 5), target)", shape=(), dtype=torch.float64,
+                 hint="return the mean over the batch of 1 - dice: a 0-dimensional tensor of the logits' dtype")
     p = torch.sigmoid(logits).flatten(1)
     t = target.flatten(1)
     expected = (1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)).mean()
@@ -358,6 +491,12 @@ def test_soft_dice_loss_matches_its_formula_and_has_gradients(topic):
     (grad,) = torch.autograd.grad(loss, logits)
     (expected_grad,) = torch.autograd.grad(expected, logits)
     assert_close(grad, expected_grad, "d soft_dice_loss / d logits", atol=1e-10)
+    with torch.no_grad():
+        for eps in (1e-3, 5.0):
+            expected = (1 - (2 * (p * t).sum(1) + eps) / (p.sum(1) + t.sum(1) + eps)).mean()
+            assert_close(topic.soft_dice_loss(logits, target, eps=eps), expected,
+                         f"soft_dice_loss(logits, target, eps={eps})", atol=1e-10,
+                         hint="use the eps argument in both the numerator and the denominator, not a fixed 1")
 
 
 # ------------------------------------------------------------------ train and segmentation
@@ -420,12 +559,14 @@ def test_segments_noisy_shapes_better_than_a_threshold(topic, seed, device):
     assert losses[-1] < losses[0], f"the loss should fall during training: first {losses[0]:.4f}, last {losses[-1]:.4f}"
     model.eval()
     with torch.no_grad():
-        logits = model(test_images.to(device)).cpu()
+        logits = check_tensor(model(test_images.to(device)), "the trained U-Net's logits on the 128 test images",
+                              shape=(128, 1, 32, 32)).cpu()
     pred, t = (logits >= 0).flatten(1), test_masks.flatten(1) > 0.5
     inter, union = (pred & t).sum(1).float(), (pred | t).sum(1).float()
     iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union)).mean().item()
     hint = (f"the best single brightness threshold reaches IoU {baseline:.3f}; a U-Net that sees neighbourhoods "
-            "and keeps its skips does far better. The solution reaches about 0.86; one that drops its skips about 0.64")
+            "and keeps its skips does far better. The solution reaches about 0.86; one that drops its skips "
+            "0.67 at best")
     assert_at_least(iou, 0.78, f"mean test IoU of UNet(depth=3, width=8) after 6 epochs (seed {seed})",
                     chance=baseline, hint=hint)
     assert_at_least(iou - baseline, 0.3, f"test IoU above the pixel-threshold baseline's (seed {seed})", hint=hint)
