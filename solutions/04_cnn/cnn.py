@@ -86,7 +86,9 @@ def max_pool2d(x: Tensor, kernel_size: int, *, stride: int | None = None, paddin
     # Tensor.unfold(dim, size, step) slides a window along one dimension, as a view (no copy).
     # Each window lies inside one channel, so channels never mix.
     windows = x.unfold(2, kernel_size, stride).unfold(3, kernel_size, stride)  # (B, C, H_out, W_out, k, k)
-    return windows.amax(dim=(-2, -1))  # (B, C, H_out, W_out); the gradient goes to each window's max only
+    # The gradient goes to each window's max only (amax splits it evenly between tied maxima,
+    # where F.max_pool2d gives it all to one of them).
+    return windows.amax(dim=(-2, -1))  # (B, C, H_out, W_out)
     # END SOLUTION
 
 

@@ -58,4 +58,47 @@ MUTANTS = {
     "width_divisor_ignored": [("out = v // width_divisor", "out = v")],
     # Linear layers initialised like convolutions would be, std 1.
     "linear_init_std_1": [("nn.init.normal_(m.weight, 0, 0.01)", "nn.init.normal_(m.weight, 0, 1.0)")],
+
+    # ---------------------------------------------------------------- the checklist's patterns (docs/CHECKLIST.md)
+    # builtin: torchvision's own builders, which the suite compares with.
+    "make_layers_calls_torchvision": [
+        ("    layers: list[nn.Module] = []\n    channels = in_channels\n",
+         "    from torchvision.models.vgg import make_layers as torchvision_make_layers\n"
+         "    return torchvision_make_layers([v if v == \"M\" else v // width_divisor for v in cfg], batch_norm)\n"
+         "    layers: list[nn.Module] = []\n    channels = in_channels\n"),
+    ],
+    "forward_calls_torchvision_forward": [
+        ("        x = self.features(x)  # (B, 512, H/32, W/32)\n",
+         "        import torchvision\n        return torchvision.models.VGG.forward(self, x)\n"
+         "        x = self.features(x)  # (B, 512, H/32, W/32)\n"),
+    ],
+    # arguments: vgg() forgets to pass dropout or init_weights on; VGG always initialises.
+    "vgg_ignores_dropout": [
+        ("hidden_size=hidden_size,\n               dropout=dropout, init_weights=init_weights)",
+         "hidden_size=hidden_size,\n               init_weights=init_weights)"),
+    ],
+    "vgg_ignores_init_weights": [
+        ("hidden_size=hidden_size,\n               dropout=dropout, init_weights=init_weights)",
+         "hidden_size=hidden_size,\n               dropout=dropout)"),
+    ],
+    "VGG_ignores_init_weights": [
+        ("        if init_weights:\n            self._init_weights()", "        self._init_weights()"),
+    ],
+    # device: `x.float()` "for uint8 images" makes a float64 model fail.
+    "forward_casts_to_float32": [
+        ("x = self.features(x)  # (B, 512, H/32, W/32)", "x = self.features(x.float())  # (B, 512, H/32, W/32)"),
+    ],
+    # inputs: Caffe's rounding (the paper's original framework) keeps a half window at odd sizes.
+    "max_pool_ceil_mode": [
+        ("layers.append(nn.MaxPool2d(kernel_size=2, stride=2))", "layers.append(nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True))"),
+    ],
+    # init: He's uniform has the same std as He's normal; Keras' momentum (0.99) weights the batch 0.99 here.
+    "conv_init_kaiming_uniform": [
+        ('nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")',
+         'nn.init.kaiming_uniform_(m.weight, mode="fan_out", nonlinearity="relu")'),
+    ],
+    "batchnorm_keras_momentum": [
+        ("layers += [conv, nn.BatchNorm2d(out), nn.ReLU(inplace=True)]",
+         "layers += [conv, nn.BatchNorm2d(out, momentum=0.99), nn.ReLU(inplace=True)]"),
+    ],
 }
