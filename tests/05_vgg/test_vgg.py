@@ -63,6 +63,14 @@ def _count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _check_classifier(model: nn.Module, call: str) -> None:
+    """Fail with a message, not an IndexError, when the classifier's modules are not torchvision's seven."""
+    __tracebackhide__ = True
+    assert _layout(model.classifier) == CLASSIFIER, (
+        f"{call}.classifier: expected the modules {CLASSIFIER}, got {_layout(model.classifier)}. Likely cause: "
+        "each hidden Linear is followed by ReLU and Dropout; the last Linear gives logits with nothing after it")
+
+
 def _randomise(model: nn.Module, seed: int) -> None:
     """Random weights everywhere, and BatchNorm running statistics far from (0, 1)."""
     g = torch.Generator().manual_seed(seed)
@@ -200,7 +208,8 @@ def test_make_layers_batchnorm_in_training_mode(topic):
     assert_close(bn.running_mean, 0.9 * before_mean + 0.1 * h.mean(dim=(0, 2, 3)),
                  "the first BatchNorm's running_mean after one batch in train()",
                  hint="nn.BatchNorm2d(channels) with PyTorch's default momentum=0.1: running = 0.9 * running + "
-                      "0.1 * batch mean. Keras' momentum=0.99 means the opposite here; momentum=None is a plain average")
+                      "0.1 * batch mean. Keras' momentum=0.99 means the opposite here; momentum=None is a plain "
+                      "average")
     assert_close(bn.running_var, 0.9 * before_var + 0.1 * h.var(dim=(0, 2, 3)),
                  "the first BatchNorm's running_var after one batch in train() (unbiased batch variance)",
                  hint="nn.BatchNorm2d(channels) with its defaults (momentum=0.1, track_running_stats=True)")
@@ -209,7 +218,7 @@ def test_make_layers_batchnorm_in_training_mode(topic):
     assert_close(out, expected, f"make_layers({cfg}, batch_norm=True) in train() against torchvision's",
                  hint="in train() BatchNorm normalises with the batch's own mean and (biased) variance")
     for key, value in reference.state_dict().items():
-        if "running" in key:
+        if "running" in key or "num_batches" in key:
             assert_close(ours.state_dict()[key], value, f"{key} after one batch in train(), against torchvision's",
                          hint="every BatchNorm2d keeps PyTorch's defaults: eps=1e-5, momentum=0.1")
 
@@ -277,6 +286,7 @@ def test_vgg_initialisation(topic):
     torch.manual_seed(0)
     with calling(MODEL):
         model = topic.VGG(_features_to_initialise(), num_classes=10, out_channels=64, pool_size=2, hidden_size=256)
+    _check_classifier(model, "VGG(...)")
     expected_std = (2 / (64 * 3 * 3)) ** 0.5  # He, fan_out = out_channels * 3 * 3
     for i in (0, 3):
         conv, bn = model.features[i], model.features[i + 1]
@@ -319,12 +329,13 @@ def test_vgg_without_init_weights_keeps_pytorch_defaults(topic):
     with calling(MODEL):
         model = topic.VGG(_features_to_initialise(), num_classes=10, out_channels=64, pool_size=2, hidden_size=256,
                           init_weights=False)
+    _check_classifier(model, "VGG(..., init_weights=False)")
     assert_close(model.features[0].bias, torch.ones(64), "a convolution's bias with init_weights=False",
                  hint="call self._init_weights() only when init_weights is True")
     assert_close(model.features[1].weight, torch.full((64,), 3.0), "a BatchNorm weight with init_weights=False",
                  hint="call self._init_weights() only when init_weights is True")
     w = model.classifier[0].weight.detach()
-    bound = 1 / (64 * 2 * 2) ** 0.5
+    bound = 1 / model.classifier[0].in_features ** 0.5  # 1/sqrt(64 * 2 * 2) when the sizes are right
     assert w.abs().max().item() <= bound and w.std().item() > 0.5 * bound, (
         f"classifier[0] with init_weights=False: expected nn.Linear's own init, uniform in ±{bound:.4f} "
         f"(std {bound / 3**0.5:.4f}); got std {w.std().item():.4f}, largest {w.abs().max().item():.4f}. "
@@ -368,6 +379,7 @@ def test_forward_matches_torchvision(topic):
             reference = getattr(torchvision.models, name)(init_weights=False)
             with calling(BUILD):
                 ours = getattr(topic, name)(num_classes=10, hidden_size=64)
+        _check_classifier(ours, f"{name}(num_classes=10, hidden_size=64)")
         features = reference.features.to_empty(device="cpu")
         _randomise(features, seed=7)
         g = torch.Generator().manual_seed(8)
@@ -441,6 +453,7 @@ def test_narrow_vgg_layout(topic):
     torch.manual_seed(0)
     with calling(BUILD):
         model = topic.vgg("A", batch_norm=True, num_classes=10, width_divisor=8, pool_size=1, hidden_size=64)
+    _check_classifier(model, "vgg('A', ...)")
     convs = [m.out_channels for m in model.features if isinstance(m, nn.Conv2d)]
     assert convs == [8, 16, 32, 32, 64, 64, 64, 64], (
         f"vgg('A', width_divisor=8): expected conv channels [8, 16, 32, 32, 64, 64, 64, 64], got {convs}. "
@@ -469,6 +482,7 @@ def test_narrow_vgg_layout(topic):
     with calling(BUILD):
         plain = topic.vgg("A", batch_norm=True, width_divisor=8, pool_size=1, hidden_size=64, num_classes=10,
                           dropout=0.2, init_weights=False)
+    _check_classifier(plain, "vgg('A', ..., dropout=0.2, init_weights=False)")
     assert [plain.classifier[i].p for i in (2, 5)] == [0.2, 0.2], (
         f"vgg(..., dropout=0.2): both Dropouts should have p=0.2, got {[plain.classifier[i].p for i in (2, 5)]}. "
         "Likely cause: dropout is not passed on to VGG")
