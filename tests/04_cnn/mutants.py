@@ -27,7 +27,8 @@ MUTANTS = {
          "W_out = conv_output_size(W, kW, stride=stride, padding=padding)"),
     ],
     "bias_missing": [
-        ("    if bias is not None:\n        out = out + bias.view(1, O, 1)  # one bias per filter, shared by every position\n", ""),
+        ("    if bias is not None:\n        out = out + bias.view(1, O, 1)  # one bias per filter, shared by every position\n",
+         ""),
     ],
     # A bias added after the reshape broadcasts along the width, not the channels.
     "bias_added_along_the_width": [
@@ -106,8 +107,10 @@ MUTANTS = {
     ],
     # LeCun's padding of 2, whatever the argument says (sized consistently, so nothing crashes).
     "lenet_ignores_padding": [
-        ("self.conv1 = Conv2d(in_channels, c1, 5, padding=padding)", "self.conv1 = Conv2d(in_channels, c1, 5, padding=2)"),
-        ("size = conv_output_size(image_size, 5, padding=padding)", "size = conv_output_size(image_size, 5, padding=2)"),
+        ("self.conv1 = Conv2d(in_channels, c1, 5, padding=padding)",
+         "self.conv1 = Conv2d(in_channels, c1, 5, padding=2)"),
+        ("size = conv_output_size(image_size, 5, padding=padding)",
+         "size = conv_output_size(image_size, 5, padding=2)"),
     ],
     # device: a tensor made on the CPU (torch's default device), whatever the input's device.
     "pooling_pads_on_the_cpu": [
@@ -191,8 +194,10 @@ MUST_PASS = {
          "        size = conv_output_size(size, 5)  # conv2\n"
          "        size = conv_output_size(size, 2, stride=2)  # pool\n",
          "        size = (image_size + 2 * padding) // 4 - 3  # ((n + 2p - 4) // 2 - 4) // 2\n"),
-        ("x = max_pool2d(torch.relu(self.conv1(x)), 2)", "x = max_pool2d(F.relu(self.conv1(x)), kernel_size=2, stride=2)"),
-        ("return max_pool2d(torch.relu(self.conv2(x)), 2)", "return max_pool2d(F.relu(self.conv2(x)), kernel_size=2, stride=2)"),
+        ("x = max_pool2d(torch.relu(self.conv1(x)), 2)",
+         "x = max_pool2d(F.relu(self.conv1(x)), kernel_size=2, stride=2)"),
+        ("return max_pool2d(torch.relu(self.conv2(x)), 2)",
+         "return max_pool2d(F.relu(self.conv2(x)), kernel_size=2, stride=2)"),
         ("x = self.features(x).flatten(1)", "x = self.features(x).view(x.size(0), -1)"),
         ("return self.fc2(torch.relu(self.fc1(x)))", "return self.fc2(F.relu(self.fc1(x)))"),
     ],

@@ -48,7 +48,8 @@ MUTANTS = {
     # A fixed 7x7 pool: the narrow model's classifier expects 64 * 7 * 7 inputs.
     "avgpool_ignores_pool_size": [
         ("nn.AdaptiveAvgPool2d((pool_size, pool_size))", "nn.AdaptiveAvgPool2d((7, 7))"),
-        ("nn.Linear(out_channels * pool_size * pool_size, hidden_size)", "nn.Linear(out_channels * 7 * 7, hidden_size)"),
+        ("nn.Linear(out_channels * pool_size * pool_size, hidden_size)",
+         "nn.Linear(out_channels * 7 * 7, hidden_size)"),
     ],
     # Flattening channels-last: the right shape, but torchvision's weights see shuffled features.
     "flatten_channels_last": [
@@ -92,7 +93,8 @@ MUTANTS = {
     ],
     # inputs: Caffe's rounding (the paper's original framework) keeps a half window at odd sizes.
     "max_pool_ceil_mode": [
-        ("layers.append(nn.MaxPool2d(kernel_size=2, stride=2))", "layers.append(nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True))"),
+        ("layers.append(nn.MaxPool2d(kernel_size=2, stride=2))",
+         "layers.append(nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True))"),
     ],
     # init: He's uniform has the same std as He's normal; Keras' momentum (0.99) weights the batch 0.99 here.
     "conv_init_kaiming_uniform": [

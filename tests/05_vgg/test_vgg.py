@@ -367,7 +367,7 @@ def test_vgg_follows_the_input_dtype_and_device(topic):
 def test_forward_matches_torchvision(topic):
     """Our vgg11 / vgg11_bn compute what torchvision's layers compute with the same weights.
 
-    torchvision's classifier is fixed at 4096 wide (103 M weights, seconds to fill), so
+    torchvision's classifier is fixed at 4096 wide (124 M weights, seconds to fill), so
     both models keep torchvision's real features (9 M weights) and ours gets a 64-wide
     head, compared with Linear-ReLU-Linear-ReLU-Linear written out.
     """
