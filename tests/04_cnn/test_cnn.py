@@ -273,7 +273,9 @@ def test_conv_layer_initialisation_is_nn_conv2d_default(topic):
     fan_in = C * k * k
     bound = 1 / fan_in**0.5
     for label, value, near in (("weight", layer.weight, 0.99), ("bias", layer.bias, 0.9)):
-        value = value.detach()
+        shape = (O, C, k, k) if label == "weight" else (O,)
+        value = check_tensor(value, f"Conv2d({C}, {O}, {k}).{label}", shape=shape, dtype=torch.float32,
+                             hint="nn.Parameter(torch.empty(...).uniform_(-bound, bound))").detach()
         largest, std = value.abs().max().item(), value.std().item()
         assert near * bound <= largest <= bound * (1 + 1e-6), (
             f"Conv2d({C}, {O}, {k}): the initial {label}'s largest magnitude is {largest:.4f}; a uniform in "
@@ -322,6 +324,7 @@ def test_conv_layer_is_translation_equivariant(topic):
             out_shifted = layer(torch.roll(x, shift, dims=(2, 3)))
         size = 20 // stride
         _result(out, f"Conv2d(2, 3, 3, stride={stride}, padding=1) on x (1, 2, 20, 20)", x, (1, 3, size, size))
+        _result(out_shifted, f"Conv2d(2, 3, 3, stride={stride}, padding=1) on x shifted", x, (1, 3, size, size))
         (dr, dc), m = out_shift, 2  # m: a margin away from the wrapped border
         h, w = out.shape[-2:]
         assert_close(out_shifted[..., dr + m:h - m, dc + m:w - m], out[..., m:h - m - dr, m:w - m - dc],
