@@ -48,7 +48,8 @@ MUTANTS = {
     # A fixed 7x7 pool: the narrow model's classifier expects 64 * 7 * 7 inputs.
     "avgpool_ignores_pool_size": [
         ("nn.AdaptiveAvgPool2d((pool_size, pool_size))", "nn.AdaptiveAvgPool2d((7, 7))"),
-        ("nn.Linear(out_channels * pool_size * pool_size, hidden_size)", "nn.Linear(out_channels * 7 * 7, hidden_size)"),
+        ("nn.Linear(out_channels * pool_size * pool_size, hidden_size)",
+         "nn.Linear(out_channels * 7 * 7, hidden_size)"),
     ],
     # Flattening channels-last: the right shape, but torchvision's weights see shuffled features.
     "flatten_channels_last": [
@@ -58,4 +59,110 @@ MUTANTS = {
     "width_divisor_ignored": [("out = v // width_divisor", "out = v")],
     # Linear layers initialised like convolutions would be, std 1.
     "linear_init_std_1": [("nn.init.normal_(m.weight, 0, 0.01)", "nn.init.normal_(m.weight, 0, 1.0)")],
+
+    # ---------------------------------------------------------------- the checklist's patterns (docs/CHECKLIST.md)
+    # builtin: torchvision's own builders, which the suite compares with.
+    "make_layers_calls_torchvision": [
+        ("    layers: list[nn.Module] = []\n    channels = in_channels\n",
+         "    from torchvision.models.vgg import make_layers as torchvision_make_layers\n"
+         "    layers = torchvision_make_layers([v if v == \"M\" else v // width_divisor for v in cfg], batch_norm)\n"
+         "    layers[0] = nn.Conv2d(in_channels, layers[0].out_channels, kernel_size=3, padding=1)\n"
+         "    return layers\n"
+         "    layers: list[nn.Module] = []\n    channels = in_channels\n"),
+    ],
+    "forward_calls_torchvision_forward": [
+        ("        x = self.features(x)  # (B, 512, H/32, W/32)\n",
+         "        import torchvision\n        return torchvision.models.VGG.forward(self, x)\n"
+         "        x = self.features(x)  # (B, 512, H/32, W/32)\n"),
+    ],
+    # arguments: vgg() forgets to pass dropout or init_weights on; VGG always initialises.
+    "vgg_ignores_dropout": [
+        ("hidden_size=hidden_size,\n               dropout=dropout, init_weights=init_weights)",
+         "hidden_size=hidden_size,\n               init_weights=init_weights)"),
+    ],
+    "vgg_ignores_init_weights": [
+        ("hidden_size=hidden_size,\n               dropout=dropout, init_weights=init_weights)",
+         "hidden_size=hidden_size,\n               dropout=dropout)"),
+    ],
+    "VGG_ignores_init_weights": [
+        ("        if init_weights:\n            self._init_weights()", "        self._init_weights()"),
+    ],
+    # device: `x.float()` "for uint8 images" makes a float64 model fail.
+    "forward_casts_to_float32": [
+        ("x = self.features(x)  # (B, 512, H/32, W/32)", "x = self.features(x.float())  # (B, 512, H/32, W/32)"),
+    ],
+    # inputs: Caffe's rounding (the paper's original framework) keeps a half window at odd sizes.
+    "max_pool_ceil_mode": [
+        ("layers.append(nn.MaxPool2d(kernel_size=2, stride=2))",
+         "layers.append(nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True))"),
+    ],
+    # init: He's uniform has the same std as He's normal; Keras' momentum (0.99) weights the batch 0.99 here.
+    "conv_init_kaiming_uniform": [
+        ('nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")',
+         'nn.init.kaiming_uniform_(m.weight, mode="fan_out", nonlinearity="relu")'),
+    ],
+    "batchnorm_keras_momentum": [
+        ("layers += [conv, nn.BatchNorm2d(out), nn.ReLU(inplace=True)]",
+         "layers += [conv, nn.BatchNorm2d(out, momentum=0.99), nn.ReLU(inplace=True)]"),
+    ],
+}
+
+# Which mutants prove each pattern of the suite author's checklist (docs/CHECKLIST.md).
+PATTERNS = {
+    "builtin": ["make_layers_calls_torchvision", "forward_calls_torchvision_forward"],
+    # width_divisor_ignored and avgpool_ignores_pool_size: caught by the old suite already; the
+    # other two only by the accuracy test, now by direct checks of dropout and init_weights.
+    "arguments": ["width_divisor_ignored", "avgpool_ignores_pool_size", "vgg_ignores_dropout",
+                  "VGG_ignores_init_weights"],
+    # Caught only by recomputing the output from torchvision's layers with the same weights.
+    "returns": ["flatten_channels_last", "relu_after_logits"],
+    "device": ["forward_casts_to_float32"],
+    "inputs": ["max_pool_ceil_mode"],
+    "init": ["conv_init_kaiming_uniform", "batchnorm_keras_momentum"],
+}
+
+# Correct implementations written differently from the reference: the suite must accept them.
+MUST_PASS = {
+    # Table 1 generated from its block counts; make_layers with MaxPool2d's default stride and the
+    # BatchNorm spliced in by unpacking.
+    "table_from_block_counts": [
+        ('    table: dict[str, Config] = {\n'
+         '        "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],\n'
+         '        "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],\n'
+         '        "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],\n'
+         '        "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",\n'
+         '              512, 512, 512, 512, "M"],\n'
+         '    }\n'
+         '    if name not in table:\n'
+         '        raise ValueError(f"unknown VGG configuration {name!r}: choose one of {sorted(table)}")\n'
+         '    return list(table[name])  # a copy: a caller that edits it cannot change the table\n',
+         '    blocks = {"A": (1, 1, 2, 2, 2), "B": (2, 2, 2, 2, 2), "D": (2, 2, 3, 3, 3), "E": (2, 2, 4, 4, 4)}\n'
+         '    if name not in blocks:\n'
+         '        raise ValueError(f"unknown VGG configuration {name!r}")\n'
+         '    widths = (64, 128, 256, 512, 512)\n'
+         '    return [layer for width, count in zip(widths, blocks[name]) for layer in [width] * count + ["M"]]\n'),
+        ("layers.append(nn.MaxPool2d(kernel_size=2, stride=2))  # halves H and W",
+         "layers.append(nn.MaxPool2d(2))  # stride defaults to the kernel size"),
+        ("        if batch_norm:\n"
+         "            layers += [conv, nn.BatchNorm2d(out), nn.ReLU(inplace=True)]  # normalise, then the nonlinearity\n"
+         "        else:\n"
+         "            layers += [conv, nn.ReLU(inplace=True)]\n",
+         "        layers += [conv, *([nn.BatchNorm2d(out)] if batch_norm else []), nn.ReLU()]\n"),
+    ],
+    # forward with reshape, the init through the tensors' own methods, and the builder reading the
+    # width off the features it built.
+    "init_by_tensor_methods": [
+        ("x = torch.flatten(x, 1)", "x = x.reshape(x.shape[0], -1)"),
+        ('                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")\n'
+         '                nn.init.zeros_(m.bias)\n',
+         '                fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1]\n'
+         '                m.weight.data.normal_(0, math.sqrt(2 / fan_out))\n'
+         '                m.bias.data.zero_()\n'),
+        ("                nn.init.ones_(m.weight)\n                nn.init.zeros_(m.bias)\n",
+         "                m.weight.data.fill_(1)\n                m.bias.data.zero_()\n"),
+        ("                nn.init.normal_(m.weight, 0, 0.01)\n                nn.init.zeros_(m.bias)\n",
+         "                m.weight.data.normal_(0, 0.01)\n                m.bias.data.zero_()\n"),
+        ('    out_channels = [v for v in layers if v != "M"][-1] // width_divisor\n',
+         '    out_channels = [m for m in features if isinstance(m, nn.Conv2d)][-1].out_channels\n'),
+    ],
 }
