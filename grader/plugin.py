@@ -20,6 +20,7 @@ from types import ModuleType
 import pytest
 
 from grader import checks, roadmap
+from grader.records import Metric, Record
 
 TARGET_HELP = "whose files the hidden suites test: 'exercises' (yours), 'solutions' (the reference) or a folder laid out like them"
 SEED_HELP = "seed for the data and the training runs of accuracy tests (default 0)"
@@ -69,7 +70,8 @@ def pytest_configure(config: pytest.Config) -> None:
     target = config.getoption("--kata-target") or named or "solutions"
     config.kata_target = (root / target) if target in ("exercises", "solutions") else Path(target).resolve()
     if config.getoption("--kata-results"):
-        config.pluginmanager.register(ResultsWriter(config.getoption("--kata-results")), "kata-results")
+        writer = ResultsWriter(config.getoption("--kata-results"), config.getoption("--kata-seed"))
+        config.pluginmanager.register(writer, "kata-results")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -113,7 +115,7 @@ def topic(request: pytest.FixtureRequest) -> ModuleType:
     """The module under test: the learner's file, the solution, or a mutant."""
     slug = request.path.parent.name
     entry = roadmap.load().find(slug)
-    path = request.config.kata_target / slug / entry.file
+    path = entry.file_in(request.config.kata_target)
     if not path.exists():
         pytest.fail(f"{path} does not exist: `python grader reset {entry.number:02d}` brings the stub back", pytrace=False)
     try:
@@ -198,58 +200,49 @@ def short_message(report: pytest.TestReport) -> str:
 
 
 class ResultsWriter:
-    """Collects one record per test: topic, name, what it proves, task, status, message."""
+    """Collects one Record per test: topic, name, what it proves, task, status, message."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, seed: int) -> None:
         self.path = Path(path)
-        self.records: dict[str, dict] = {}
+        self.seed = seed
+        self.records: dict[str, Record] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = self.records.get(report.nodeid)
         if record is None:
             return
         if report.failed:
-            if record["status"] == "pass" or report.when != "teardown":
-                record["status"] = "fail" if report.when == "call" else "error"
-                record["message"] = short_message(report)
-                record["details"] = report.longreprtext[-4000:]
-        elif report.when == "call" and report.passed and record["status"] is None:
-            record["status"] = "pass"
-        elif report.skipped and record["status"] is None:
-            record["status"] = "skip"
-        record["duration"] += report.duration
+            if record.status == "pass" or report.when != "teardown":
+                record.status = "fail" if report.when == "call" else "error"
+                record.message = short_message(report)
+                record.details = report.longreprtext[-4000:]
+        elif report.when == "call" and report.passed and record.status is None:
+            record.status = "pass"
+        elif report.skipped and record.status is None:
+            record.status = "skip"
+        record.duration += report.duration
         for key, value in report.user_properties:
             if key == "metrics":
-                record["metrics"] = value
+                record.metrics = [Metric(**m, seed=self.seed) for m in value]
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         for item in session.items:
             kinds = [k for k in roadmap.KINDS if item.get_closest_marker(k)]
             task = item.get_closest_marker("task")
-            self.records[item.nodeid] = {
-                "topic": item.path.parent.name,
-                "name": item.name,
-                "kind": kinds[0] if len(kinds) == 1 else None,
-                "task": task.args[0] if task else None,
-                "status": None,
-                "message": "",
-                "details": "",
-                "duration": 0.0,
-                "metrics": [],
-            }
+            self.records[item.nodeid] = Record(item.path.parent.name, item.name,
+                                               kind=kinds[0] if len(kinds) == 1 else None,
+                                               task=task.args[0] if task else None)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:  # a broken test file: report it rather than lose it
-            self.records[report.nodeid] = {
-                "topic": Path(report.fspath).parent.name, "name": report.nodeid, "kind": None, "task": None,
-                "status": "error", "message": short_message(report), "details": report.longreprtext[-4000:],
-                "duration": 0.0, "metrics": [],
-            }
+            self.records[report.nodeid] = Record(Path(report.fspath).parent.name, report.nodeid, status="error",
+                                                 message=short_message(report),
+                                                 details=report.longreprtext[-4000:])
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         for record in self.records.values():
-            if record["status"] is None:  # interrupted, e.g. by -x
-                record["status"] = "error"
-                record["message"] = record["message"] or "did not run to the end"
+            if record.status is None:  # interrupted, e.g. by -x
+                record.status = "error"
+                record.message = record.message or "did not run to the end"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(list(self.records.values()), indent=1), encoding="utf-8")
+        self.path.write_text(json.dumps([r.to_json() for r in self.records.values()], indent=1), encoding="utf-8")

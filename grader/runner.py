@@ -18,13 +18,14 @@ import tempfile
 from pathlib import Path
 
 from grader import roadmap
+from grader.records import Record, by_topic
 
 SUITE_TIMEOUT = 600  # seconds for a whole pytest process; each test has its own 60 s limit
 
 
 def _args(slugs: list[str], target: Path, results: Path, seed: int, device: str, extra: list[str]) -> list[str]:
     return [
-        *(str(roadmap.ROOT / "tests" / slug) for slug in slugs),
+        *(str(roadmap.load().find(slug).tests()) for slug in slugs),
         f"--kata-target={target}",
         f"--kata-results={results}",
         f"--kata-seed={seed}",
@@ -35,16 +36,16 @@ def _args(slugs: list[str], target: Path, results: Path, seed: int, device: str,
     ]
 
 
-def _crash_records(slugs: list[str], reason: str) -> list[dict]:
-    return [
-        {"topic": slug, "name": "(suite)", "kind": None, "task": None, "status": "error",
-         "message": reason, "details": "", "duration": 0.0, "metrics": []}
-        for slug in slugs
-    ]
+def _crash_records(slugs: list[str], reason: str) -> list[Record]:
+    return [Record(slug, "(suite)", status="error", message=reason) for slug in slugs]
+
+
+def _read(results: Path) -> list[Record]:
+    return [Record.from_json(r) for r in json.loads(results.read_text(encoding="utf-8"))]
 
 
 def run(slugs: list[str], target: Path, *, seed: int = 0, device: str = "cpu", extra: list[str] = (),
-        timeout: float = SUITE_TIMEOUT) -> dict[str, list[dict]]:
+        timeout: float = SUITE_TIMEOUT) -> dict[str, list[Record]]:
     """Run the suites of `slugs` against `target` in a child process: {slug: records}."""
     if not slugs:
         return {}
@@ -58,24 +59,21 @@ def run(slugs: list[str], target: Path, *, seed: int = 0, device: str = "cpu", e
         except subprocess.TimeoutExpired:
             proc, output = None, f"the test run took longer than {timeout:.0f} s and was stopped"
         if results.exists():
-            records = json.loads(results.read_text(encoding="utf-8"))
+            records = _read(results)
         elif proc is not None and len(slugs) > 1:  # the process died: grade each topic alone, so one cannot sink the rest
-            by_topic = {}
+            alone = {}
             for slug in slugs:
-                by_topic.update(run([slug], target, seed=seed, device=device, extra=extra, timeout=timeout))
-            return by_topic
+                alone.update(run([slug], target, seed=seed, device=device, extra=extra, timeout=timeout))
+            return alone
         else:
             tail = [line for line in output.strip().splitlines() if line.strip()][-1:] or ["no output"]
             code = f"exit code {proc.returncode}" if proc else "time-out"
             records = _crash_records(slugs, f"the test process died ({code}): {tail[0][:200]}")
-    by_topic = {slug: [] for slug in slugs}
-    for record in records:
-        by_topic.setdefault(record["topic"], []).append(record)
-    return by_topic
+    return by_topic(slugs, records)
 
 
 def run_inprocess(slugs: list[str], target: Path, *, seed: int = 0, device: str = "cpu",
-                  extra: list[str] = ()) -> dict[str, list[dict]]:
+                  extra: list[str] = ()) -> dict[str, list[Record]]:
     """Run the suites in this process (torch already imported): {slug: records}."""
     import pytest
 
@@ -89,8 +87,5 @@ def run_inprocess(slugs: list[str], target: Path, *, seed: int = 0, device: str 
                 del sys.modules[name]
         if not results.exists():
             return {slug: _crash_records([slug], "pytest wrote no results") for slug in slugs}
-        records = json.loads(results.read_text(encoding="utf-8"))
-    by_topic = {slug: [] for slug in slugs}
-    for record in records:
-        by_topic.setdefault(record["topic"], []).append(record)
-    return by_topic
+        records = _read(results)
+    return by_topic(slugs, records)

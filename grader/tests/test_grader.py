@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from grader import cli, commands, mutants, notebooks, readme, roadmap, runner, stubs
+from grader import cli, commands, grading, mutants, notebooks, readme, render, roadmap, runner, state, stubs
 
 ROADMAP = roadmap.load()
 FIRST = ROADMAP.built[0]
@@ -45,7 +45,7 @@ def test_grader_survives_broken_files_and_grades_the_rest(tmp_path):
     broken = dict(zip(BREAKAGES, ROADMAP.built, strict=False))  # breakage -> the topic that gets it
     for name, topic in broken.items():
         _break(topic, exercises, BREAKAGES[name])
-    grades = {g.topic.slug: g for g in commands.grade(ROADMAP.topics, exercises=exercises, test_timeout=3)}
+    grades = {g.topic.slug: g for g in grading.grade(ROADMAP.topics, exercises=exercises, test_timeout=3)}
     for name, topic in broken.items():
         g = grades[topic.slug]
         assert g.status == "in progress", f"{name} in {topic.slug}: expected 'in progress', got {g.status}"
@@ -66,10 +66,10 @@ def test_an_infinite_loop_costs_the_time_limit_once_per_topic(tmp_path):
     started = time.perf_counter()
     records = runner.run_inprocess([FIRST.slug], target, extra=["--timeout=2"])[FIRST.slug]
     elapsed = time.perf_counter() - started
-    timed_out = [r for r in records if r["message"].startswith("Failed: Timeout") or r["message"].startswith("Timeout")]
-    not_run = [r for r in records if "hit the time limit earlier" in r["message"]]
-    assert len(timed_out) == 1, [r["message"] for r in records]
-    assert len(not_run) == len(records) - 1 - sum(r["status"] == "pass" for r in records)
+    timed_out = [r for r in records if r.message.startswith("Failed: Timeout") or r.message.startswith("Timeout")]
+    not_run = [r for r in records if "hit the time limit earlier" in r.message]
+    assert len(timed_out) == 1, [r.message for r in records]
+    assert len(not_run) == len(records) - 1 - sum(r.status == "pass" for r in records)
     assert elapsed < 20, f"the suite took {elapsed:.0f} s: the time limit was paid more than once"
 
 
@@ -78,7 +78,7 @@ def test_grader_survives_a_crashing_test_process(tmp_path):
     # os._exit kills the whole pytest process: the grader then grades each topic alone.
     exercises = _exercises_with_solutions(tmp_path, ROADMAP.built[:2])
     _break(FIRST, exercises, lambda src: src + "\nimport os\nos._exit(3)\n")
-    grades = {g.topic.slug: g for g in commands.grade(ROADMAP.topics, exercises=exercises)}
+    grades = {g.topic.slug: g for g in grading.grade(ROADMAP.topics, exercises=exercises)}
     assert grades[FIRST.slug].status == "in progress"
     assert "died" in grades[FIRST.slug].reason, grades[FIRST.slug].reason
     assert grades[ROADMAP.built[1].slug].status == "passed", grades[ROADMAP.built[1].slug].reason
@@ -89,8 +89,8 @@ def test_report_on_untouched_stubs_names_the_first_topic(tmp_path, capsys):
         path = tmp_path / topic.slug / topic.file
         path.parent.mkdir(parents=True)
         path.write_text(stubs.stub_for(topic), encoding="utf-8")
-    grades = commands.grade(ROADMAP.topics, exercises=tmp_path)  # untouched stubs are not even run
-    commands.print_report(grades, ROADMAP.scoring)
+    grades = grading.grade(ROADMAP.topics, exercises=tmp_path)  # untouched stubs are not even run
+    render.print_report(grades, ROADMAP.scoring)
     out = capsys.readouterr().out
     assert f"Overall: 0 of {len(ROADMAP.built)} available topics passed" in out
     assert f"Next: {FIRST.number:02d} {FIRST.display_name}" in out
@@ -103,12 +103,12 @@ def test_report_on_untouched_stubs_names_the_first_topic(tmp_path, capsys):
 
 @pytest.mark.timeout(120)
 def test_report_and_json_when_everything_passes(tmp_path, capsys):
-    grades = commands.grade(ROADMAP.topics, exercises=_exercises_with_solutions(tmp_path))
-    commands.print_report(grades, ROADMAP.scoring)
+    grades = grading.grade(ROADMAP.topics, exercises=_exercises_with_solutions(tmp_path))
+    render.print_report(grades, ROADMAP.scoring)
     out = capsys.readouterr().out
     n = len(ROADMAP.built)
     assert f"Overall: {n} of {n} available topics passed" in out
-    results = commands.results_json([g for g in grades if g.status != "not available"], ROADMAP.scoring)
+    results = render.results_json([g for g in grades if g.status != "not available"], ROADMAP.scoring)
     assert results["version"] == 3 and results["status"] == "pass"
     assert results["score"] == results["max_score"] > 0
     assert {t["status"] for t in results["tests"]} == {"pass"}
@@ -117,7 +117,7 @@ def test_report_and_json_when_everything_passes(tmp_path, capsys):
 
 
 def test_hints_are_progressive(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(commands, "STATE_DIR", tmp_path / ".grader")
+    monkeypatch.setattr(state, "STATE_DIR", tmp_path / ".grader")
     task = next(iter(FIRST.hints))
     shown = []
     for _ in range(len(FIRST.hints[task]) + 1):
@@ -129,8 +129,8 @@ def test_hints_are_progressive(monkeypatch, tmp_path, capsys):
 
 
 def test_reset_backs_up_the_learners_file(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(commands, "STATE_DIR", tmp_path / ".grader")
-    monkeypatch.setattr(commands, "EXERCISES", tmp_path / "exercises")
+    monkeypatch.setattr(state, "STATE_DIR", tmp_path / ".grader")
+    monkeypatch.setattr(grading, "EXERCISES", tmp_path / "exercises")
     mine = tmp_path / "exercises" / FIRST.slug / FIRST.file
     mine.parent.mkdir(parents=True)
     mine.write_text("# my work in progress\n", encoding="utf-8")
@@ -143,7 +143,7 @@ def test_reset_backs_up_the_learners_file(monkeypatch, tmp_path, capsys):
 
 
 def test_compare_shows_answers_in_place_of_the_raise(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(commands, "EXERCISES", tmp_path)
+    monkeypatch.setattr(grading, "EXERCISES", tmp_path)
     mine = tmp_path / FIRST.slug / FIRST.file
     mine.parent.mkdir(parents=True)
     mine.write_text(stubs.stub_for(FIRST), encoding="utf-8")
@@ -171,7 +171,7 @@ def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
-    for name in cli.COMMANDS:
+    for name in commands.COMMANDS:
         assert name in out
 
 
