@@ -10,6 +10,7 @@ import argparse
 import difflib
 import sys
 
+from grader import runner
 from grader.commands import COMMANDS, UserError, report
 
 
@@ -22,6 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print results as JSON (exercism results.json v3 plus score/max_score) instead of the report")
     parser.add_argument("--seed", type=int, default=0, help="seed for the accuracy tests' data and training (default 0)")
     parser.add_argument("--device", default="cpu", help="device for training runs (default cpu)")
+    parser.add_argument("--time-limit", type=float, default=runner.TOPIC_TIME_LIMIT, metavar="SECONDS",
+                        help=f"time a topic's whole suite may take (default {runner.TOPIC_TIME_LIMIT:g} s)")
+    parser.add_argument("--memory-limit", default=None, metavar="SIZE",
+                        help="memory a test run may use, e.g. 4G (the default), 512M, or 0 for no limit")
     sub = parser.add_subparsers(dest="command", metavar="command")
     for name, (summary, fn) in COMMANDS.items():
         p = sub.add_parser(name, help=summary, description=summary)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import unicodedata
 
+import sys
+
 from grader import roadmap
 from grader.grading import Grade, show
+from grader.text import shorten
 
 RUN = "uv run"  # how the README tells learners to run commands
-MARKS = {"passed": "✔", "in progress": "…", "not started": "·", "not available": " "}
+MARKS = {"passed": "✔", "in progress": "…", "error": "✘", "not started": "·", "not available": " "}
 
 
 def _width(text: str) -> int:
@@ -33,8 +36,8 @@ def print_report(grades: list[Grade], scoring: dict[str, int]) -> None:
             kinds = "  ".join(f"{k} {p}/{n}" for k, (p, n) in g.by_kind().items() if n)
             got, total = g.points(scoring)
             print(f"  {MARKS[g.status]} {name}{g.status:<12} {kinds}   score {got}/{total}")
-            if g.status == "in progress" and g.reason:
-                print(f"      {g.reason[:150]}")
+            if g.status in ("in progress", "error") and g.reason:
+                print(f"      {shorten(g.reason, 150)}")
         print()
     built = [g for g in grades if g.status != "not available"]
     passed = sum(g.status == "passed" for g in built)
@@ -42,7 +45,9 @@ def print_report(grades: list[Grade], scoring: dict[str, int]) -> None:
     total = sum(g.points(scoring)[1] for g in built)
     percent = f" ({100 * got / total:.0f}%)" if total else ""
     print(f"Overall: {passed} of {len(built)} available topics passed · score {got}/{total}{percent}")
-    upcoming = [g for g in built if g.status != "passed"]
+    # The topic at work comes first: one in progress (or that cannot be graded), then an untouched one.
+    upcoming = ([g for g in built if g.status in ("in progress", "error")]
+                + [g for g in built if g.status == "not started"])
     if not upcoming:
         print("\nEvery available topic passes. Well done! Compare your work with the reference: "
               f"`{RUN} python grader compare NN`.")
@@ -52,7 +57,9 @@ def print_report(grades: list[Grade], scoring: dict[str, int]) -> None:
     print(f"\nNext: {t.number:02d} {t.display_name} ({t.summary})")
     if nxt.status == "in progress":
         failing = sum(not x.passed for x in nxt.tests)
-        print(f"  {failing} of {len(nxt.tests)} tests still failing. First: {nxt.reason[:200]}")
+        print(f"  {failing} of {len(nxt.tests)} tests still failing. First: {shorten(nxt.reason, 200)}")
+    elif nxt.status == "error":
+        print(f"  {shorten(nxt.reason, 300)}")
     else:
         print(f"  Read {show(t.lesson())}, then fill in the TODOs in {show(t.exercise())}.")
     print(f"  Run: {RUN} pytest exercises/{t.slug}")
@@ -66,13 +73,15 @@ def results_json(grades: list[Grade], scoring: dict[str, int]) -> dict:
         got, total = g.points(scoring)
         topics.append({
             "slug": g.topic.slug, "title": g.topic.title, "title_ko": g.topic.title_ko, "stage": g.topic.stage,
-            "status": g.status, "score": got, "max_score": total,
+            "status": g.status, "message": g.reason or None, "score": got, "max_score": total,
             "by_kind": {k: {"passed": p, "total": n} for k, (p, n) in g.by_kind().items()},
         })
         task_ids = {task: i for i, task in enumerate(g.topic.hints, start=1)}
+        if g.status == "error":
+            errors.append((g.topic.slug, g.reason))
         for t in g.tests:
-            if t.kind is None:
-                errors.append(f"{g.topic.slug}: {t.message}")
+            if t.kind is None and g.status != "error":
+                errors.append((g.topic.slug, t.message))
             tests.append({
                 "name": f"{g.topic.slug}::{t.name}", "status": t.status,
                 "message": t.message or None, "output": t.details or None,
@@ -83,9 +92,43 @@ def results_json(grades: list[Grade], scoring: dict[str, int]) -> dict:
     return {
         "version": 3,
         "status": status,
-        "message": "; ".join(errors) or None,
+        "message": _errors_message(errors),
         "score": sum(t["score"] for t in topics),
         "max_score": sum(t["max_score"] for t in topics),
         "tests": tests,
         "topics": topics,
     }
+
+
+def _errors_message(errors: list[tuple[str, str]]) -> str | None:
+    """'slug, slug: reason; ...': topics that share a reason (a changed grader) are named once."""
+    by_reason: dict[str, list[str]] = {}
+    for slug, reason in errors:
+        by_reason.setdefault(reason, []).append(slug)
+    return "; ".join(f"{', '.join(slugs)}: {reason}" for reason, slugs in by_reason.items()) or None
+
+
+def error_json(message: str) -> dict:
+    """results.json when the grader itself could not grade: still one valid object."""
+    return {"version": 3, "status": "error", "message": message, "score": 0, "max_score": 0, "tests": [], "topics": []}
+
+
+class Progress:
+    """'grading 02_mlp (2 of 5)...' on a terminal's stderr while topics run; nothing when piped."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.active = self.stream.isatty()
+        self.shown = 0
+
+    def __call__(self, slug: str, index: int, total: int) -> None:
+        if self.active:
+            line = f"grading {slug} ({index} of {total})..."
+            self.stream.write("\r" + line.ljust(self.shown))
+            self.stream.flush()
+            self.shown = len(line)
+
+    def done(self) -> None:
+        if self.active and self.shown:
+            self.stream.write("\r" + " " * self.shown + "\r")
+            self.stream.flush()
