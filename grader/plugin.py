@@ -596,6 +596,11 @@ def _learner_frame(excinfo: pytest.ExceptionInfo, target: Path | None, *, folder
     return None
 
 
+def _first_line(statement) -> str:
+    lines = str(statement).strip().splitlines()
+    return shorten(lines[0], 160) if lines else ""
+
+
 def _where(entry) -> str:
     return f"{_display(Path(str(entry.path)))}:{entry.lineno + 1}, in {entry.name}()"
 
@@ -637,11 +642,11 @@ def _learner_error(item: pytest.Item, excinfo: pytest.ExceptionInfo, target: Pat
         return None
     lines = [_summary(exc)]
     if inner is not None:
-        lines.append(f"  raised at {_where(inner)}: {str(inner.statement).strip()[:200]}")
+        lines.append(f"  raised at {_where(inner)}: {_first_line(inner.statement)}")
     caller = next((e for e in reversed(excinfo.traceback)
                    if e.path and Path(str(e.path)).resolve() == Path(item.path).resolve()), None)
     if caller is not None:
-        lines.append(f"  called by the test at {_where(caller)}: {str(caller.statement).strip()[:200]}")
+        lines.append(f"  called by the test at {_where(caller)}: {_first_line(caller.statement)}")
     lines += _hints(exc)
     if _out_of_memory(exc):
         limit = getattr(item.config, "kata_memory_limit", 0)

@@ -43,7 +43,9 @@ class Project:
     def __init__(self, pytester: pytest.Pytester) -> None:
         self.pytester = pytester
         paths = " ".join(TESTPATHS)
-        pytester.makeini(f"[pytest]\naddopts = -p grader.plugin -p no:cacheprovider\ntestpaths = {paths}\n")
+        # No memory limit by default here: the in-process runs would set it on this process.
+        pytester.makeini(f"[pytest]\naddopts = -p grader.plugin -p no:cacheprovider\ntestpaths = {paths}\n"
+                         "kata_memory_limit = 0\n")
 
     def suite(self, text: str = SUITE, topic: roadmap.Topic = TOPIC, name: str = "test_fake.py") -> None:
         path = topic.tests(self.pytester.path) / name
@@ -385,3 +387,20 @@ def test_a_file_that_is_not_utf8_is_one_sentence(project):
     result = project.run()
     result.stdout.fnmatch_lines([f"exercises/{TOPIC.slug}/{TOPIC.file} is not UTF-8 text (line 1 has the byte 0x*): "
                                  "save it as UTF-8 in your editor"])
+
+
+# ------------------------------------------------------------------ the real suites
+def test_topic_04_shows_the_likely_cause_of_a_shape_error_in_unfold(tmp_path):
+    from grader import mutants, runner
+
+    cnn = roadmap.load().find("04")
+    source = cnn.solution().read_text(encoding="utf-8")
+    forgot = source.replace("F.unfold(x, (kH, kW), dilation=dilation, padding=padding, stride=stride)",
+                            "F.unfold(x, (kH, kW))")  # a learner's bug: stride, padding, dilation dropped
+    assert forgot != source
+    target = mutants.write_target(cnn, forgot, tmp_path)
+    records = runner.run_inprocess([cnn.slug], target, extra=["-k", "test_conv2d_output_shapes"])[cnn.slug]
+    (record,) = [r for r in records if r.status is not None]
+    assert record.message.startswith("RuntimeError: shape '[2, 3, 9, 9]' is invalid for input of size"), record.message
+    assert "Likely cause: F.unfold(x, (kH, kW), dilation=dilation, padding=padding, stride=stride)" in record.details
+    assert len(record.details.splitlines()) <= 5, record.details

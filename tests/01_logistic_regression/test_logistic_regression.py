@@ -4,18 +4,28 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.checks import assert_at_least, assert_close, check_tensor
+from grader.checks import assert_at_least, assert_close, calling, check_tensor
 from kata.data import two_blobs
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
+
+# Likely causes of an exception raised inside the learner's code (shown by grader.checks.calling).
+ELEMENTWISE = "work on the tensor with torch operations (torch.exp, torch.where), not math.exp or a Python loop"
+BCE = "logits and y are tensors of the same shape (N,): combine them elementwise with torch operations, then .mean()"
+GRADIENTS = "X is (N, D), w is (D,) and b a scalar: the scores X @ w + b are (N,), dw = X.T @ r / N is (D,)"
+MODEL = ("__init__ creates self.linear = nn.Linear(in_features, 1) after super().__init__(); forward returns "
+         "self.linear(X).squeeze(-1)")
+TRAIN = ("train(model, X, y, *, epochs, lr): one full-batch step per epoch with an optimizer over model.parameters(), "
+         "the loss from your bce_with_logits on model(X) and y")
 
 
 @shapes
 @task("sigmoid")
 def test_sigmoid_keeps_shape_and_range(topic):
     z = torch.linspace(-100, 100, 24).reshape(2, 3, 4)  # (2, 3, 4)
-    p = check_tensor(topic.sigmoid(z), "sigmoid(z) for z of shape (2, 3, 4)", shape=(2, 3, 4),
-                     hint="the output must have the input's shape; compute elementwise, no reduction")
+    with calling(ELEMENTWISE):
+        p = check_tensor(topic.sigmoid(z), "sigmoid(z) for z of shape (2, 3, 4)", shape=(2, 3, 4),
+                         hint="the output must have the input's shape; compute elementwise, no reduction")
     assert ((p >= 0) & (p <= 1)).all(), f"sigmoid(z) must lie in [0, 1]; got values from {p.min():.3g} to {p.max():.3g}"
 
 
@@ -23,8 +33,9 @@ def test_sigmoid_keeps_shape_and_range(topic):
 @task("sigmoid")
 def test_sigmoid_matches_torch_and_stays_finite(topic):
     z = torch.tensor([-1000.0, -100.0, -20.0, -1.0, 0.0, 1.0, 20.0, 100.0, 1000.0])
-    assert_close(topic.sigmoid(z), torch.sigmoid(z), "sigmoid(z) for z from -1000 to 1000", atol=1e-6,
-                 hint="exp(-z) overflows to inf for very negative z: use exp(z) / (1 + exp(z)) there")
+    with calling(ELEMENTWISE):
+        assert_close(topic.sigmoid(z), torch.sigmoid(z), "sigmoid(z) for z from -1000 to 1000", atol=1e-6,
+                     hint="exp(-z) overflows to inf for very negative z: use exp(z) / (1 + exp(z)) there")
     z = torch.cat([torch.randn(50, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)]).requires_grad_()
     (grad,) = torch.autograd.grad(topic.sigmoid(z).sum(), z)
     assert_close(grad, torch.sigmoid(z) * (1 - torch.sigmoid(z)), "d sigmoid(z) / dz (z random, and z = 0 last)",
@@ -41,7 +52,8 @@ def test_sigmoid_matches_torch_and_stays_finite(topic):
 @shapes
 @task("bce_with_logits")
 def test_bce_is_a_scalar(topic):
-    loss = topic.bce_with_logits(torch.randn(8), torch.ones(8))
+    with calling(BCE):
+        loss = topic.bce_with_logits(torch.randn(8), torch.ones(8))
     check_tensor(loss, "bce_with_logits(logits (8,), y (8,))", shape=(),
                  hint="return the mean over the batch, a 0-dimensional tensor (not a list, not .item())")
 
@@ -53,7 +65,9 @@ def test_bce_matches_torch(topic):
     logits = torch.randn(64, generator=g, dtype=torch.float64) * 3
     y = (torch.rand(64, generator=g) < 0.5).double()
     expected = F.binary_cross_entropy_with_logits(logits, y)
-    assert_close(topic.bce_with_logits(logits, y), expected, "bce_with_logits on random logits", atol=1e-10,
+    with calling(BCE):
+        loss = topic.bce_with_logits(logits, y)
+    assert_close(loss, expected, "bce_with_logits on random logits", atol=1e-10,
                  hint="the loss is -[y log σ(z) + (1-y) log(1-σ(z))], averaged (mean, not sum) over the batch; "
                       "it takes logits, not probabilities")
 
@@ -89,7 +103,8 @@ def test_bce_gradient_at_zero_logits(topic):
 @task("bce_gradients")
 def test_hand_gradient_shapes(topic):
     X, y = torch.randn(10, 3), torch.ones(10)
-    dw, db = topic.bce_gradients(X, y, torch.zeros(3), torch.tensor(0.0))
+    with calling(GRADIENTS):
+        dw, db = topic.bce_gradients(X, y, torch.zeros(3), torch.tensor(0.0))
     check_tensor(dw, "dw from bce_gradients(X (10, 3), ...)", shape=(3,), hint="dw has one entry per feature: Xᵀ r")
     check_tensor(db, "db from bce_gradients(X (10, 3), ...)", shape=(), hint="db is a scalar: the mean of r")
 
@@ -103,7 +118,7 @@ def test_hand_gradient_equals_autograd(topic):
     w = torch.randn(5, generator=g, dtype=torch.float64, requires_grad=True)
     b = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
     F.binary_cross_entropy_with_logits(X @ w + b, y).backward()
-    with torch.no_grad():
+    with torch.no_grad(), calling(GRADIENTS):
         dw, db = topic.bce_gradients(X, y, w, b)
     assert_close(dw, w.grad, "dw = d loss / d w", atol=1e-10,
                  hint="dw = Xᵀ(σ(Xw+b) - y) / N: check the sign of the residual and the 1/N of the mean")
@@ -113,10 +128,12 @@ def test_hand_gradient_equals_autograd(topic):
 @shapes
 @task("LogisticRegression")
 def test_model_outputs(topic):
-    model = topic.LogisticRegression(in_features=4)
+    with calling(MODEL):
+        model = topic.LogisticRegression(in_features=4)
     X = torch.randn(7, 4)
-    check_tensor(model(X), "model(X) for X of shape (7, 4)", shape=(7,),
-                 hint="nn.Linear gives (N, 1): squeeze the last dimension")
+    with calling(MODEL):
+        check_tensor(model(X), "model(X) for X of shape (7, 4)", shape=(7,),
+                     hint="nn.Linear gives (N, 1): squeeze the last dimension")
     check_tensor(model(X[:1]), "model(X) for a single sample, X of shape (1, 4)", shape=(1,),
                  hint="squeeze(-1), not squeeze(): squeeze() also removes the batch dimension when N = 1")
     p = check_tensor(model.predict_proba(X), "model.predict_proba(X)", shape=(7,))
@@ -129,7 +146,8 @@ def test_model_outputs(topic):
 @gradients
 @task("LogisticRegression")
 def test_model_is_linear_then_threshold(topic):
-    model = topic.LogisticRegression(in_features=2)
+    with calling(MODEL):
+        model = topic.LogisticRegression(in_features=2)
     params = dict(model.named_parameters())
     assert sum(p.numel() for p in params.values()) == 3, (
         f"LogisticRegression(in_features=2) should have 3 parameters (w: 2, b: 1), got "
@@ -152,9 +170,11 @@ def test_model_is_linear_then_threshold(topic):
 def test_train_takes_plain_gradient_steps(topic):
     g = torch.Generator().manual_seed(3)
     X, y = torch.randn(30, 2, generator=g), (torch.rand(30, generator=g) < 0.5).float()
-    model = topic.LogisticRegression(in_features=2)
+    with calling(MODEL):
+        model = topic.LogisticRegression(in_features=2)
     w0, b0 = model.linear.weight.detach().clone(), model.linear.bias.detach().clone()
-    losses = topic.train(model, X, y, epochs=3, lr=0.1)
+    with calling(TRAIN):
+        losses = topic.train(model, X, y, epochs=3, lr=0.1)
     assert isinstance(losses, list) and len(losses) == 3, f"train(epochs=3) should return 3 losses, got {losses!r:.200}"
     # Three steps of plain gradient descent on the mean BCE, from the same start.
     w, b = w0.clone().requires_grad_(), b0.clone().requires_grad_()
@@ -174,8 +194,10 @@ def test_learns_two_blobs(topic, seed, device):
     torch.manual_seed(seed)
     X, y = (t.to(device) for t in two_blobs(400, seed=seed))
     X_test, y_test = (t.to(device) for t in two_blobs(1000, seed=seed, split="test"))
-    model = topic.LogisticRegression(in_features=2).to(device)
-    losses = topic.train(model, X, y, epochs=100, lr=0.5)
+    with calling(MODEL):
+        model = topic.LogisticRegression(in_features=2).to(device)
+    with calling(TRAIN):
+        losses = topic.train(model, X, y, epochs=100, lr=0.5)
     assert losses[-1] < losses[0], f"the loss should fall during training: first {losses[0]:.4f}, last {losses[-1]:.4f}"
     with torch.no_grad():
         acc = (model.predict(X_test) == y_test.long()).float().mean().item()
