@@ -44,6 +44,9 @@ def _args(slugs: list[str], target: Path, results: Path, seed: int, device: str,
         f"--kata-seed={seed}",
         f"--kata-device={device}",
         "-p", "no:cacheprovider",
+        # pytest's check for exceptions in __del__ runs gc.collect() five times at exit:
+        # half a second per run with torch loaded, and nothing a learner needs.
+        "-p", "no:unraisableexception",
         "-q", "--no-header", "-rN",
         *extra,
     ]
@@ -126,10 +129,10 @@ def _limit(time_limit: float | Mapping[str, float], slug: str) -> float:
 def _run_child(slugs: list[str], target: Path, *, seed: int, device: str, extra: list[str],
                time_limit: float | Mapping[str, float], memory_limit: str | None,
                progress: Callable[[str], None] | None) -> _Child:
-    from grader.plugin import read_results
+    from grader.plugin import DEFAULT_MEMORY_LIMIT, read_results
 
     child = _Child()
-    limits = [f"--kata-memory-limit={memory_limit}"] if memory_limit is not None else []
+    limits = [f"--kata-memory-limit={memory_limit if memory_limit is not None else DEFAULT_MEMORY_LIMIT}"]
     with tempfile.TemporaryDirectory(prefix="kata-") as tmp:
         results, log = Path(tmp) / "results.jsonl", Path(tmp) / "output.txt"
         cmd = [sys.executable, "-m", "pytest", *_args(slugs, target, results, seed, device, [*limits, *extra])]
