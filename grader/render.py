@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 import sys
+import unicodedata
 
 from grader import roadmap
 from grader.grading import Grade, show
