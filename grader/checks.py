@@ -9,10 +9,13 @@ and the likely cause, e.g.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+LIKELY = "Likely cause: "
 
 # Metrics measured by assert_at_least / assert_at_most during the current test; the
 # plugin attaches them to the test's record so seed sweeps can report them.
@@ -20,7 +23,45 @@ measured: list[dict] = []
 
 
 def _hint(hint: str) -> str:
-    return f"\nLikely cause: {hint}" if hint else ""
+    return f"\n{LIKELY}{hint}" if hint else ""
+
+
+@contextlib.contextmanager
+def calling(hint: str) -> Iterator[None]:
+    """Give an exception raised inside the block the likely cause `hint`.
+
+    Wrap the calls into the learner's code whose failure has a known cause:
+
+        with calling("pass stride, padding and dilation on to F.unfold"):
+            out = topic.conv2d(x, weight, stride=2)
+
+    When the learner's conv2d raises (a shape error in unfold, say), the report shows
+    the exception's one-line summary, where in their file it came from, and
+    "Likely cause: pass stride, ...". A failed check keeps its own hint, and so does
+    an `assert` written in the block itself: the hint is for what the learner's code raised.
+    """
+    here = sys._getframe(2).f_code.co_filename  # the test that opened the block
+    try:
+        yield
+    except Exception as exc:
+        if _raised_in(exc) not in (here, __file__):
+            exc.add_note(f"{LIKELY}{hint}")
+        raise
+
+
+def call(fn: Callable, *args, hint: str, **kwargs):
+    """`fn(*args, **kwargs)` inside `calling(hint)`: one call into the learner's code."""
+    __tracebackhide__ = True
+    with calling(hint):
+        return fn(*args, **kwargs)
+
+
+def _raised_in(exc: BaseException) -> str | None:
+    """The file of the innermost frame an exception came from."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return None if tb is None else tb.tb_frame.f_code.co_filename
 
 
 def check_tensor(value, name: str, *, shape: Sequence[int] | None = None, dtype: torch.dtype | None = None,

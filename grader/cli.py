@@ -1,7 +1,7 @@
 """`python grader`: where you stand on the roadmap, and the tools around it.
 
-Every subcommand lives in COMMANDS (name -> summary, function); that order is the
-order of `--help`. Expected errors print one sentence to stderr and exit 1.
+The parser is built from commands.COMMANDS. Expected errors print one sentence to
+stderr and exit 1.
 """
 
 from __future__ import annotations
@@ -9,37 +9,12 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-from collections.abc import Callable
 
-from grader import roadmap
-
-COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {}
-
-
-def command(name: str, summary: str):
-    def register(fn):
-        COMMANDS[name] = (summary, fn)
-        return fn
-    return register
-
-
-class UserError(Exception):
-    """An expected error: shown as one sentence, no traceback."""
-
-
-def _topic(key: str) -> roadmap.Topic:
-    try:
-        topic = roadmap.load().find(key)
-    except KeyError as exc:
-        raise UserError(exc.args[0]) from None
-    if not topic.built:
-        raise UserError(f"topic {topic.slug} ({topic.display_name}) is not available yet")
-    return topic
+from grader import runner
+from grader.commands import COMMANDS, UserError, report
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from grader import commands  # noqa: F401  (registers the subcommands)
-
     parser = argparse.ArgumentParser(
         prog="python grader",
         description="Your progress along the PyTorch roadmap. With no command: grade every topic.",
@@ -48,6 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print results as JSON (exercism results.json v3 plus score/max_score) instead of the report")
     parser.add_argument("--seed", type=int, default=0, help="seed for the accuracy tests' data and training (default 0)")
     parser.add_argument("--device", default="cpu", help="device for training runs (default cpu)")
+    parser.add_argument("--time-limit", type=float, default=runner.TOPIC_TIME_LIMIT, metavar="SECONDS",
+                        help=f"time a topic's whole suite may take (default {runner.TOPIC_TIME_LIMIT:g} s)")
+    parser.add_argument("--memory-limit", default=None, metavar="SIZE",
+                        help="memory a test run may use, e.g. 4G (the default), 512M, or 0 for no limit")
     sub = parser.add_subparsers(dest="command", metavar="command")
     for name, (summary, fn) in COMMANDS.items():
         p = sub.add_parser(name, help=summary, description=summary)
@@ -66,10 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python grader: unknown command '{argv[0]}'.{guess} See `python grader --help`.", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
-    func = getattr(args, "func", None)
-    if func is None:
-        from grader.commands import report
-        func = report
+    func = getattr(args, "func", report)
     try:
         return func(args)
     except UserError as exc:

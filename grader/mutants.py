@@ -68,7 +68,7 @@ def apply(source: str, edits: list[tuple[str, str]], name: str) -> str:
 
 def write_target(topic: roadmap.Topic, source: str, folder: Path) -> Path:
     """Write `source` as <folder>/<slug>/<file> and return <folder>, ready for --kata-target."""
-    path = folder / topic.slug / topic.file
+    path = topic.file_in(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(source, encoding="utf-8")
     return folder

@@ -1,22 +1,53 @@
 """Notebook versions of the exercises (nbformat is imported here only).
 
-A notebook holds the learner's file split into cells at top-level definitions, a
-first markdown cell from the lesson, and a last cell that runs the hidden suite.
-`to_source` joins the code cells back into the .py file the suite tests.
+A notebook holds the lesson, then the learner's file cut into cells at its top-level
+definitions, then a cell that runs the hidden suite. `to_source` gives the file back:
+- only the cells that came from the file are copied (tagged "kata-file"); cells the
+  learner adds are scratch, for trying things out, and stay in the notebook;
+- IPython's magics (`%timeit`, `%%time`) and shell escapes (`!ls`, `x = !ls`) are left
+  out: they are not Python, and the file must import;
+- the file's `if __name__ == "__main__":` block is kept in the notebook's metadata,
+  not in a cell, so that running the notebook in a kernel (where __name__ is
+  "__main__" too) does not start a training run; `to_source` puts it back;
+- the blank lines between cells are kept, so an unchanged notebook gives back the
+  file byte for byte.
+
+Why not jupytext's py:percent format: it would write `# %%` markers into the graded
+file (the stubs are generated, and the suites import it), and it copies every cell,
+scratch included, into the .py file. What the grader needs is the rules above, in
+this module, without a dependency.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from grader import roadmap
 
+FILE_TAG = "kata-file"  # a code cell that holds part of the learner's file
 RUN_CELL_TAG = "kata-run-tests"
+MAIN_GUARD = 'if __name__ == "__main__"'
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+MAGIC = re.compile(r"^\s*(?:[\w.]+\s*=\s*)?[%!]|^\s*[\w.]+\?{1,2}\s*$")  # %magic, !shell, x = !ls, name?
+
+HOW_IT_WORKS = """\
+**How this notebook works.** The code cells below are your file, `{file}`, cut at its definitions:
+fill in the `TODO`s here. `uv run python grader notebook {number:02d} --sync` (the last cell runs it)
+copies them back into the file and the hidden suite tests it. Cells you add are scratch: try things
+out there, they are not copied. IPython magics (`%timeit`) and shell commands (`!ls`) are not copied
+either. The file's `if __name__ == "__main__":` block stays out of the notebook, so running every
+cell does not start a training run: call `main([])` in a scratch cell when you want one.
+"""
 
 
-def _chunks(source: str) -> list[str]:
-    """Split a module at its top-level statements' boundaries, keeping comments with what follows."""
+def _chunks(source: str) -> list[tuple[str, str]]:
+    """Split a module at its top-level statements' boundaries, keeping comments with what follows.
+
+    Returns (code, separator) pairs: `code` without leading or trailing newlines, and the
+    newlines around it, so that joining code + separator gives back `source` exactly.
+    """
     lines = source.splitlines(keepends=True)
     starts = []
     for node in ast.parse(source).body:
@@ -30,23 +61,47 @@ def _chunks(source: str) -> list[str]:
     for begin, end in zip(cuts, cuts[1:] + [len(lines)], strict=True):
         text = "".join(lines[begin:end]).strip("\n")
         if not text:
+            if ranges:
+                ranges[-1][1] = end
             continue
         if ranges and not text.lstrip().startswith(("def ", "class ", "@", "#", "if __name__")):
             ranges[-1][1] = end
         else:
             ranges.append([begin, end])
-    return ["".join(lines[begin:end]).strip("\n") for begin, end in ranges]
+    chunks = []
+    for i, (begin, end) in enumerate(ranges):
+        if i == 0:
+            begin = 0  # leading blank lines belong to the first cell's separator
+        text = "".join(lines[begin:end])
+        code = text.strip("\n")
+        head = text[: len(text) - len(text.lstrip("\n"))]
+        chunks.append((head + code, text[len(head) + len(code):]))
+    return chunks
 
 
-def write(topic: roadmap.Topic, path: Path) -> None:
+def write(topic: roadmap.Topic, path: Path, nb_path: Path) -> None:
+    """Write the notebook of the learner's file `path`."""
     import nbformat
 
-    lesson = topic.exercise().parent / "README.md"
     nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = {"name": "python"}
+    lesson = path.parent / "README.md"
     if lesson.exists():
         nb.cells.append(nbformat.v4.new_markdown_cell(lesson.read_text(encoding="utf-8")))
-    for chunk in _chunks(topic.exercise().read_text(encoding="utf-8")):
-        nb.cells.append(nbformat.v4.new_code_cell(chunk))
+    shown = path.relative_to(roadmap.ROOT) if path.is_relative_to(roadmap.ROOT) else path
+    nb.cells.append(nbformat.v4.new_markdown_cell(HOW_IT_WORKS.format(file=shown, number=topic.number)))
+    main_guard = ""
+    for code, separator in _chunks(path.read_text(encoding="utf-8")):
+        if code.lstrip("\n").startswith(MAIN_GUARD):
+            main_guard = code + separator
+            continue
+        lead = len(code) - len(code.lstrip("\n"))
+        cell = nbformat.v4.new_code_cell(code.strip("\n"))
+        cell.metadata["tags"] = [FILE_TAG]
+        cell.metadata["kata"] = {"before": lead, "after": separator}
+        nb.cells.append(cell)
+    nb.metadata["kata"] = {"topic": topic.slug, "main_guard": main_guard}
     run = nbformat.v4.new_code_cell(
         f"# Copy this notebook's code into {topic.file} and run the hidden suite on it.\n"
         f"!cd {roadmap.ROOT} && uv run python grader notebook {topic.number:02d} --sync "
@@ -54,13 +109,43 @@ def write(topic: roadmap.Topic, path: Path) -> None:
     )
     run.metadata["tags"] = [RUN_CELL_TAG]
     nb.cells.append(run)
-    nbformat.write(nb, str(path))
+    nbformat.write(nb, str(nb_path))
 
 
-def to_source(path: Path) -> str:
+def _python_only(code: str) -> tuple[str, int]:
+    """`code` without IPython's magics and shell escapes; how many lines went."""
+    lines = code.split("\n")
+    if lines and lines[0].lstrip().startswith("%%"):  # a cell magic: %%time keeps its Python body
+        body, dropped = _python_only("\n".join(lines[1:]))
+        try:
+            ast.parse(body)
+        except SyntaxError:  # %%bash, %%html, ...: not Python at all
+            return "", len(lines)
+        return body, dropped + 1
+    kept = [line for line in lines if not MAGIC.match(line)]
+    return "\n".join(kept), len(lines) - len(kept)
+
+
+def to_source(nb_path: Path) -> tuple[str, list[str]]:
+    """The learner's file from the notebook, and what was left out, in words."""
     import nbformat
 
-    nb = nbformat.read(str(path), as_version=4)
-    cells = [c.source for c in nb.cells
-             if c.cell_type == "code" and RUN_CELL_TAG not in c.metadata.get("tags", [])]
-    return "\n\n\n".join(cell.strip("\n") for cell in cells) + "\n"
+    nb = nbformat.read(str(nb_path), as_version=4)
+    parts, scratch, magics = [], 0, 0
+    for cell in nb.cells:
+        if cell.cell_type != "code" or RUN_CELL_TAG in cell.metadata.get("tags", []):
+            continue
+        if FILE_TAG not in cell.metadata.get("tags", []):
+            scratch += bool(cell.source.strip())
+            continue
+        code, dropped = _python_only(cell.source)
+        magics += dropped
+        layout = cell.metadata.get("kata", {})
+        parts.append("\n" * layout.get("before", 0) + code.strip("\n") + layout.get("after", "\n\n\n"))
+    text = "".join(parts) + nb.metadata.get("kata", {}).get("main_guard", "")
+    left_out = []
+    if scratch:
+        left_out.append(f"{scratch} scratch cell{'s' * (scratch > 1)} (cells you added)")
+    if magics:
+        left_out.append(f"{magics} line{'s' * (magics > 1)} of IPython magics or shell commands")
+    return text, left_out

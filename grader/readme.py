@@ -14,7 +14,7 @@ def table() -> str:
     lines = ["| # | Topic | 주제 | Stage | You build | Status |", "|---|---|---|---|---|---|"]
     for t in road.topics:
         stage = stages[t.stage]
-        status = f"[exercise](exercises/{t.slug}/README.md)" if t.built else "not yet available"
+        status = f"[exercise]({t.lesson().relative_to(roadmap.ROOT).as_posix()})" if t.built else "not yet available"
         lines.append(f"| {t.number:02d} | {t.title} | {t.title_ko} | {stage.number}. {stage.title} · {stage.title_ko} "
                      f"| {t.summary} | {status} |")
     return "\n".join(lines)

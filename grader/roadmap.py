@@ -42,14 +42,27 @@ class Topic:
             return f"{self.title} · {self.title_ko}"
         return self.title
 
+    # A topic's paths, built here only. A "target" is a folder laid out like exercises/:
+    # <target>/<slug>/<file> is the file a suite tests.
+    def folder_in(self, target: Path) -> Path:
+        return target / self.slug
+
+    def file_in(self, target: Path) -> Path:
+        return self.folder_in(target) / self.file
+
     def exercise(self, root: Path = ROOT) -> Path:
-        return root / "exercises" / self.slug / self.file
+        """The learner's file."""
+        return self.file_in(root / "exercises")
 
     def solution(self, root: Path = ROOT) -> Path:
-        return root / "solutions" / self.slug / self.file
+        return self.file_in(root / "solutions")
+
+    def lesson(self, root: Path = ROOT) -> Path:
+        return self.folder_in(root / "exercises") / "README.md"
 
     def tests(self, root: Path = ROOT) -> Path:
-        return root / "tests" / self.slug
+        """The hidden suite's folder."""
+        return self.folder_in(root / "tests")
 
 
 @dataclass(frozen=True)

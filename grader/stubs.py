@@ -58,7 +58,7 @@ def _enclosing_functions(source: str) -> dict[int, str]:
 def header(topic: Topic) -> str:
     return (
         f"# Your file: fill in each TODO, then run `uv run pytest exercises/{topic.slug}`.\n"
-        f"# Maintainers: generated from solutions/{topic.slug}/{topic.file} by\n"
+        f"# Maintainers: generated from {topic.solution().relative_to(ROOT).as_posix()} by\n"
         f"# `python grader stubs`; edit the solution, never this file.\n"
     )
 

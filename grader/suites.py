@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 
 from grader import roadmap
 
 
-def outline(topic: roadmap.Topic) -> list[dict]:
-    """One entry per test function in tests/<slug>/test_*.py: name, kind, task."""
+@dataclass(frozen=True)
+class SuiteTest:
+    """A test function as its file declares it."""
+
+    name: str
+    file: str  # the test file's name, e.g. "test_cnn.py"
+    kinds: tuple[str, ...]  # its markers among roadmap.KINDS (a correct suite has exactly one)
+    task: str | None  # the argument of @task(...)
+
+    @property
+    def kind(self) -> str | None:
+        return self.kinds[0] if len(self.kinds) == 1 else None
+
+
+def outline(topic: roadmap.Topic) -> list[SuiteTest]:
+    """One entry per test function in tests/<slug>/test_*.py."""
     tests = []
     for path in sorted(topic.tests().glob("test_*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -16,11 +31,10 @@ def outline(topic: roadmap.Topic) -> list[dict]:
             if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")):
                 continue
             names = [ast.unparse(d) for d in node.decorator_list]
-            kinds = [k for k in roadmap.KINDS if k in names or f"pytest.mark.{k}" in names]
+            kinds = tuple(k for k in roadmap.KINDS if k in names or f"pytest.mark.{k}" in names)
             task = None
             for d in node.decorator_list:
                 if isinstance(d, ast.Call) and ast.unparse(d.func).split(".")[-1] == "task" and d.args:
                     task = ast.literal_eval(d.args[0])
-            tests.append({"name": node.name, "file": path.name, "kind": kinds[0] if len(kinds) == 1 else None,
-                          "kinds": kinds, "task": task})
+            tests.append(SuiteTest(node.name, path.name, kinds, task))
     return tests

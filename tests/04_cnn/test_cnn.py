@@ -11,16 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.checks import assert_at_least, assert_close, check_tensor
+from grader.checks import assert_at_least, assert_close, calling, check_tensor
 from kata.images import shapes as shape_images
-
-try:
-    from grader.checks import calling
-except ImportError:  # until grader.checks.calling lands: the hints below wait for it, the tests run the same
-    from contextlib import nullcontext
-
-    def calling(hint: str):
-        return nullcontext()
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
 
