@@ -64,7 +64,7 @@ class _Guards:
 
     def message(self, name: str) -> str:
         return (f"{self.task}: your code called {name}, which is off limits in this task: the point is to "
-                f"build it yourself (the tests use it as the reference). The rules are in {self.lesson}.")
+                f"build it yourself. The rules are in {self.lesson}.")
 
     def _learner_on_stack(self) -> bool:
         frame = sys._getframe(2)
@@ -135,7 +135,7 @@ def off_limits(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     module = request.getfixturevalue("topic")
-    lesson = f"exercises/{slug}/README.md"
+    lesson = entry.lesson().relative_to(roadmap.ROOT).as_posix()
     guards = _Guards(task, lesson, {module.__file__, str(Path(module.__file__).resolve())})
     guards.install(names, module)
     request.node.stash[_GUARDS] = guards

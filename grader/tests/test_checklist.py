@@ -34,7 +34,7 @@ def test_every_task_declares_its_off_limits_calls(topic):
     )
     unknown = sorted(set(topic.off_limits) - tasks)
     assert not unknown, f"{topic.slug}: [topics.off_limits] names tasks the solution does not have: {unknown}"
-    lesson = (topic.exercise().parent / "README.md").read_text(encoding="utf-8")
+    lesson = topic.lesson().read_text(encoding="utf-8")
     for task, names in topic.off_limits.items():
         for name in names:
             _, _, value = rules.resolve(name)
@@ -89,9 +89,9 @@ def test_shortcut_mutants_fail_because_of_the_rule(topic, tmp_path):
         source = mutants.apply(solution, mutants.load(topic)[name], name)
         target = mutants.write_target(topic, source, tmp_path / name)
         records = runner.run_inprocess([topic.slug], target, extra=["-x"])[topic.slug]
-        assert any("off limits" in r["message"] for r in records), (
+        assert any("off limits" in r.message for r in records), (
             f"{topic.slug}: mutant {name} should fail with the off-limits message, got "
-            f"{[r['message'] for r in records if r['status'] != 'pass'][:2]}"
+            f"{[r.message for r in records if r.status != 'pass'][:2]}"
         )
 
 
@@ -110,5 +110,5 @@ def test_correct_variant_passes_every_test(topic, variant, tmp_path):
     stubs.make_stub(source, topic)  # still a well-formed solution
     target = mutants.write_target(topic, source, tmp_path)
     records = runner.run_inprocess([topic.slug], target)[topic.slug]
-    failing = [f"{r['name']}: {r['message']}" for r in records if r["status"] != "pass"]
+    failing = [f"{r.name}: {r.message}" for r in records if r.status != "pass"]
     assert records and not failing, f"{topic.slug}: the correct variant '{variant}' fails: {failing}"
