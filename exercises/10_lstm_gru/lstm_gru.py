@@ -30,8 +30,10 @@ stack `num_layers` cells: layer k + 1 reads the outputs of layer k.
 
 Read the lesson in README.md beside this file. Run the hidden tests with
     uv run pytest exercises/10_lstm_gru
-and race an LSTM, a GRU and a vanilla RNN on remembering a sequence's first token with
-    uv run python exercises/10_lstm_gru/lstm_gru.py            (--length 50 for a longer memory)
+race an LSTM, a GRU and a vanilla RNN on remembering a sequence's first token with
+    uv run python exercises/10_lstm_gru/lstm_gru.py            (--length 50 60 for a longer memory)
+and as word-level language models on the generated corpus or your own text with
+    uv run python exercises/10_lstm_gru/lstm_gru.py --task lm [--corpus FILE]
 
 Shapes: B sequences in a batch, T time steps, I input features, H the hidden size
 (hidden_size), L layers (num_layers), V the vocabulary size.
@@ -42,14 +44,16 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kata.common import default_device
+from kata.corpus import corpus
 from kata.sequences import recall_task
-from kata.text import PAD_ID
+from kata.text import IGNORE_INDEX, NUM_SPECIAL, PAD_ID, Vocab, read_corpus
 from kata.training import fit
 
 
@@ -184,20 +188,21 @@ class GRU(nn.Module):
         raise NotImplementedError("GRU.forward(): run each layer's cell over t = 0..T-1 from h_0[k]; the outputs feed the next layer; stack each layer's last h")
 
 
-# ---------------------------------------------------------------- given: the long-memory task
-class RecallClassifier(nn.Module):
-    """Read a sequence of token ids, then name its first token: embedding -> recurrent layer -> linear.
+# ---------------------------------------------------------------- given: the tasks, training and the race
+class Tagger(nn.Module):
+    """Embedding -> a recurrent layer -> a linear layer at every position: logits (B, T, num_classes).
 
-    kind: "lstm" (your LSTM, with forget_bias), "gru" (your GRU) or "rnn" (nn.RNN, the
-    vanilla baseline of topic 09). The prediction is read from the output at each
-    sequence's last real token, position lengths - 1: the layer reads left to right, so
-    the padding after it cannot change that output.
+    kind: "lstm" (your LSTM, with forget_bias), "gru" (your GRU) or "rnn" (nn.RNN, topic
+    09's vanilla layer: the baseline). A task scores some positions and sets the others'
+    targets to IGNORE_INDEX: recall only the last token (last_token_targets), a language
+    model every next word (next_token_targets). The layers read left to right, so the
+    padding after a sequence cannot change its outputs.
     """
 
     KINDS = ("lstm", "gru", "rnn")
 
-    def __init__(self, vocab_size: int, embed_dim: int = 16, hidden_size: int = 32, *, kind: str = "lstm",
-                 forget_bias: float | None = None) -> None:
+    def __init__(self, vocab_size: int, num_classes: int, *, kind: str = "lstm", embed_dim: int = 16,
+                 hidden_size: int = 32, num_layers: int = 1, forget_bias: float | None = None) -> None:
         super().__init__()
         if kind not in self.KINDS:
             raise ValueError(f"kind must be one of {self.KINDS}, got {kind!r}")
@@ -205,87 +210,146 @@ class RecallClassifier(nn.Module):
             raise ValueError(f"forget_bias is an LSTM's: kind={kind!r} has no forget gate")
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD_ID)
         if kind == "lstm":
-            self.rnn = LSTM(embed_dim, hidden_size, forget_bias=forget_bias)
+            self.rnn = LSTM(embed_dim, hidden_size, num_layers, forget_bias=forget_bias)
         elif kind == "gru":
-            self.rnn = GRU(embed_dim, hidden_size)
+            self.rnn = GRU(embed_dim, hidden_size, num_layers)
         else:
-            self.rnn = nn.RNN(embed_dim, hidden_size, batch_first=True)  # tanh, PyTorch's init
-        self.head = nn.Linear(hidden_size, vocab_size)
+            self.rnn = nn.RNN(embed_dim, hidden_size, num_layers, batch_first=True)  # tanh, PyTorch's init
+        self.head = nn.Linear(hidden_size, num_classes)
 
-    def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
-        """ids: (B, T) int64 padded with 0; lengths: (B,). Returns logits (B, V)."""
-        output, _ = self.rnn(self.embedding(ids))  # (B, T, H)
-        last = output[torch.arange(len(ids), device=ids.device), lengths.to(ids.device) - 1]  # (B, H)
-        return self.head(last)  # (B, V)
+    def forward(self, x: Tensor) -> Tensor:
+        """x: token ids (B, T) int64, padded with 0. Returns logits (B, T, num_classes)."""
+        output, _ = self.rnn(self.embedding(x))  # (B, T, H)
+        return self.head(output)  # (B, T, num_classes)
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor, Tensor]) -> float:
-    """One Adam update on a batch (ids (B, T), lengths (B,), y (B,)): cross-entropy of the first token."""
-    ids, lengths, y = batch
+def last_token_targets(targets: Tensor, lengths: Tensor, T: int) -> Tensor:
+    """One answer per sequence (n,) as per-position targets (n, T): the answer at position
+    lengths - 1 (where the whole sequence has been read), IGNORE_INDEX elsewhere."""
+    y = torch.full((len(targets), T), IGNORE_INDEX, dtype=torch.int64, device=targets.device)  # (n, T)
+    y[torch.arange(len(targets), device=targets.device), lengths.to(targets.device) - 1] = targets
+    return y
+
+
+def next_token_targets(ids: Tensor, lengths: Tensor) -> Tensor:
+    """A language model's targets for ids (n, T): ids[:, t + 1] while t + 1 < lengths, else IGNORE_INDEX."""
+    y = torch.full_like(ids, IGNORE_INDEX)  # (n, T)
+    inside = torch.arange(1, ids.shape[1], device=ids.device) < lengths.to(ids.device)[:, None]  # (n, T - 1)
+    y[:, :-1] = ids[:, 1:].masked_fill(~inside, IGNORE_INDEX)
+    return y
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor]) -> float:
+    """One Adam update on ids (B, T) and targets (B, T): cross-entropy over the positions that are not ignored."""
+    X, y = batch
     optimizer.zero_grad()
-    loss = F.cross_entropy(model(ids, lengths), y)
+    loss = F.cross_entropy(model(X).flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX)
     loss.backward()
     optimizer.step()
     return loss.item()
 
 
-def train(model: nn.Module, ids: Tensor, lengths: Tensor, y: Tensor, *, epochs: int = 3, lr: float = 1e-2,
-          batch_size: int = 64, seed: int = 0, log_every: int = 0) -> list[float]:
-    """Adam on the recall task in mini-batches shuffled from `seed`; returns each epoch's mean loss."""
+def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 3, lr: float = 1e-2, batch_size: int = 64,
+          seed: int = 0, log_every: int = 0, evaluate: Callable[[], dict[str, float]] | None = None) -> list[float]:
+    """Adam on ids X (N, T) and targets y (N, T) in mini-batches shuffled from `seed`; each epoch's mean loss."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    return fit(model, (ids, lengths, y), optimizer, train_step, epochs=epochs, batch_size=batch_size, seed=seed,
-               log_every=log_every)
+    return fit(model, (X, y), optimizer, train_step, epochs=epochs, batch_size=batch_size, seed=seed,
+               log_every=log_every, evaluate=evaluate)
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, ids: Tensor, lengths: Tensor, y: Tensor) -> float:
-    """Fraction of sequences whose first token the model names, in eval mode."""
+def token_accuracy(model: nn.Module, X: Tensor, y: Tensor, batch_size: int = 500) -> float:
+    """Fraction of the scored positions (y != IGNORE_INDEX) whose highest logit is the target, in eval mode."""
     model.eval()
-    return (model(ids, lengths).argmax(1) == y).float().mean().item()
+    correct = total = 0
+    for i in range(0, len(X), batch_size):
+        logits, target = model(X[i:i + batch_size]), y[i:i + batch_size]  # (b, T, C), (b, T)
+        scored = target != IGNORE_INDEX
+        correct += (logits.argmax(-1)[scored] == target[scored]).sum().item()
+        total += scored.sum().item()
+    return correct / max(total, 1)
+
+
+def _data(args: argparse.Namespace) -> tuple[Tensor, Tensor, Tensor, Tensor, int, str]:
+    """X, y, X_test, y_test, the vocabulary size and a line that describes the data."""
+    if args.task == "recall":
+        lo, hi = args.length
+        X, answers, lengths = recall_task(args.train_size, vocab_size=args.vocab_size, length=(lo, hi),
+                                          seed=args.seed)  # (N, T), (N,), (N,)
+        X_test, test_answers, test_lengths = recall_task(args.test_size, vocab_size=args.vocab_size,
+                                                         length=(lo, hi), seed=args.seed, split="test")
+        y = last_token_targets(answers, lengths, X.shape[1])  # (N, T): scored at the last token only
+        y_test = last_token_targets(test_answers, test_lengths, X_test.shape[1])
+        return X, y, X_test, y_test, args.vocab_size, (
+            f"recall the first of {lo}-{hi} tokens from {args.vocab_size - NUM_SPECIAL} symbols "
+            f"(chance {1 / (args.vocab_size - NUM_SPECIAL):.2f})")
+    if args.corpus is not None:
+        sentences = read_corpus(args.corpus)
+        cut = max(1, len(sentences) // 10)  # the last tenth is the test set
+        train_text, test_text = sentences[:-cut] or sentences, sentences[-cut:]
+    else:
+        train_text = corpus(args.train_size, seed=args.seed).sentences
+        test_text = corpus(args.test_size, seed=args.seed, split="test").sentences
+    vocab = Vocab.build(train_text, max_size=10_000)  # rarer words of a large file become [UNK]
+    (X, _, lengths), (X_test, _, test_lengths) = vocab.encode_batch(train_text), vocab.encode_batch(test_text)
+    return (X, next_token_targets(X, lengths), X_test, next_token_targets(X_test, test_lengths), len(vocab),
+            f"next-word prediction: {len(train_text)} training and {len(test_text)} test sentences, "
+            f"{len(vocab)} tokens in the vocabulary")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Race an LSTM, a GRU and a vanilla RNN on naming the first token of a long sequence.")
+    parser = argparse.ArgumentParser(description="Race an LSTM (with and without a forget-gate bias), a GRU and a "
+                                                 "vanilla RNN on remembering a sequence's first token, or as language "
+                                                 "models on the generated corpus or your own text.")
+    parser.add_argument("--task", choices=("recall", "lm"), default="recall",
+                        help="recall: name the first token at the end of the sequence (default); lm: predict each "
+                             "next word")
     parser.add_argument("--length", type=int, nargs=2, default=(20, 30), metavar=("LO", "HI"),
-                        help="sequence lengths, drawn from LO..HI (default 20 30)")
-    parser.add_argument("--vocab-size", type=int, default=10, help="token ids, 5 of them special (default 10: chance 0.2)")
+                        help="recall: sequence lengths drawn from LO..HI (default 20 30)")
+    parser.add_argument("--vocab-size", type=int, default=10,
+                        help="recall: token ids 5..vocab_size-1 (default 10: 5 symbols, chance 0.2)")
+    parser.add_argument("--corpus", default=None, metavar="FILE",
+                        help="lm: your text, one sentence per line (default: the generated corpus)")
     parser.add_argument("--train-size", type=int, default=3200)
     parser.add_argument("--test-size", type=int, default=1000)
+    parser.add_argument("--embed-dim", type=int, default=16)
     parser.add_argument("--hidden-size", type=int, default=32)
-    parser.add_argument("--forget-bias", type=float, default=3.0, help="the LSTM's initial forget-gate bias")
+    parser.add_argument("--num-layers", type=int, default=1)
+    parser.add_argument("--forget-bias", type=float, default=3.0, help="the first LSTM's initial forget-gate bias")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
+    if args.corpus is not None and args.task != "lm":
+        parser.error("--corpus goes with --task lm")
 
-    length = tuple(args.length)
     try:
-        data = recall_task(args.train_size, vocab_size=args.vocab_size, length=length, seed=args.seed)
-        test = recall_task(args.test_size, vocab_size=args.vocab_size, length=length, seed=args.seed, split="test")
-    except ValueError as exc:  # a length or vocabulary size the generator refuses
+        X, y, X_test, y_test, vocab_size, description = _data(args)
+    except (OSError, ValueError) as exc:  # a corpus file that is missing, empty or not UTF-8; bad sizes
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    ids, y, lengths = (t.to(args.device) for t in data)
-    test_ids, test_y, test_lengths = (t.to(args.device) for t in test)
-    chance = 1 / (args.vocab_size - 5)
-    print(f"recall the first of {length[0]}-{length[1]} tokens from {args.vocab_size - 5} symbols "
-          f"(chance {chance:.2f}); {len(ids)} training and {len(test_ids)} test sequences")
+    X, y, X_test, y_test = (t.to(args.device) for t in (X, y, X_test, y_test))
+    print(description)
     results = {}
     for name, kind, forget_bias in ((f"LSTM, forget bias {args.forget_bias:g}", "lstm", args.forget_bias),
                                     ("LSTM, PyTorch's init", "lstm", None), ("GRU", "gru", None),
                                     ("vanilla RNN", "rnn", None)):
         torch.manual_seed(args.seed)
-        model = RecallClassifier(args.vocab_size, hidden_size=args.hidden_size, kind=kind,
-                                 forget_bias=forget_bias).to(args.device)
+        model = Tagger(vocab_size, vocab_size, kind=kind, embed_dim=args.embed_dim, hidden_size=args.hidden_size,
+                       num_layers=args.num_layers, forget_bias=forget_bias).to(args.device)
         print(f"\n{name}: {sum(p.numel() for p in model.rnn.parameters()):,} recurrent parameters")
-        train(model, ids, lengths, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-              log_every=1)
-        results[name] = accuracy(model, test_ids, test_lengths, test_y)
-        print(f"{name}: test accuracy {results[name]:.3f}")
-    print("\n" + "\n".join(f"{name:24s} {acc:.3f}" for name, acc in results.items()))
+
+        def test_accuracy(model: nn.Module = model) -> dict[str, float]:
+            return {"test accuracy": token_accuracy(model, X_test, y_test)}
+
+        train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed, log_every=1,
+              evaluate=test_accuracy)
+        results[name] = token_accuracy(model, X_test, y_test)
+    print(f"\ntest {'first-token recall' if args.task == 'recall' else 'next-word'} accuracy")
+    for name, value in results.items():
+        print(f"  {name:24s} {value:.3f}")
     return 0
 
 

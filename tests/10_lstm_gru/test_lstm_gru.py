@@ -67,23 +67,21 @@ def _check_uniform(values, bound, name, hint):
                 f"deviation {std:.4f}.\nLikely cause: {hint}")
 
 
-def _recall_data(seed):
-    train = recall_task(3200, vocab_size=10, length=(20, 30), seed=seed)  # ids (3200, 30), y (3200,), lengths
-    test = recall_task(500, vocab_size=10, length=(20, 30), seed=seed, split="test")
-    return train, test
-
-
 def _recall_accuracy(topic, kind, forget_bias, epochs, seed, device):
-    """Train RecallClassifier(kind) on the recall task (3200 sequences of 20-30 tokens) and score 500 others."""
-    (ids, y, lengths), (test_ids, test_y, test_lengths) = _recall_data(seed)
+    """Train the given Tagger(kind) on the recall task (3200 sequences of 20-30 tokens, scored at the last token)
+    and return its accuracy on 500 test sequences."""
+    ids, answers, lengths = recall_task(3200, vocab_size=10, length=(20, 30), seed=seed)  # (3200, T), (3200,) x2
+    test_ids, test_answers, test_lengths = recall_task(500, vocab_size=10, length=(20, 30), seed=seed, split="test")
+    y = torch.full(ids.shape, -100)  # (3200, T): only the last token of each sequence is scored
+    y[torch.arange(len(ids)), lengths - 1] = answers
     torch.manual_seed(seed)
-    model = topic.RecallClassifier(10, 16, 32, kind=kind, forget_bias=forget_bias).to(device)
-    topic.train(model, ids.to(device), lengths.to(device), y.to(device), epochs=epochs, lr=1e-2, batch_size=64,
-                seed=seed)
+    model = topic.Tagger(10, 10, kind=kind, embed_dim=16, hidden_size=32, forget_bias=forget_bias).to(device)
+    topic.train(model, ids.to(device), y.to(device), epochs=epochs, lr=1e-2, batch_size=64, seed=seed)
     model.eval()
     with torch.no_grad():
-        logits = model(test_ids.to(device), test_lengths.to(device)).cpu()
-    return (logits.argmax(1) == test_y).double().mean().item()
+        logits = model(test_ids.to(device)).cpu()  # (500, T, 10)
+    guesses = logits[torch.arange(len(test_ids)), test_lengths - 1].argmax(-1)  # (500,): read after the last token
+    return (guesses == test_answers).double().mean().item()
 
 
 # ------------------------------------------------------------------ LSTMCell
@@ -360,7 +358,7 @@ def test_lstm_remembers_the_first_token_where_a_vanilla_rnn_forgets(topic, seed,
     assert_at_least(lstm, 0.9, f"recall test accuracy of an LSTM with a forget-gate bias (seed {seed})", chance=0.2,
                     hint=hint)
     assert_at_most(rnn, 0.35, f"recall test accuracy of the vanilla RNN baseline (seed {seed})",
-                   hint="the baseline is nn.RNN in the given RecallClassifier: leave kind='rnn' as it is")
+                   hint="the baseline is nn.RNN in the given Tagger: leave kind='rnn' as it is")
 
 
 # ------------------------------------------------------------------ GRU
@@ -432,3 +430,23 @@ def test_gru_remembers_the_first_token(topic, seed, device):
     assert_at_least(gru, 0.9, f"recall test accuracy of a GRU (seed {seed})", chance=0.2,
                     hint="after 100 Adam steps on sequences of 20-30 tokens a GRU names the first token (the solution: "
                          "1.0 on 20 seeds): its update gate z copies h forward, as the LSTM's forget gate copies c")
+
+
+@shapes
+@task("GRU")
+def test_main_races_the_models_on_recall_and_on_a_corpus_file(topic, tmp_path, capsys):
+    code = topic.main(["--length", "3", "5", "--train-size", "32", "--test-size", "16", "--epochs", "1",
+                       "--hidden-size", "4", "--device", "cpu"])
+    assert code == 0, f"main([...]) on the recall task should return 0, got {code!r}"
+    out = capsys.readouterr().out
+    for name in ("LSTM, forget bias 3", "LSTM, PyTorch's init", "GRU", "vanilla RNN"):
+        assert name in out, f"main() should train and report the model {name!r}; it printed:\n{out[-800:]}"
+    text = tmp_path / "corpus.txt"
+    text.write_text("the cat eats the fish\nthe dog drinks water\na bird sings in the garden\n", encoding="utf-8")
+    code = topic.main(["--task", "lm", "--corpus", str(text), "--epochs", "1", "--hidden-size", "4", "--num-layers",
+                       "2", "--device", "cpu"])
+    assert code == 0 and "next-word accuracy" in capsys.readouterr().out, (
+        f"main(['--task', 'lm', '--corpus', FILE, ...]) should train word-level language models on the file and "
+        f"print the next-word accuracy, returned {code!r}")
+    assert topic.main(["--task", "lm", "--corpus", str(tmp_path / "missing.txt")]) == 1, (
+        "main() with a corpus file that does not exist should print an error and return 1")
