@@ -12,9 +12,10 @@ step to step unless a gate says otherwise.
   9(8), 1997, with the forget gate of F. Gers, J. Schmidhuber, F. Cummins, "Learning
   to Forget", 2000. The cell state c_t = f * c_{t-1} + i * g is the memory; when the
   forget gate f is near 1 and the input gate i near 0, c is carried unchanged, and so
-  is its gradient. R. Jozefowicz, W. Zaremba, I. Sutskever, "An Empirical Exploration
-  of Recurrent Network Architectures", ICML 2015, section 2.2: start the forget
-  gate's bias high (here `forget_bias`), so the cell remembers until it learns not to.
+  is its gradient. Start the forget gate's bias high (here `forget_bias`) and the cell
+  remembers until it learns not to: R. Jozefowicz, W. Zaremba, I. Sutskever, "An
+  Empirical Exploration of Recurrent Network Architectures", ICML 2015, found that a
+  bias of 1 closes the gap between the LSTM and the GRU.
 - GRU: K. Cho et al., "Learning Phrase Representations using RNN Encoder-Decoder for
   Statistical Machine Translation", EMNLP 2014, section 2.3. Two gates, no separate
   cell state: h_t = (1 - z) * n + z * h_{t-1}, where the update gate z keeps the old
