@@ -61,7 +61,7 @@ def _check_uniform(values, bound, name, hint):
     largest = values.abs().max().item()
     # The std of n uniform draws has a relative standard error of about sqrt(0.2 / n): allow 5 of them.
     window = 5 * math.sqrt(0.2 / n)
-    ok = largest <= bound * (1 + 1e-6) and largest >= bound * (1 - 10 / n) and abs(std * math.sqrt(3) / bound - 1) <= window
+    ok = bound * (1 - 10 / n) <= largest <= bound * (1 + 1e-6) and abs(std * math.sqrt(3) / bound - 1) <= window
     assert ok, (f"{name}: expected {n} values uniform in ±{bound:.4f} (the largest |value| just under {bound:.4f}, "
                 f"standard deviation {bound / math.sqrt(3):.4f}); got the largest |value| {largest:.4f} and standard "
                 f"deviation {std:.4f}.\nLikely cause: {hint}")
@@ -107,7 +107,8 @@ def test_lstm_cell_has_pytorchs_parameters_and_shapes(topic):
             assert isinstance(out, tuple) and len(out) == 2, (
                 f"LSTMCell.forward should return the pair (h, c), got {type(out).__name__}")
             for value, what in zip(out, "hc"):
-                check_tensor(value, f"{what} of LSTMCell(3, 5)(x {tuple(x.shape)}, hx={'None' if hx is None else '(h, c)'})",
+                given = "None" if hx is None else "(h, c)"
+                check_tensor(value, f"{what} of LSTMCell(3, 5)(x {tuple(x.shape)}, hx={given})",
                              shape=(batch, 5), hint="h and c are (B, hidden_size): the four gates are (B, 4H) split "
                                                     "in four along dim 1")
 
@@ -376,7 +377,8 @@ def test_gru_stacks_cells_and_returns_pytorchs_shapes(topic):
     assert count == want, f"GRU(3, 5, num_layers=2) should have {want} parameters, as nn.GRU; got {count}"
     plain = topic.GRU(3, 5, num_layers=2, bias=False)
     assert all(c.bias_ih is None for c in plain.cells), "GRU(..., bias=False) should pass bias=False to every cell"
-    hint = "batch-first: x is (B, T, I); output (B, T, H) is the last layer's h at every step; h_n is (num_layers, B, H)"
+    hint = ("batch-first: x is (B, T, I); output (B, T, H) is the last layer's h at every step; "
+            "h_n is (num_layers, B, H)")
     for batch, steps in ((2, 7), (1, 1)):
         out = model(torch.randn(batch, steps, 3))
         assert isinstance(out, tuple) and len(out) == 2, f"GRU.forward should return output, h_n, got {out!r:.200}"
@@ -420,7 +422,8 @@ def test_gru_equals_nn_gru_forward_and_backward(topic):
             want_output, want_h = theirs(x)
         assert_close(output, want_output, f"output of {what}, hx=None", atol=1e-10,
                      hint="hx=None means every layer starts from h = 0")
-        assert_close(h_n, want_h, f"h_n of {what}, hx=None", atol=1e-10, hint="hx=None means every layer starts from h = 0")
+        assert_close(h_n, want_h, f"h_n of {what}, hx=None", atol=1e-10,
+                     hint="hx=None means every layer starts from h = 0")
 
 
 @accuracy
