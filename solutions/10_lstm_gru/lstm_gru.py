@@ -1,0 +1,449 @@
+"""LSTM and GRU: recurrent cells with gates, so that a memory can last.
+
+A vanilla RNN squeezes its whole past through h = tanh(W x + U h + b) at every
+step, and the gradient that reaches a token 20 steps back is multiplied by 20 such
+Jacobians: it vanishes (topic 09). A gated cell adds a path that is *copied* from
+step to step unless a gate says otherwise.
+
+- LSTM: S. Hochreiter, J. Schmidhuber, "Long Short-Term Memory", Neural Computation
+  9(8), 1997, with the forget gate of F. Gers, J. Schmidhuber, F. Cummins, "Learning
+  to Forget", 2000. The cell state c_t = f * c_{t-1} + i * g is the memory; when the
+  forget gate f is near 1 and the input gate i near 0, c is carried unchanged, and so
+  is its gradient. Start the forget gate's bias high (here `forget_bias`) and the cell
+  remembers until it learns not to: R. Jozefowicz, W. Zaremba, I. Sutskever, "An
+  Empirical Exploration of Recurrent Network Architectures", ICML 2015, found that a
+  bias of 1 closes the gap between the LSTM and the GRU.
+- GRU: K. Cho et al., "Learning Phrase Representations using RNN Encoder-Decoder for
+  Statistical Machine Translation", EMNLP 2014, section 2.3. Two gates, no separate
+  cell state: h_t = (1 - z) * n + z * h_{t-1}, where the update gate z keeps the old
+  state and the reset gate r decides how much of it the candidate n sees.
+
+The equations, the parameter names and the gate order are PyTorch's (`nn.LSTMCell`,
+`nn.GRUCell`), so its weights can be copied in and the results compared exactly:
+the rows of weight_ih, weight_hh, bias_ih, bias_hh are the gates stacked in the
+order LSTM (i, f, g, o) and GRU (r, z, n). One detail differs from the GRU paper and
+from d2l: PyTorch's reset gate multiplies (W_hn h + b_hn), *after* the hidden matmul,
+not h before it. The layers (`LSTM`, `GRU`) are batch-first, as every kata is, and
+stack `num_layers` cells: layer k + 1 reads the outputs of layer k.
+
+Read the lesson in README.md beside this file. Run the hidden tests with
+    uv run pytest exercises/10_lstm_gru
+race an LSTM, a GRU and a vanilla RNN on remembering a sequence's first token with
+    uv run python exercises/10_lstm_gru/lstm_gru.py            (--length 50 60 for a longer memory)
+and as word-level language models on the generated corpus or your own text with
+    uv run python exercises/10_lstm_gru/lstm_gru.py --task lm [--corpus FILE]
+
+Shapes: B sequences in a batch, T time steps, I input features, H the hidden size
+(hidden_size), L layers (num_layers), V the vocabulary size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kata.common import default_device
+from kata.corpus import corpus
+from kata.sequences import recall_task
+from kata.text import IGNORE_INDEX, NUM_SPECIAL, PAD_ID, Vocab, read_corpus
+from kata.training import fit
+
+
+def _check_input(x: Tensor, dims: int, input_size: int, what: str) -> None:
+    """A clear error for an input of the wrong rank or width (instead of a matmul error deep inside)."""
+    layout = "(B, input_size)" if dims == 2 else "(B, T, input_size), batch-first"
+    if x.dim() != dims or x.shape[-1] != input_size:
+        raise ValueError(f"{what} takes x of shape {layout} with input_size {input_size}, got {tuple(x.shape)}")
+    if dims == 3 and x.shape[1] == 0:
+        raise ValueError(f"{what} needs at least one time step, got x of shape {tuple(x.shape)}")
+
+
+class LSTMCell(nn.Module):
+    """One LSTM step, as nn.LSTMCell computes it:
+
+        i = σ(W_ii x + b_ii + W_hi h + b_hi)        input gate
+        f = σ(W_if x + b_if + W_hf h + b_hf)        forget gate
+        g = tanh(W_ig x + b_ig + W_hg h + b_hg)     candidate
+        o = σ(W_io x + b_io + W_ho h + b_ho)        output gate
+        c' = f * c + i * g
+        h' = o * tanh(c')
+
+    Parameters (nn.LSTMCell's names and shapes, gates stacked in the order i, f, g, o):
+    weight_ih (4H, I), weight_hh (4H, H), bias_ih (4H,), bias_hh (4H,); with
+    bias=False the two biases are None. Every parameter starts uniform in
+    ±1/sqrt(hidden_size), as PyTorch's. forget_bias (needs bias=True): the forget
+    gate's total bias b_if + b_hf starts at this value instead (bias_ih's forget
+    slice set to it, bias_hh's to 0), every other value keeping PyTorch's init.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
+                 forget_bias: float | None = None) -> None:
+        super().__init__()
+        if forget_bias is not None and not bias:
+            raise ValueError("forget_bias needs bias=True: without biases there is no forget-gate bias to set")
+        self.input_size, self.hidden_size = input_size, hidden_size
+        # BEGIN SOLUTION: create weight_ih (4H, I), weight_hh (4H, H), and bias_ih, bias_hh (4H,) or None without bias
+        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))  # (4H, I): rows i, f, g, o
+        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))  # (4H, H)
+        if bias:
+            # Two biases where one would do: PyTorch (and cuDNN) keep both, so its weights load as they are.
+            self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size))  # (4H,)
+            self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size))  # (4H,)
+        else:
+            # register_parameter(None) keeps the attribute, so `self.bias_ih is None` tells there is none.
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        # END SOLUTION
+        self.reset_parameters(forget_bias)
+
+    def reset_parameters(self, forget_bias: float | None = None) -> None:
+        """Every parameter uniform in ±1/sqrt(hidden_size); then, if forget_bias is given,
+        bias_ih[H:2H] = forget_bias and bias_hh[H:2H] = 0."""
+        # BEGIN SOLUTION: draw every parameter uniformly in ±1/sqrt(hidden_size), then set the forget gate's slice [H:2H]
+        bound = 1 / math.sqrt(self.hidden_size)  # PyTorch's rule for every recurrent parameter: fan = H, not I
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+        if forget_bias is not None:
+            H = self.hidden_size
+            with torch.no_grad():
+                # The gates are stacked i, f, g, o: rows H .. 2H are the forget gate's.
+                self.bias_ih[H:2 * H] = forget_bias
+                self.bias_hh[H:2 * H] = 0.0  # the two biases add up: keep the total at forget_bias
+        # END SOLUTION
+
+    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """x: (B, I); hx: (h, c), each (B, H), zeros when None. Returns (h', c'), each (B, H)."""
+        _check_input(x, 2, self.input_size, "LSTMCell")
+        # BEGIN SOLUTION: compute the four gates from x and h (one matmul each), then c' = f * c + i * g and h' = o * tanh(c')
+        if hx is None:
+            zeros = x.new_zeros(x.shape[0], self.hidden_size)  # (B, H) on x's device, in x's dtype
+            hx = (zeros, zeros)
+        h, c = hx
+        gates = x @ self.weight_ih.T + h @ self.weight_hh.T  # (B, 4H): all four gates at once
+        if self.bias_ih is not None:
+            gates = gates + self.bias_ih + self.bias_hh
+        i, f, g, o = gates.chunk(4, dim=1)  # each (B, H), in PyTorch's order
+        i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)  # gates: how much, in (0, 1)
+        g = torch.tanh(g)  # the candidate: what, in (-1, 1)
+        # The memory is updated by + , not by a matmul: with f = 1 and i = 0 it is copied unchanged,
+        # and so is its gradient, however many steps back the loss is.
+        c = f * c + i * g  # (B, H)
+        h = o * torch.tanh(c)  # (B, H)
+        return h, c
+        # END SOLUTION
+
+
+class GRUCell(nn.Module):
+    """One GRU step, as nn.GRUCell computes it:
+
+        r = σ(W_ir x + b_ir + W_hr h + b_hr)             reset gate
+        z = σ(W_iz x + b_iz + W_hz h + b_hz)             update gate
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn))    candidate
+        h' = (1 - z) * n + z * h
+
+    The reset gate multiplies (W_hn h + b_hn), after the matmul: PyTorch's (and
+    cuDNN's) form. The paper and d2l write W_hn (r * h), which is a different
+    function. Parameters (nn.GRUCell's, gates stacked r, z, n): weight_ih (3H, I),
+    weight_hh (3H, H), bias_ih (3H,), bias_hh (3H,) (None with bias=False), uniform
+    in ±1/sqrt(hidden_size).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        # BEGIN SOLUTION: create weight_ih (3H, I), weight_hh (3H, H), bias_ih, bias_hh (3H,) or None; all uniform in ±1/sqrt(H)
+        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))  # (3H, I): rows r, z, n
+        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))  # (3H, H)
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size))  # (3H,)
+            self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size))  # (3H,): b_hn must stay inside r * (...)
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        bound = 1 / math.sqrt(hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+        # END SOLUTION
+
+    def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
+        """x: (B, I); hx: h (B, H), zeros when None. Returns h' (B, H)."""
+        _check_input(x, 2, self.input_size, "GRUCell")
+        # BEGIN SOLUTION: compute r and z, the candidate n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), then mix h and n by z
+        h = x.new_zeros(x.shape[0], self.hidden_size) if hx is None else hx  # (B, H)
+        gi = x @ self.weight_ih.T  # (B, 3H): the input's part of r, z, n
+        gh = h @ self.weight_hh.T  # (B, 3H): the state's part
+        if self.bias_ih is not None:
+            gi, gh = gi + self.bias_ih, gh + self.bias_hh
+        i_r, i_z, i_n = gi.chunk(3, dim=1)  # each (B, H)
+        h_r, h_z, h_n = gh.chunk(3, dim=1)  # each (B, H)
+        r = torch.sigmoid(i_r + h_r)
+        z = torch.sigmoid(i_z + h_z)
+        n = torch.tanh(i_n + r * h_n)  # r scales the state's contribution, bias b_hn included
+        # z near 1 keeps the old state: the GRU's copy path, in one gate where the LSTM has two.
+        return (1 - z) * n + z * h  # (B, H)
+        # END SOLUTION
+
+
+class LSTM(nn.Module):
+    """num_layers LSTMCells unrolled over time, batch-first: nn.LSTM(..., batch_first=True) in Python.
+
+    Attributes: cells, an nn.ModuleList of num_layers LSTMCells; cells[0] reads
+    input_size features, the others hidden_size (the outputs of the layer below).
+    bias and forget_bias go to every cell.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True, *,
+                 forget_bias: float | None = None) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        # BEGIN SOLUTION: build self.cells, num_layers LSTMCells: the first reads input_size features, the others hidden_size
+        self.cells = nn.ModuleList(
+            LSTMCell(input_size if k == 0 else hidden_size, hidden_size, bias, forget_bias=forget_bias)
+            for k in range(num_layers)
+        )
+        # END SOLUTION
+
+    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """x: (B, T, I); hx: (h_0, c_0), each (L, B, H), zeros when None.
+
+        Returns output (B, T, H), the last layer's h at every step, and (h_n, c_n),
+        each (L, B, H), every layer's state after the last step (as nn.LSTM).
+        """
+        _check_input(x, 3, self.input_size, "LSTM")
+        # BEGIN SOLUTION: run each layer's cell over t = 0..T-1 from its (h_0[k], c_0[k]); the outputs feed the next layer
+        B, T, _ = x.shape
+        if hx is None:
+            zeros = x.new_zeros(self.num_layers, B, self.hidden_size)  # (L, B, H)
+            hx = (zeros, zeros)
+        h_0, c_0 = hx
+        h_n, c_n = [], []
+        layer_input = x  # (B, T, I) for the first layer, (B, T, H) above it
+        for k, cell in enumerate(self.cells):
+            h, c = h_0[k], c_0[k]  # (B, H) each: layer k's own initial state
+            outputs = []
+            for t in range(T):  # dim 1 is time: batch-first
+                h, c = cell(layer_input[:, t], (h, c))
+                outputs.append(h)
+            layer_input = torch.stack(outputs, dim=1)  # (B, T, H): the next layer's input
+            h_n.append(h)
+            c_n.append(c)
+        return layer_input, (torch.stack(h_n), torch.stack(c_n))  # (B, T, H), ((L, B, H), (L, B, H))
+        # END SOLUTION
+
+
+class GRU(nn.Module):
+    """num_layers GRUCells unrolled over time, batch-first: nn.GRU(..., batch_first=True) in Python.
+
+    Attributes: cells, an nn.ModuleList of num_layers GRUCells (cells[0] reads
+    input_size features, the others hidden_size).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        # BEGIN SOLUTION: build self.cells, num_layers GRUCells: the first reads input_size features, the others hidden_size
+        self.cells = nn.ModuleList(
+            GRUCell(input_size if k == 0 else hidden_size, hidden_size, bias) for k in range(num_layers)
+        )
+        # END SOLUTION
+
+    def forward(self, x: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x: (B, T, I); hx: h_0 (L, B, H), zeros when None.
+
+        Returns output (B, T, H), the last layer's h at every step, and h_n (L, B, H).
+        """
+        _check_input(x, 3, self.input_size, "GRU")
+        # BEGIN SOLUTION: run each layer's cell over t = 0..T-1 from h_0[k]; the outputs feed the next layer; stack each layer's last h
+        B, T, _ = x.shape
+        h_0 = x.new_zeros(self.num_layers, B, self.hidden_size) if hx is None else hx  # (L, B, H)
+        h_n = []
+        layer_input = x  # (B, T, I), then (B, T, H)
+        for k, cell in enumerate(self.cells):
+            h = h_0[k]  # (B, H)
+            outputs = []
+            for t in range(T):
+                h = cell(layer_input[:, t], h)
+                outputs.append(h)
+            layer_input = torch.stack(outputs, dim=1)  # (B, T, H)
+            h_n.append(h)
+        return layer_input, torch.stack(h_n)  # (B, T, H), (L, B, H)
+        # END SOLUTION
+
+
+# ---------------------------------------------------------------- given: the tasks, training and the race
+class Tagger(nn.Module):
+    """Embedding -> a recurrent layer -> a linear layer at every position: logits (B, T, num_classes).
+
+    kind: "lstm" (your LSTM, with forget_bias), "gru" (your GRU) or "rnn" (nn.RNN, topic
+    09's vanilla layer: the baseline). A task scores some positions and sets the others'
+    targets to IGNORE_INDEX: recall only the last token (last_token_targets), a language
+    model every next word (next_token_targets). The layers read left to right, so the
+    padding after a sequence cannot change its outputs.
+    """
+
+    KINDS = ("lstm", "gru", "rnn")
+
+    def __init__(self, vocab_size: int, num_classes: int, *, kind: str = "lstm", embed_dim: int = 16,
+                 hidden_size: int = 32, num_layers: int = 1, forget_bias: float | None = None) -> None:
+        super().__init__()
+        if kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {self.KINDS}, got {kind!r}")
+        if forget_bias is not None and kind != "lstm":
+            raise ValueError(f"forget_bias is an LSTM's: kind={kind!r} has no forget gate")
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD_ID)
+        if kind == "lstm":
+            self.rnn = LSTM(embed_dim, hidden_size, num_layers, forget_bias=forget_bias)
+        elif kind == "gru":
+            self.rnn = GRU(embed_dim, hidden_size, num_layers)
+        else:
+            self.rnn = nn.RNN(embed_dim, hidden_size, num_layers, batch_first=True)  # tanh, PyTorch's init
+        self.head = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: token ids (B, T) int64, padded with 0. Returns logits (B, T, num_classes)."""
+        output, _ = self.rnn(self.embedding(x))  # (B, T, H)
+        return self.head(output)  # (B, T, num_classes)
+
+
+def last_token_targets(targets: Tensor, lengths: Tensor, T: int) -> Tensor:
+    """One answer per sequence (n,) as per-position targets (n, T): the answer at position
+    lengths - 1 (where the whole sequence has been read), IGNORE_INDEX elsewhere."""
+    y = torch.full((len(targets), T), IGNORE_INDEX, dtype=torch.int64, device=targets.device)  # (n, T)
+    y[torch.arange(len(targets), device=targets.device), lengths.to(targets.device) - 1] = targets
+    return y
+
+
+def next_token_targets(ids: Tensor, lengths: Tensor) -> Tensor:
+    """A language model's targets for ids (n, T): ids[:, t + 1] while t + 1 < lengths, else IGNORE_INDEX."""
+    y = torch.full_like(ids, IGNORE_INDEX)  # (n, T)
+    inside = torch.arange(1, ids.shape[1], device=ids.device) < lengths.to(ids.device)[:, None]  # (n, T - 1)
+    y[:, :-1] = ids[:, 1:].masked_fill(~inside, IGNORE_INDEX)
+    return y
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor]) -> float:
+    """One Adam update on ids (B, T) and targets (B, T): cross-entropy over the positions that are not ignored."""
+    X, y = batch
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(X).flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 3, lr: float = 1e-2, batch_size: int = 64,
+          seed: int = 0, log_every: int = 0, evaluate: Callable[[], dict[str, float]] | None = None) -> list[float]:
+    """Adam on ids X (N, T) and targets y (N, T) in mini-batches shuffled from `seed`; each epoch's mean loss."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    return fit(model, (X, y), optimizer, train_step, epochs=epochs, batch_size=batch_size, seed=seed,
+               log_every=log_every, evaluate=evaluate)
+
+
+@torch.no_grad()
+def token_accuracy(model: nn.Module, X: Tensor, y: Tensor, batch_size: int = 500) -> float:
+    """Fraction of the scored positions (y != IGNORE_INDEX) whose highest logit is the target, in eval mode."""
+    model.eval()
+    correct = total = 0
+    for i in range(0, len(X), batch_size):
+        logits, target = model(X[i:i + batch_size]), y[i:i + batch_size]  # (b, T, C), (b, T)
+        scored = target != IGNORE_INDEX
+        correct += (logits.argmax(-1)[scored] == target[scored]).sum().item()
+        total += scored.sum().item()
+    return correct / max(total, 1)
+
+
+def _data(args: argparse.Namespace) -> tuple[Tensor, Tensor, Tensor, Tensor, int, str]:
+    """X, y, X_test, y_test, the vocabulary size and a line that describes the data."""
+    if args.task == "recall":
+        lo, hi = args.length
+        X, answers, lengths = recall_task(args.train_size, vocab_size=args.vocab_size, length=(lo, hi),
+                                          seed=args.seed)  # (N, T), (N,), (N,)
+        X_test, test_answers, test_lengths = recall_task(args.test_size, vocab_size=args.vocab_size,
+                                                         length=(lo, hi), seed=args.seed, split="test")
+        y = last_token_targets(answers, lengths, X.shape[1])  # (N, T): scored at the last token only
+        y_test = last_token_targets(test_answers, test_lengths, X_test.shape[1])
+        return X, y, X_test, y_test, args.vocab_size, (
+            f"recall the first of {lo}-{hi} tokens from {args.vocab_size - NUM_SPECIAL} symbols "
+            f"(chance {1 / (args.vocab_size - NUM_SPECIAL):.2f})")
+    if args.corpus is not None:
+        sentences = read_corpus(args.corpus)
+        cut = max(1, len(sentences) // 10)  # the last tenth is the test set
+        train_text, test_text = sentences[:-cut] or sentences, sentences[-cut:]
+    else:
+        train_text = corpus(args.train_size, seed=args.seed).sentences
+        test_text = corpus(args.test_size, seed=args.seed, split="test").sentences
+    vocab = Vocab.build(train_text, max_size=10_000)  # rarer words of a large file become [UNK]
+    (X, _, lengths), (X_test, _, test_lengths) = vocab.encode_batch(train_text), vocab.encode_batch(test_text)
+    return (X, next_token_targets(X, lengths), X_test, next_token_targets(X_test, test_lengths), len(vocab),
+            f"next-word prediction: {len(train_text)} training and {len(test_text)} test sentences, "
+            f"{len(vocab)} tokens in the vocabulary")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Race an LSTM (with and without a forget-gate bias), a GRU and a "
+                                                 "vanilla RNN on remembering a sequence's first token, or as language "
+                                                 "models on the generated corpus or your own text.")
+    parser.add_argument("--task", choices=("recall", "lm"), default="recall",
+                        help="recall: name the first token at the end of the sequence (default); lm: predict each "
+                             "next word")
+    parser.add_argument("--length", type=int, nargs=2, default=(20, 30), metavar=("LO", "HI"),
+                        help="recall: sequence lengths drawn from LO..HI (default 20 30)")
+    parser.add_argument("--vocab-size", type=int, default=10,
+                        help="recall: token ids 5..vocab_size-1 (default 10: 5 symbols, chance 0.2)")
+    parser.add_argument("--corpus", default=None, metavar="FILE",
+                        help="lm: your text, one sentence per line (default: the generated corpus)")
+    parser.add_argument("--train-size", type=int, default=3200)
+    parser.add_argument("--test-size", type=int, default=1000)
+    parser.add_argument("--embed-dim", type=int, default=16)
+    parser.add_argument("--hidden-size", type=int, default=32)
+    parser.add_argument("--num-layers", type=int, default=1)
+    parser.add_argument("--forget-bias", type=float, default=3.0, help="the first LSTM's initial forget-gate bias")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=default_device())
+    args = parser.parse_args(argv)
+    if args.corpus is not None and args.task != "lm":
+        parser.error("--corpus goes with --task lm")
+
+    try:
+        X, y, X_test, y_test, vocab_size, description = _data(args)
+    except (OSError, ValueError) as exc:  # a corpus file that is missing, empty or not UTF-8; bad sizes
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    X, y, X_test, y_test = (t.to(args.device) for t in (X, y, X_test, y_test))
+    print(description)
+    results = {}
+    for name, kind, forget_bias in ((f"LSTM, forget bias {args.forget_bias:g}", "lstm", args.forget_bias),
+                                    ("LSTM, PyTorch's init", "lstm", None), ("GRU", "gru", None),
+                                    ("vanilla RNN", "rnn", None)):
+        torch.manual_seed(args.seed)
+        model = Tagger(vocab_size, vocab_size, kind=kind, embed_dim=args.embed_dim, hidden_size=args.hidden_size,
+                       num_layers=args.num_layers, forget_bias=forget_bias).to(args.device)
+        print(f"\n{name}: {sum(p.numel() for p in model.rnn.parameters()):,} recurrent parameters")
+
+        def test_accuracy(model: nn.Module = model) -> dict[str, float]:
+            return {"test accuracy": token_accuracy(model, X_test, y_test)}
+
+        train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed, log_every=1,
+              evaluate=test_accuracy)
+        results[name] = token_accuracy(model, X_test, y_test)
+    print(f"\ntest {'first-token recall' if args.task == 'recall' else 'next-word'} accuracy")
+    for name, value in results.items():
+        print(f"  {name:24s} {value:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
