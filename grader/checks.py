@@ -84,7 +84,8 @@ def check_tensor(value, name: str, *, shape: Sequence[int] | None = None, dtype:
     """
     __tracebackhide__ = True
     if not isinstance(value, torch.Tensor):
-        raise AssertionError(f"{name}: expected a torch.Tensor, got {type(value).__name__}: {value!r:.200}{_hint(hint)}")
+        raise AssertionError(
+            f"{name}: expected a torch.Tensor, got {type(value).__name__}: {value!r:.200}{_hint(hint)}")
     if shape is not None and tuple(value.shape) != tuple(shape):
         raise AssertionError(f"{name}: expected shape {tuple(shape)}, got {tuple(value.shape)}{_hint(hint)}")
     if dtype is not None and value.dtype != dtype:

@@ -38,7 +38,8 @@ def test_sigmoid_keeps_shape_and_range(topic):
         z = torch.linspace(-100, 100, 24).reshape(2, 3, 4)  # (2, 3, 4)
         p = check_tensor(topic.sigmoid(z), "sigmoid(z) for z of shape (2, 3, 4)", shape=(2, 3, 4), dtype=torch.float32,
                          hint="the output must have the input's shape and dtype; compute elementwise, no reduction")
-        assert ((p >= 0) & (p <= 1)).all(), f"sigmoid(z) must lie in [0, 1]; got values from {p.min():.3g} to {p.max():.3g}"
+        assert ((p >= 0) & (p <= 1)).all(), (
+            f"sigmoid(z) must lie in [0, 1]; got values from {p.min():.3g} to {p.max():.3g}")
 
 
 @shapes
@@ -69,7 +70,8 @@ def test_sigmoid_matches_torch_and_stays_finite(topic):
                      "If only z = 0 is wrong: autograd gives z.abs() the slope 0 at 0, so exp(-z.abs()) has no "
                      "gradient there; write -|z| as torch.where(z >= 0, -z, z)")
         z = torch.tensor([-1000.0, -100.0, 100.0, 1000.0], requires_grad=True)
-        (grad,) = torch.autograd.grad(check_tensor(topic.sigmoid(z), "sigmoid(z) for z = ±100, ±1000", shape=(4,)).sum(), z)
+        (grad,) = torch.autograd.grad(
+            check_tensor(topic.sigmoid(z), "sigmoid(z) for z = ±100, ±1000", shape=(4,)).sum(), z)
         check_tensor(grad, "d sigmoid(z) / dz at z = ±100 and ±1000",
                      hint="1 / (1 + exp(-z)) has the gradient inf / inf = NaN once exp(-z) overflows; "
                           "compute exp(-|z|) instead, which stays in (0, 1]")
@@ -90,7 +92,8 @@ def test_bce_follows_the_inputs_device_and_dtype(topic):
     with calling(BCE):
         logits, y = torch.linspace(-3, 3, 6, dtype=torch.float64), torch.tensor([0.0, 1.0] * 3, dtype=torch.float64)
         check_tensor(topic.bce_with_logits(logits, y), "bce_with_logits for float64 logits and y", shape=(),
-                     dtype=torch.float64, hint="compute in the logits' own dtype: no .float() and no new float32 tensors")
+                     dtype=torch.float64,
+                     hint="compute in the logits' own dtype: no .float() and no new float32 tensors")
         check_on_meta("bce_with_logits(logits (5,), y (5,))", topic.bce_with_logits, torch.empty(5, device="meta"),
                       torch.empty(5, device="meta"), shape=(), dtype=torch.float32, hint=DEVICE_HINT)
 
@@ -117,7 +120,8 @@ def test_bce_is_finite_for_extreme_logits(topic):
         loss = topic.bce_with_logits(logits, y)
         assert_close(loss, torch.tensor(50.0), "bce_with_logits for logits ±100", atol=1e-4,
                      hint="log(sigmoid(z)) is log(0) = -inf once sigmoid(z) rounds to 0: use softplus(z) - y*z with "
-                          "softplus(z) = max(z, 0) + log1p(exp(-|z|)), both pieces written with torch.where(z >= 0, ...)")
+                          "softplus(z) = max(z, 0) + log1p(exp(-|z|)), both pieces written with "
+                          "torch.where(z >= 0, ...)")
         (grad,) = torch.autograd.grad(loss, logits)
         assert_close(grad, torch.tensor([0.0, 0.0, 0.25, -0.25]), "d loss / d logits for logits ±100", atol=1e-6,
                      hint="the gradient of the mean loss is (σ(z) - y) / N; a NaN means an inf crept in")
@@ -134,8 +138,8 @@ def test_bce_gradient_at_zero_logits(topic):
         (grad,) = torch.autograd.grad(loss, logits)
         assert_close(grad, torch.tensor([-0.125, 0.125, -0.125, 0.125]), "d loss / d logits at logits = 0", atol=1e-6,
                      hint="the gradient is (σ(0) - y) / N = (0.5 - y) / 4. Autograd gives clamp(min=0) and abs() the "
-                          "slope 0 at z = 0, so softplus written with them has slope 0 there instead of 1/2: write both "
-                          "pieces with torch.where(z >= 0, ...), whose slopes at 0 are 1 and -1/2")
+                          "slope 0 at z = 0, so softplus written with them has slope 0 there instead of 1/2: write "
+                          "both pieces with torch.where(z >= 0, ...), whose slopes at 0 are 1 and -1/2")
 
 
 @shapes
@@ -232,7 +236,8 @@ def test_model_is_linear_then_threshold(topic):
         logits = torch.tensor([1.5, -2.5, -0.5, 0.0])
         assert_close(model(X), logits, "model(X) with w = (2, -1), b = 0.5",
                      hint="forward must return the raw score w·x + b (logits), with no sigmoid")
-        assert_close(model.predict_proba(X), torch.sigmoid(logits), "predict_proba(X) for logits (1.5, -2.5, -0.5, 0.0)",
+        assert_close(model.predict_proba(X), torch.sigmoid(logits),
+                     "predict_proba(X) for logits (1.5, -2.5, -0.5, 0.0)",
                      hint="predict_proba is p(y = 1 | x) = sigmoid(logit), the probability of class 1")
         labels = check_tensor(model.predict(X), "predict(X) for logits (1.5, -2.5, -0.5, 0.0)", shape=(4,))
         assert labels.tolist() == [1, 0, 0, 1], (
@@ -279,7 +284,8 @@ def test_learns_two_blobs(topic, seed, device):
         X_test, y_test = (t.to(device) for t in two_blobs(1000, seed=seed, split="test"))
         model = topic.LogisticRegression(in_features=2).to(device)
         losses = topic.train(model, X, y, epochs=100, lr=0.5)
-        assert losses[-1] < losses[0], f"the loss should fall during training: first {losses[0]:.4f}, last {losses[-1]:.4f}"
+        assert losses[-1] < losses[0], (
+            f"the loss should fall during training: first {losses[0]:.4f}, last {losses[-1]:.4f}")
         with torch.no_grad():
             labels = check_tensor(model.predict(X_test), "model.predict(X_test) for 1,000 test points", shape=(1000,))
             acc = (labels == y_test.long()).float().mean().item()

@@ -231,8 +231,10 @@ def _two_layer_case(seed: int, N: int = 24, D: int = 3, H: int = 6, C: int = 4):
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(N, D, generator=g, dtype=torch.float64)
     y = torch.randint(0, C, (N,), generator=g)
-    params = {"W1": torch.randn(H, D, generator=g, dtype=torch.float64), "b1": torch.randn(H, generator=g, dtype=torch.float64) * 0.5,
-              "W2": torch.randn(C, H, generator=g, dtype=torch.float64), "b2": torch.randn(C, generator=g, dtype=torch.float64) * 0.5}
+    params = {"W1": torch.randn(H, D, generator=g, dtype=torch.float64),
+              "b1": torch.randn(H, generator=g, dtype=torch.float64) * 0.5,
+              "W2": torch.randn(C, H, generator=g, dtype=torch.float64),
+              "b2": torch.randn(C, generator=g, dtype=torch.float64) * 0.5}
     return X, y, params
 
 
@@ -249,7 +251,8 @@ BACKPROP_HINTS = {
           "classes, and the mean brings the 1/N",
     "b2": "db2 = d_logits summed over the batch (dim=0)",
     "W1": "dZ = (d_logits W2) * activation'(Z), at the pre-activations Z; then dW1 = dZᵀ X, shape (H, D) like W1",
-    "b1": "db1 = dZ summed over the batch; dZ needs the activation's derivative: without it the net is treated as linear",
+    "b1": "db1 = dZ summed over the batch; dZ needs the activation's derivative: without it the net is treated "
+          "as linear",
 }
 
 

@@ -176,8 +176,8 @@ def test_code_size_and_mirrored_layers(topic):
         call = f"Autoencoder({in_features}, {code_size}, hidden_sizes={hidden})"
         assert got_enc == expected_enc, (
             f"{call}: the encoder's Linear layers should go {' -> '.join(map(str, expected_enc))}, "
-            f"got {' -> '.join(map(str, got_enc))}.\nLikely cause: the sizes are [in_features, *hidden_sizes, code_size]; "
-            "is code_size used, not a fixed number?")
+            f"got {' -> '.join(map(str, got_enc))}.\nLikely cause: the sizes are "
+            "[in_features, *hidden_sizes, code_size]; is code_size used, not a fixed number?")
         assert got_dec == expected_dec, (
             f"{call}: the decoder's Linear layers should go {' -> '.join(map(str, expected_dec))}, "
             f"got {' -> '.join(map(str, got_dec))}.\nLikely cause: the decoder mirrors the encoder: "
@@ -250,7 +250,8 @@ def test_linear_autoencoder_reaches_pca(topic, seed, device):
     assert first[-1] < first[0], f"the loss should fall during training: first {first[0]:.4f}, last {first[-1]:.4f}"
     assert_at_most(error / pca, 1.2, "linear autoencoder's test error / PCA-3's",
                    hint=f"here {error:.5f} / {pca:.5f}. A linear autoencoder with a 3-D code should find PCA's "
-                        "subspace (the solution reaches about 1.02-1.13x); check that code_size is used and that the biases are kept")
+                        "subspace (the solution reaches about 1.02-1.13x); check that code_size is used and that "
+                        "the biases are kept")
 
 
 @accuracy
@@ -265,7 +266,8 @@ def test_nonlinear_2d_code_beats_pca_on_blobs(topic, seed, device):
     pca = _pca_error(images.cpu(), images_test.cpu(), 2)
     assert_at_most(error / pca, 0.5, "2-D autoencoder's test error / PCA-2's on blob images",
                    hint=f"here {error:.5f} / {pca:.5f}. A blob image is fixed by its 2-D position, which no plane "
-                        "holds: only a nonlinear autoencoder beats PCA-2 (the solution reaches about 0.1-0.3; a linear one 1.0)")
+                        "holds: only a nonlinear autoencoder beats PCA-2 (the solution reaches about 0.1-0.3; a "
+                        "linear one 1.0)")
 
 
 # ------------------------------------------------------------------ corrupt
@@ -293,13 +295,14 @@ def test_corrupt_adds_gaussian_noise_of_noise_std(topic):
     noisy = topic.corrupt(X, 0.7, generator=torch.Generator().manual_seed(3))
     expected = X + 0.7 * torch.randn(X.shape, generator=torch.Generator().manual_seed(3))
     assert_close(noisy, expected, "corrupt(X, 0.7, generator=g) against X + 0.7 * torch.randn(X.shape, generator=g)",
-                 hint="use the generator you are given: torch.randn(X.shape, generator=generator, ...), times noise_std")
+                 hint="use the generator you are given: torch.randn(X.shape, generator=generator, ...), "
+                      "times noise_std")
     torch.manual_seed(0)
     noise = check_tensor(topic.corrupt(torch.zeros(200, 100), 0.5), "corrupt(zeros (200, 100), 0.5)", shape=(200, 100))
     std, mean = noise.std().item(), noise.mean().item()
     assert abs(std - 0.5) < 0.02 and abs(mean) < 0.02, (
-        f"corrupt(zeros, 0.5) should add noise of mean 0 and standard deviation 0.5; got mean {mean:.3f}, std {std:.3f}.\n"
-        "Likely cause: uniform noise (torch.rand) or noise_std used as a variance")
+        f"corrupt(zeros, 0.5) should add noise of mean 0 and standard deviation 0.5; got mean {mean:.3f}, "
+        f"std {std:.3f}.\nLikely cause: uniform noise (torch.rand) or noise_std used as a variance")
 
 
 # ------------------------------------------------------------------ anomaly_score
@@ -328,7 +331,8 @@ def test_anomaly_score_is_each_samples_mean_squared_error(topic):
     expected = ((0.5 * X + 0.1 - X) ** 2).mean(dim=(1, 2, 3))  # (6,)
     score = topic.anomaly_score(model, X)
     assert_close(score, expected, "anomaly_score(model, X) for a model with x̂ = 0.5x + 0.1",
-                 hint="score_i = mean over the pixels of sample i of (x̂ - x)²: the mean, not the sum, and per sample")
+                 hint="score_i = mean over the pixels of sample i of (x̂ - x)²: the mean, not the sum, and per "
+                      "sample")
     alone = torch.stack([check_tensor(topic.anomaly_score(model, X[i:i + 1]), f"anomaly_score(model, X[{i}:{i + 1}])",
                                       shape=(1,))[0] for i in range(6)])
     assert_close(alone, expected, "each sample's score computed alone (a batch of 1)",
@@ -366,7 +370,8 @@ def test_train_step_takes_one_plain_step(topic):
         expected_loss = ((b_var.expand(X.shape) - X) ** 2).mean()
         (grad,) = torch.autograd.grad(expected_loss, b_var)
         loss = topic.train_step(model, optimizer, X)
-        assert isinstance(loss, float), f"train_step should return the loss as a Python float (loss.item()), got {loss!r:.80}"
+        assert isinstance(loss, float), (
+            f"train_step should return the loss as a Python float (loss.item()), got {loss!r:.80}")
         assert torch.equal(model.inputs[-1], X), "train_step(noise_std=0) must feed the model X itself, unchanged"
         assert_close(torch.tensor(loss), expected_loss.detach(), f"the loss returned by step {step}",
                      hint="the loss is the mean of (model(X) - X)² over every element, before the update")
@@ -454,7 +459,8 @@ def test_train_with_noise_std_feeds_corrupted_batches(topic):
     X = torch.zeros(12, 4)  # every clean row is 0, so whatever the model sees beyond 0 is noise
     model = ConstantModel(4)
     topic.train(model, X, epochs=2, lr=0.1, batch_size=6, noise_std=1.0)
-    assert len(model.inputs) == 4, f"train(epochs=2, batch_size=6) on 12 samples should make 4 batches, made {len(model.inputs)}"
+    assert len(model.inputs) == 4, (
+        f"train(epochs=2, batch_size=6) on 12 samples should make 4 batches, made {len(model.inputs)}")
     spread = [round(batch.abs().mean().item(), 3) for batch in model.inputs]
     assert min(spread) > 0.4, (
         f"train(noise_std=1.0) on all-zero data fed batches whose mean |value| is {spread}: expected about 0.8 "
@@ -478,4 +484,5 @@ def test_denoising_beats_the_noisy_input(topic, seed, device):
     error, baseline = ((denoised - X_test) ** 2).mean().item(), ((noisy - X_test) ** 2).mean().item()
     assert_at_most(error / baseline, 0.25, "denoised error / noisy input's error, both against the clean test points",
                    hint=f"here {error:.4f} / {baseline:.4f}. train(noise_std=...) must pass noise_std on to "
-                        "train_step, which feeds the corrupted input and compares with the clean X (the solution reaches about 0.16; training without noise about 0.3; copying the input 1.0)")
+                        "train_step, which feeds the corrupted input and compares with the clean X (the solution "
+                        "reaches about 0.16; training without noise about 0.3; copying the input 1.0)")

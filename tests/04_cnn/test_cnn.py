@@ -161,14 +161,15 @@ def test_conv2d_equals_torch_with_gradients(topic):
         _result(out, name, x, expected.shape)
         assert_close(out, expected, name, atol=1e-10,
                      hint="PyTorch's conv2d is a cross-correlation: out[o, i, j] = sum over c, u, v of "
-                          "weight[o, c, u, v] * x[c, i*stride + u*dilation - padding, j*stride + v*dilation - padding], "
-                          "with no kernel flip. Check that stride, padding and dilation each reach F.unfold, and "
-                          "that the bias is added once per output channel")
+                          "weight[o, c, u, v] * x[c, i*stride + u*dilation - padding, "
+                          "j*stride + v*dilation - padding], with no kernel flip. Check that stride, padding and "
+                          "dilation each reach F.unfold, and that the bias is added once per output channel")
         upstream = torch.randn_like(expected)
         want = torch.autograd.grad(expected, inputs, upstream)
         got = torch.autograd.grad(out, inputs, upstream, allow_unused=True)
         for label, g_got, g_want in zip(("x", "weight", "bias"), got, want):
-            assert g_got is not None, f"{name}: no gradient reaches the {label}. Likely cause: a detach() or a new tensor"
+            assert g_got is not None, (
+                f"{name}: no gradient reaches the {label}. Likely cause: a detach() or a new tensor")
             assert_close(g_got, g_want, f"d out / d {label} of {name}", atol=1e-10,
                          hint="build the output from differentiable torch operations only (unfold, matmul, view)")
 
@@ -311,7 +312,8 @@ def test_conv_layer_is_translation_equivariant(topic):
         (dr, dc), m = out_shift, 2  # m: a margin away from the wrapped border
         h, w = out.shape[-2:]
         assert_close(out_shifted[..., dr + m:h - m, dc + m:w - m], out[..., m:h - m - dr, m:w - m - dc],
-                     f"Conv2d(stride={stride}) on the image shifted by {shift}, against its output shifted by {out_shift}",
+                     f"Conv2d(stride={stride}) on the image shifted by {shift}, against its output shifted by "
+                     f"{out_shift}",
                      atol=1e-10, hint="each output position must apply the same filter to its own receptive field; "
                                       "a stride-s layer moves by one output pixel per s input pixels")
 

@@ -412,7 +412,8 @@ def test_parameter_counts_equal_torchvision(topic):
             "a classifier that does not start with Linear(512*7*7, 4096)")
     with torch.device("meta"), calling(BUILD):
         model = topic.vgg16(num_classes=10)
-    assert _count(model) == 134_301_514, f"vgg16(num_classes=10): expected 134,301,514 parameters, got {_count(model):,}"
+    assert _count(model) == 134_301_514, (
+        f"vgg16(num_classes=10): expected 134,301,514 parameters, got {_count(model):,}")
 
 
 @shapes
@@ -429,9 +430,11 @@ def test_torchvision_state_dicts_load_strict(topic):
         got = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
         missing, unexpected = sorted(expected.keys() - got.keys()), sorted(got.keys() - expected.keys())
         assert not missing and not unexpected, (
-            f"{name}: state-dict keys differ from torchvision's.\nMissing: {missing[:6]}\nUnexpected: {unexpected[:6]}\n"
+            f"{name}: state-dict keys differ from torchvision's.\nMissing: {missing[:6]}\n"
+            f"Unexpected: {unexpected[:6]}\n"
             "Likely cause: the modules' indices in features or classifier differ (BatchNorm before ReLU, "
-            "one flat Sequential, Linear/ReLU/Dropout x2 then Linear), or the names are not features/avgpool/classifier")
+            "one flat Sequential, Linear/ReLU/Dropout x2 then Linear), or the names are not "
+            "features/avgpool/classifier")
         wrong = {k: (got[k], v) for k, v in expected.items() if got[k] != v}
         assert not wrong, f"{name}: tensors of the wrong shape (ours, torchvision's): {dict(list(wrong.items())[:4])}"
         ours.load_state_dict(reference.state_dict(), strict=True, assign=True)
@@ -456,7 +459,8 @@ def test_narrow_vgg_layout(topic):
     check_tensor(out, "narrow VGG-11 on (4, 3, 32, 32)", shape=(4, 10), dtype=torch.float32)
     conv = sum(9 * c_in * c_out + c_out + 2 * c_out for c_in, c_out in zip([3] + convs[:-1], convs))
     expected = conv + (64 * 64 + 64) * 2 + 64 * 10 + 10
-    assert _count(model) == expected, f"narrow VGG-11 with BatchNorm: expected {expected:,} parameters, got {_count(model):,}"
+    assert _count(model) == expected, (
+        f"narrow VGG-11 with BatchNorm: expected {expected:,} parameters, got {_count(model):,}")
     with calling(BUILD):
         grey = topic.vgg("A", in_channels=1, width_divisor=8, pool_size=1, hidden_size=64, num_classes=10)
         out = grey(torch.rand(2, 1, 32, 32))

@@ -441,7 +441,8 @@ def test_train_step_is_one_adam_step_on_the_cross_entropy(topic):
 @task("train_step")
 def test_small_resnet_learns_shapes(topic, seed, device):
     torch.manual_seed(seed)
-    X, y = (t.to(device) for t in shape_images(1000, image_size=16, channels=1, seed=seed))  # (1000, 1, 16, 16), (1000,)
+    # (1000, 1, 16, 16), (1000,)
+    X, y = (t.to(device) for t in shape_images(1000, image_size=16, channels=1, seed=seed))
     X_test, y_test = (t.to(device) for t in shape_images(500, image_size=16, channels=1, seed=seed, split="test"))
     model = topic.ResNet(topic.BasicBlock, [1, 1, 1, 1], 10, in_channels=1, width=8, small_input=True).to(device)
     losses = topic.train(model, X, y, epochs=6, lr=1e-2, batch_size=32, seed=seed)

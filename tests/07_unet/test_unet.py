@@ -568,7 +568,8 @@ def test_segments_noisy_shapes_better_than_a_threshold(topic, seed, device):
 def test_main_trains_on_pets_through_kata_datasets(topic, monkeypatch, capsys):
     calls = []
 
-    def load_pets(*, root="data", train=True, image_size=64, download=True, limit=None):  # a stand-in: tests never download
+    # A stand-in for kata.datasets' loader: tests never download.
+    def load_pets(*, root="data", train=True, image_size=64, download=True, limit=None):
         calls.append((train, image_size))
         g = torch.Generator().manual_seed(8 if train else 9)
         n = 10 if limit is None else min(limit, 10)
