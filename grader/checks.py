@@ -5,17 +5,27 @@ and the likely cause, e.g.
 
     sigmoid(z): expected shape (4, 3), got (12,). Likely cause: a reshape or view
     that flattened the input.
+
+`on_meta` and `check_on_meta` run the learner's code on PyTorch's `meta` device
+(tensors with shapes and no data), a stand-in for a GPU at no cost: a tensor the
+code makes on the CPU by default fails there as it would on a GPU.
 """
 
 from __future__ import annotations
 
 import contextlib
+import linecache
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
 LIKELY = "Likely cause: "
+# The usual reason why code fails on another device than the CPU, or returns a tensor on the wrong one.
+DEVICE = ("a tensor made without device= lands on the CPU: make new tensors from the input (torch.zeros_like(x), "
+          "x.new_zeros(n), torch.where(c, x, 0.0)) or pass device=x.device, and keep the input on its device "
+          "(no .cpu(), .numpy() or copy into a CPU tensor)")
 
 # Metrics measured by assert_at_least / assert_at_most during the current test; the
 # plugin attaches them to the test's record so seed sweeps can report them.
@@ -65,16 +75,25 @@ def _raised_in(exc: BaseException) -> str | None:
 
 
 def check_tensor(value, name: str, *, shape: Sequence[int] | None = None, dtype: torch.dtype | None = None,
-                 finite: bool = True, hint: str = "") -> torch.Tensor:
-    """Fail unless `value` is a tensor of this shape (and dtype), without NaN or inf."""
+                 device: torch.device | str | None = None, finite: bool = True, hint: str = "") -> torch.Tensor:
+    """Fail unless `value` is a tensor of this shape (and dtype, and device), without NaN or inf.
+
+    `device` compares the device's type ("meta", "cuda"), and its index when it names one;
+    its failure falls back on the likely cause DEVICE when no `hint` is given. A meta
+    tensor has no values, so the finiteness check passes over it.
+    """
     __tracebackhide__ = True
     if not isinstance(value, torch.Tensor):
-        raise AssertionError(f"{name}: expected a torch.Tensor, got {type(value).__name__}: {value!r:.200}{_hint(hint)}")
+        raise AssertionError(
+            f"{name}: expected a torch.Tensor, got {type(value).__name__}: {value!r:.200}{_hint(hint)}")
     if shape is not None and tuple(value.shape) != tuple(shape):
         raise AssertionError(f"{name}: expected shape {tuple(shape)}, got {tuple(value.shape)}{_hint(hint)}")
     if dtype is not None and value.dtype != dtype:
         raise AssertionError(f"{name}: expected dtype {dtype}, got {value.dtype}{_hint(hint)}")
-    if finite and value.is_floating_point():
+    if device is not None and not _same_device(value.device, torch.device(device)):
+        raise AssertionError(f"{name}: expected a tensor on the {torch.device(device)} device, got one on "
+                             f"{value.device}{_hint(hint or DEVICE)}")
+    if finite and value.is_floating_point() and value.device.type != "meta":
         bad = ~torch.isfinite(value)
         if bad.any():
             count = int(bad.sum())
@@ -84,6 +103,10 @@ def check_tensor(value, name: str, *, shape: Sequence[int] | None = None, dtype:
                 f"(first at index {first}: {value[first].item()}){_hint(hint)}"
             )
     return value
+
+
+def _same_device(got: torch.device, expected: torch.device) -> bool:
+    return got.type == expected.type and (expected.index is None or got.index == expected.index)
 
 
 def assert_close(actual, expected: torch.Tensor, name: str, *, atol: float = 1e-5, rtol: float = 1e-5,
@@ -123,3 +146,137 @@ def assert_at_most(value: float, bar: float, name: str, *, hint: str = "") -> No
     measured.append({"name": name, "value": float(value), "bar": bar, "direction": "<="})
     if not value <= bar:  # also catches NaN
         raise AssertionError(f"{name}: got {value:.4g}, expected at most {bar:.4g}.{_hint(hint)}")
+
+
+# ------------------------------------------------------------------ on the meta device
+class _NeedsValues(Exception):
+    """Raised by Tensor.tolist on a meta tensor inside `on_meta`: the code reads values, it is not wrong."""
+
+
+class on_meta:  # noqa: N801  (a context manager, named and used like contextlib.suppress)
+    """Run a block of the learner's code on `meta` inputs; `.ran` says whether it ran to its end.
+
+        with on_meta("conv2d(x, weight)", hint=UNFOLD) as meta:
+            out = topic.conv2d(torch.randn(2, 3, 8, 8, device="meta"), torch.randn(4, 3, 3, 3, device="meta"))
+        if meta.ran:
+            check_tensor(out, "conv2d on the meta device", shape=(2, 4, 6, 6), device="meta")
+
+    The meta device stands in for a GPU at no cost. What happens inside the block:
+    - a device mismatch (a tensor made without device=, a .cpu(), a meta tensor copied
+      into a CPU one) fails as an AssertionError that names the call, the line it came
+      from and the likely cause (`hint`, by default DEVICE);
+    - code that needs real values (.item(), bool(t), .tolist(), a boolean mask, unique)
+      cannot run on meta and is correct all the same: the block stops, the error is
+      dropped and `ran` is False, so the checks on its results are skipped, not failed;
+    - any other exception (the stub's own NotImplementedError, a shape error) passes
+      through untouched. torch's NotImplementedErrors on meta never do, so none is
+      reported as the learner's unfinished TODO.
+    Build a module under `with torch.device("meta"):` and call it here, outside that
+    block: inside it, a tensor made without device= lands on meta too and proves nothing.
+    """
+
+    def __init__(self, name: str, *, hint: str = "") -> None:
+        self.name = name
+        self.hint = hint or DEVICE
+        self.ran = False
+        self.reason = ""  # why the block stopped early, when ran is False
+        self._tolist = None
+
+    def __enter__(self) -> on_meta:
+        self._tolist = torch.Tensor.__dict__.get("tolist")
+        inherited = torch.Tensor.tolist
+
+        def tolist(tensor, *args, **kwargs):
+            if tensor.device.type == "meta":  # torch's own error would read as a device bug
+                raise _NeedsValues("Tensor.tolist() needs the values a meta tensor does not have")
+            return inherited(tensor, *args, **kwargs)
+
+        torch.Tensor.tolist = tolist
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        __tracebackhide__ = True
+        if self._tolist is None:
+            del torch.Tensor.tolist
+        else:
+            torch.Tensor.tolist = self._tolist
+        if exc is None:
+            self.ran = True
+            return False
+        if not isinstance(exc, Exception):
+            return False  # KeyboardInterrupt, a pytest skip or exit
+        cause = _meta_failure(exc)
+        if cause == "values":
+            self.reason = _first_line(exc)
+            return True
+        if cause == "device":
+            raise AssertionError(
+                f"{self.name} on the meta device (a stand-in for a GPU: shapes, no data) failed:\n"
+                f"  {type(exc).__name__}: {_first_line(exc)}{_origin(exc)}\n{LIKELY}{self.hint}"
+            ) from None
+        return False
+
+
+def check_on_meta(name: str, fn: Callable, *args, shape: Sequence[int] | None = None, dtype: torch.dtype | None = None,
+                  hint: str = "", **kwargs) -> torch.Tensor | None:
+    """`fn(*args, **kwargs)` inside `on_meta(name)`; its result must be a tensor on the meta device.
+
+        check_on_meta("sigmoid(z) for z (2, 3)", topic.sigmoid, torch.empty(2, 3, device="meta"), shape=(2, 3))
+
+    Returns the result, or None when fn needed real values (then nothing is checked).
+    `hint` is the likely cause of every failure here; DEVICE when not given.
+    """
+    __tracebackhide__ = True
+    with on_meta(name, hint=hint) as meta:
+        result = fn(*args, **kwargs)
+    if not meta.ran:
+        return None
+    return check_tensor(result, f"{name} on the meta device", shape=shape, dtype=dtype, device="meta",
+                        hint=hint or DEVICE)
+
+
+def _meta_failure(exc: Exception) -> str | None:
+    """'device', 'values' (code that reads values) or None (not the meta device's doing), from torch's messages."""
+    if isinstance(exc, _NeedsValues):
+        return "values"
+    text = str(exc).lower()
+    if isinstance(exc, NotImplementedError):
+        if "cannot copy out of meta tensor" in text:  # .cpu(), or a CPU tensor given the input's values
+            return "device"
+        if "meta tensor" in text or "register_meta" in text or "'meta' backend" in text:
+            return "values"  # an operator whose output size depends on the values: nonzero, a boolean mask
+        return None  # the stub's TODO
+    if isinstance(exc, RuntimeError):
+        if "device" in text:  # "Tensor on device cpu is not on the expected device meta!"
+            return "device"
+        if "meta tensor" in text:  # "Tensor.item() cannot be called on meta tensors", bool(t), float(t)
+            return "values"
+        return None
+    if isinstance(exc, TypeError) and "can't convert meta" in text:  # .numpy(), which fails on a GPU too
+        return "device"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _origin(exc: BaseException) -> str:
+    """'\n  at path:line: statement' for the innermost frame outside torch and this file, or ''."""
+    torch_dir = os.path.dirname(torch.__file__) + os.sep
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        path = tb.tb_frame.f_code.co_filename
+        if not path.startswith(torch_dir) and path != __file__ and not path.startswith("<"):
+            found = (path, tb.tb_lineno)
+        tb = tb.tb_next
+    if found is None:
+        return ""
+    path, line = found
+    try:
+        shown = os.path.relpath(path)
+    except ValueError:  # another drive, on Windows
+        shown = path
+    return f"\n  at {shown}:{line}: {linecache.getline(path, line).strip()}"

@@ -249,6 +249,33 @@ def test_a_not_implemented_error_from_torch_is_not_a_todo(project):
     result.stdout.fnmatch_lines(["*NotImplementedError: Cannot copy out of meta tensor*"])
 
 
+def test_a_cpu_tensor_on_the_meta_device_is_a_device_failure_not_a_todo(project):
+    project.suite("""
+        import torch
+        from grader.checks import check_on_meta
+
+        def test_pad(topic):
+            check_on_meta("pad(x)", topic.pad, torch.empty(3, device="meta"), shape=(5,))
+    """)
+    project.exercise("""
+        import torch
+
+        def pad(x):
+            padded = torch.zeros(5)
+            padded[1:4] = x  # copies a meta tensor into a CPU one: torch raises NotImplementedError
+            return padded
+    """)
+    result = project.run()
+    result.assert_outcomes(failed=1)
+    assert "not implemented yet" not in result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "*pad(x) on the meta device (a stand-in for a GPU: shapes, no data) failed:",
+        "*NotImplementedError: Cannot copy out of meta tensor; no data!",
+        f"*at exercises/{TOPIC.slug}/{TOPIC.file}:6: padded?1:4? = x*",
+        "*Likely cause: a tensor made without device= lands on the CPU*",
+    ])
+
+
 def test_a_todo_names_the_line_of_the_learners_file(project):
     project.exercise("""
         def double(x):

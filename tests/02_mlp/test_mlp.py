@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.checks import assert_at_least, assert_at_most, assert_close, check_tensor
+from grader.checks import assert_at_least, assert_at_most, assert_close, check_on_meta, check_tensor, on_meta
 from kata.data import rings, wave
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -16,38 +16,6 @@ TORCH_ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch
 EDGE_X = [-1000.0, -100.0, -20.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 20.0, 100.0, 1000.0]
 DEVICE_HINT = ("a tensor made without device= lands on the CPU: make new tensors from the input "
                "(torch.zeros_like(x), torch.where(c, x, 0.0)) or pass device=x.device")
-
-
-def on_meta(call: str, fn, *args):
-    """fn(*args) with tensors on the 'meta' device, which stands in for a GPU at no cost.
-
-    A tensor the code makes on the CPU by default (torch.zeros(n) without device=) fails
-    here as it would on a GPU. Meta tensors hold no data, so code that needs values
-    (a boolean mask, .item()) cannot run on them: then this returns None and proves nothing.
-    """
-    __tracebackhide__ = True
-    try:
-        return fn(*args)
-    except NotImplementedError as exc:
-        if "meta" in str(exc).lower() or "no data" in str(exc):
-            return None
-        raise
-    except RuntimeError as exc:
-        if "on meta tensors" in str(exc):
-            return None
-        if "device" not in str(exc):
-            raise
-        raise AssertionError(f"{call} on inputs of the meta device (a stand-in for a GPU) failed: {exc}\n"
-                             f"Likely cause: {DEVICE_HINT}") from None
-
-
-def check_on_meta(out, name: str, shape, dtype=torch.float32) -> None:
-    """`out` (from on_meta) has this shape and dtype and stayed on the meta device (None: nothing to check)."""
-    __tracebackhide__ = True
-    if out is None:
-        return
-    check_tensor(out, f"{name} on the meta device", shape=shape, dtype=dtype, finite=False)
-    assert out.device.type == "meta", f"{name} for inputs on the meta device came back on {out.device}: {DEVICE_HINT}"
 
 
 def _value_and_grad(fn, x: torch.Tensor, name: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,7 +43,8 @@ def _check_activation(topic, name: str, hint: str) -> None:
         check_tensor(grad, f"d {name}(x) / dx for {label}", hint=hint)
         assert_close(grad, ref_grad, f"d {name}(x) / dx for {label}, against autograd through torch.{name}",
                      atol=atol, hint=hint)
-    check_on_meta(on_meta(f"{name}(x)", mine, torch.empty(2, 3, device="meta")), f"{name}(x) for x (2, 3)", (2, 3))
+    check_on_meta(f"{name}(x) for x (2, 3)", mine, torch.empty(2, 3, device="meta"), shape=(2, 3),
+                  dtype=torch.float32, hint=DEVICE_HINT)
 
 
 # ------------------------------------------------------------------ activations
@@ -127,9 +96,8 @@ def test_activation_derivative_equals_autograd(topic):
                            hint="return the slope in z's own dtype: (z > 0).to(z.dtype), not .float()")
         assert_close(got, expected, f"activation_derivative(z, {name!r}) for z of shape (44,), against autograd",
                      atol=1e-10, hint=hints[name])
-        out = on_meta(f"activation_derivative(z, {name!r})", topic.activation_derivative,
-                      torch.empty(2, 3, device="meta"), name)
-        check_on_meta(out, f"activation_derivative(z, {name!r}) for z (2, 3)", (2, 3))
+        check_on_meta(f"activation_derivative(z, {name!r}) for z (2, 3)", topic.activation_derivative,
+                      torch.empty(2, 3, device="meta"), name, shape=(2, 3), dtype=torch.float32, hint=DEVICE_HINT)
 
 
 @shapes
@@ -165,8 +133,8 @@ def test_mlp_has_the_configured_layers(topic):
         check_tensor(model(X), f"MLP{args}(X) for X of shape (6, {args[0]})", shape=(6, args[2]),
                      hint="return the last layer's output (N, out_features), without squeezing")
         model.to("meta")
-        check_on_meta(on_meta(f"MLP{args}(X)", model, torch.empty(6, args[0], device="meta")),
-                      f"MLP{args}(X) for X of shape (6, {args[0]})", (6, args[2]))
+        check_on_meta(f"MLP{args}(X) for X of shape (6, {args[0]})", model, torch.empty(6, args[0], device="meta"),
+                      shape=(6, args[2]), dtype=torch.float32, hint=DEVICE_HINT)
 
 
 @gradients
@@ -199,9 +167,8 @@ def test_cross_entropy_is_a_scalar(topic):
     loss = topic.cross_entropy(torch.randn(8, 3, dtype=torch.float64), torch.randint(0, 3, (8,)))
     check_tensor(loss, "cross_entropy(logits (8, 3) float64, y (8,))", shape=(), dtype=torch.float64,
                  hint="compute in the logits' own dtype: no .float() and no new float32 tensors")
-    loss = on_meta("cross_entropy(logits, y)", topic.cross_entropy, torch.empty(8, 3, device="meta"),
-                   torch.zeros(8, dtype=torch.int64, device="meta"))
-    check_on_meta(loss, "cross_entropy(logits (8, 3), y (8,))", ())
+    check_on_meta("cross_entropy(logits (8, 3), y (8,))", topic.cross_entropy, torch.empty(8, 3, device="meta"),
+                  torch.zeros(8, dtype=torch.int64, device="meta"), shape=(), dtype=torch.float32, hint=DEVICE_HINT)
 
 
 @gradients
@@ -243,8 +210,8 @@ def test_mse_matches_torch(topic):
     loss = topic.mse_loss(pred, y)
     check_tensor(loss, "mse_loss(pred (12, 2), y (12, 2))", shape=(), dtype=torch.float64,
                  hint="return one number, the mean, in the inputs' dtype")
-    check_on_meta(on_meta("mse_loss(pred, y)", topic.mse_loss, torch.empty(4, 2, device="meta"),
-                          torch.empty(4, 2, device="meta")), "mse_loss(pred (4, 2), y (4, 2))", ())
+    check_on_meta("mse_loss(pred (4, 2), y (4, 2))", topic.mse_loss, torch.empty(4, 2, device="meta"),
+                  torch.empty(4, 2, device="meta"), shape=(), dtype=torch.float32, hint=DEVICE_HINT)
     assert_close(loss, F.mse_loss(pred, y), "mse_loss(pred, y) on random (12, 2) tensors", atol=1e-10,
                  hint="the mean (not the sum) over every element of (pred - y)²")
 
@@ -264,8 +231,10 @@ def _two_layer_case(seed: int, N: int = 24, D: int = 3, H: int = 6, C: int = 4):
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(N, D, generator=g, dtype=torch.float64)
     y = torch.randint(0, C, (N,), generator=g)
-    params = {"W1": torch.randn(H, D, generator=g, dtype=torch.float64), "b1": torch.randn(H, generator=g, dtype=torch.float64) * 0.5,
-              "W2": torch.randn(C, H, generator=g, dtype=torch.float64), "b2": torch.randn(C, generator=g, dtype=torch.float64) * 0.5}
+    params = {"W1": torch.randn(H, D, generator=g, dtype=torch.float64),
+              "b1": torch.randn(H, generator=g, dtype=torch.float64) * 0.5,
+              "W2": torch.randn(C, H, generator=g, dtype=torch.float64),
+              "b2": torch.randn(C, generator=g, dtype=torch.float64) * 0.5}
     return X, y, params
 
 
@@ -282,7 +251,8 @@ BACKPROP_HINTS = {
           "classes, and the mean brings the 1/N",
     "b2": "db2 = d_logits summed over the batch (dim=0)",
     "W1": "dZ = (d_logits W2) * activation'(Z), at the pre-activations Z; then dW1 = dZᵀ X, shape (H, D) like W1",
-    "b1": "db1 = dZ summed over the batch; dZ needs the activation's derivative: without it the net is treated as linear",
+    "b1": "db1 = dZ summed over the batch; dZ needs the activation's derivative: without it the net is treated "
+          "as linear",
 }
 
 
@@ -304,12 +274,14 @@ def test_backprop_returns_one_gradient_per_parameter(topic):
                      "as (out, in), so dW1 = dZᵀ X")
     meta = {key: torch.empty(value.shape, device="meta") for key, value in params.items()}
     for activation in TORCH_ACTIVATIONS:
-        grads = on_meta(f"two_layer_backprop(..., activation={activation!r})", topic.two_layer_backprop,
-                        torch.empty(10, 3, device="meta"), torch.zeros(10, dtype=torch.int64, device="meta"),
-                        meta["W1"], meta["b1"], meta["W2"], meta["b2"], activation)
-        if grads is not None:
+        with on_meta(f"two_layer_backprop(..., activation={activation!r})", hint=DEVICE_HINT) as run:
+            grads = topic.two_layer_backprop(torch.empty(10, 3, device="meta"),
+                                             torch.zeros(10, dtype=torch.int64, device="meta"),
+                                             meta["W1"], meta["b1"], meta["W2"], meta["b2"], activation)
+        if run.ran:
             for key, value in _gradients(grads).items():
-                check_on_meta(value, f"gradient {key!r}, activation={activation!r}", tuple(meta[key].shape))
+                check_tensor(value, f"gradient {key!r}, activation={activation!r}, on the meta device",
+                             shape=tuple(meta[key].shape), dtype=torch.float32, device="meta", hint=DEVICE_HINT)
 
 
 @gradients
@@ -400,10 +372,10 @@ def test_mlp_separates_rings_where_a_linear_model_cannot(topic, seed, device):
         with torch.no_grad():
             logits = check_tensor(model(X_test), f"{name}(X_test) for 1,000 test points", shape=(1000, 3))
             scores[name] = (logits.argmax(dim=1) == y_test).float().mean().item()
-    assert_at_least(scores["MLP(2, [32], 3)"], 0.95, f"MLP test accuracy on three rings (seed {seed})",
+    assert_at_least(scores["MLP(2, [32], 3)"], 0.95, "MLP test accuracy on three rings",
                     chance=1 / 3, hint="an MLP that never applies its activation is linear and cannot separate "
                                        "rings; check forward() and the loss (the solution reaches about 0.999)")
-    assert_at_most(scores["linear MLP(2, [], 3)"], 0.7, f"linear model test accuracy on three rings (seed {seed})",
+    assert_at_most(scores["linear MLP(2, [], 3)"], 0.7, "linear model test accuracy on three rings",
                    hint="with hidden_sizes=[] the MLP must be one nn.Linear and no activation: a linear model, "
                         "which cannot separate rings (it reaches about 0.4)")
 
@@ -420,6 +392,7 @@ def test_mlp_fits_a_wave(topic, seed, device):
     with torch.no_grad():
         pred = check_tensor(model(X_test), "MLP(1, [32], 1)(X_test) for 500 test points", shape=(500, 1))
         mse = F.mse_loss(pred, y_test).item()
-    assert_at_most(mse, 0.05, f"test MSE on the wave y = sin(2x) + x/2 (seed {seed}; variance of y {y_test.var():.2f})",
-                   hint="a linear fit leaves about 0.4, predicting the mean about 1.0; the solution reaches 0.003. "
-                        "Check that train() steps on loss_fn(model(X), y) and that tanh has the right sign")
+    assert_at_most(mse, 0.05, "test MSE on the wave y = sin(2x) + x/2",
+                   hint=f"y's variance here is {y_test.var():.2f}: a linear fit leaves about 0.4, predicting the mean "
+                        "about 1.0; the solution reaches 0.003. Check that train() steps on loss_fn(model(X), y) and "
+                        "that tanh has the right sign")

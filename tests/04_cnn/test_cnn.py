@@ -4,14 +4,12 @@ Shape tests run on PyTorch's `meta` device (tensors with shapes and no data): th
 nothing, and a tensor the learner's code makes on the CPU by default fails there.
 """
 
-import contextlib
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.checks import assert_at_least, assert_close, calling, check_tensor
+from grader.checks import assert_at_least, assert_close, calling, check_tensor, on_meta
 from kata.images import shapes as shape_images
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -32,33 +30,18 @@ LENET = ("features = pool(relu(conv2(pool(relu(conv1(x)))))); forward flattens i
          "size fc1's input from image_size, padding and channels with conv_output_size")
 TRAINING = ("an error while training comes from your layers: run their shape tests first, "
             "`uv run pytest exercises/04_cnn -m shapes`")
-
-
-@contextlib.contextmanager
-def on_meta(name: str):
-    """Copying a meta tensor into a CPU one raises NotImplementedError, which reads as an unfinished stub."""
-    try:
-        yield
-    except NotImplementedError as exc:
-        if "meta" not in str(exc):
-            raise  # the stub's own "not implemented yet"
-        raise AssertionError(
-            f"{name}: {exc}\nLikely cause: your code made a tensor on the CPU (torch.zeros, torch.full, torch.tensor "
-            "without device=x.device) and copied the input into it; the input is on the meta device here"
-        ) from None
+DEVICE = ("a tensor made without device=x.device (torch.zeros, torch.full, torch.tensor) lands on the CPU, and the "
+          "input cannot be copied into it (nor combined with it) on another device: pad with F.pad, make new tensors "
+          "from the input (torch.zeros_like(x)) or pass device=x.device")
 
 
 def _result(value, name: str, like: torch.Tensor, shape, hint: str = "") -> torch.Tensor:
     """`value` must be a tensor of this shape, on `like`'s device and in its dtype (check_tensor's messages)."""
     __tracebackhide__ = True
-    check_tensor(value, name, shape=shape, dtype=like.dtype, finite=like.device.type != "meta",
+    check_tensor(value, name, shape=shape, dtype=like.dtype,
                  hint=hint or "compute in the input's dtype: make no tensor with a fixed dtype, and do not call "
                               ".float() or .double()")
-    assert value.device.type == like.device.type, (
-        f"{name}: expected a tensor on the input's device ({like.device}), got one on {value.device}.\n"
-        "Likely cause: a tensor made without device=x.device (torch.zeros, torch.full, torch.tensor) lands on the CPU"
-    )
-    return value
+    return check_tensor(value, name, device=like.device, hint=DEVICE)
 
 # LeNet's test accuracy on shapes, and its lead over the same-budget MLP (NOTES.md: measured
 # 0.910-0.991 and 0.390-0.566 on seeds 0-29; chance is 0.1, the MLP reaches 0.40-0.53).
@@ -137,18 +120,21 @@ def test_conv2d_output_shapes(topic):
         x, weight = torch.randn(B, C, H, W, device="meta"), torch.randn(O, C, kH, kW, device="meta")
         b = torch.randn(O, device="meta") if bias else None
         expected = F.conv2d(x, weight, b, stride=stride, padding=padding, dilation=dilation).shape
-        with on_meta("conv2d on the meta device"), calling(UNFOLD):
+        name = (f"conv2d(x {tuple(x.shape)}, weight {tuple(weight.shape)}, bias={'yes' if bias else 'None'}, "
+                f"stride={stride}, padding={padding}, dilation={dilation})")
+        with on_meta(name, hint=DEVICE) as meta, calling(UNFOLD):
             out = topic.conv2d(x, weight, b, stride=stride, padding=padding, dilation=dilation)
-        _result(out, f"conv2d(x {tuple(x.shape)}, weight {tuple(weight.shape)}, bias={'yes' if bias else 'None'}, "
-                     f"stride={stride}, padding={padding}, dilation={dilation}) on the meta device", x, expected,
-                hint="the output is (B, O, H_out, W_out), with H_out and W_out from conv_output_size; "
-                     "pass stride, padding and dilation on to F.unfold")
+        if meta.ran:
+            _result(out, f"{name} on the meta device", x, expected,
+                    hint="the output is (B, O, H_out, W_out), with H_out and W_out from conv_output_size; "
+                         "pass stride, padding and dilation on to F.unfold")
     for dtype in (torch.float64, torch.float32):
         x = torch.randn(2, 3, 6, 6, dtype=dtype, device="meta")
-        with on_meta("conv2d on the meta device"), calling(UNFOLD):
+        with on_meta(f"conv2d of {dtype} inputs (bias=None)", hint=DEVICE) as meta, calling(UNFOLD):
             out = topic.conv2d(x, torch.randn(4, 3, 3, 3, dtype=dtype, device="meta"))
-        _result(out, f"conv2d of {dtype} inputs (bias=None)", x, (2, 4, 4, 4),
-                hint="do not create tensors with a fixed dtype or device: derive them from the inputs")
+        if meta.ran:
+            _result(out, f"conv2d of {dtype} inputs (bias=None)", x, (2, 4, 4, 4),
+                    hint="do not create tensors with a fixed dtype or device: derive them from the inputs")
 
 
 @gradients
@@ -175,14 +161,15 @@ def test_conv2d_equals_torch_with_gradients(topic):
         _result(out, name, x, expected.shape)
         assert_close(out, expected, name, atol=1e-10,
                      hint="PyTorch's conv2d is a cross-correlation: out[o, i, j] = sum over c, u, v of "
-                          "weight[o, c, u, v] * x[c, i*stride + u*dilation - padding, j*stride + v*dilation - padding], "
-                          "with no kernel flip. Check that stride, padding and dilation each reach F.unfold, and "
-                          "that the bias is added once per output channel")
+                          "weight[o, c, u, v] * x[c, i*stride + u*dilation - padding, "
+                          "j*stride + v*dilation - padding], with no kernel flip. Check that stride, padding and "
+                          "dilation each reach F.unfold, and that the bias is added once per output channel")
         upstream = torch.randn_like(expected)
         want = torch.autograd.grad(expected, inputs, upstream)
         got = torch.autograd.grad(out, inputs, upstream, allow_unused=True)
         for label, g_got, g_want in zip(("x", "weight", "bias"), got, want):
-            assert g_got is not None, f"{name}: no gradient reaches the {label}. Likely cause: a detach() or a new tensor"
+            assert g_got is not None, (
+                f"{name}: no gradient reaches the {label}. Likely cause: a detach() or a new tensor")
             assert_close(g_got, g_want, f"d out / d {label} of {name}", atol=1e-10,
                          hint="build the output from differentiable torch operations only (unfold, matmul, view)")
 
@@ -193,17 +180,19 @@ def test_max_pool_output_shapes(topic):
     for B, C, H, W, k, stride, padding in _pool_cases()[:5]:
         x = torch.randn(B, C, H, W, device="meta")  # shapes only: a tensor made on the CPU fails here
         expected = F.max_pool2d(x, k, stride, padding).shape
-        with on_meta("max_pool2d on the meta device"), calling(POOL):
+        name = f"max_pool2d(x {tuple(x.shape)}, {k}, stride={stride}, padding={padding})"
+        with on_meta(name, hint=DEVICE) as meta, calling(POOL):
             out = topic.max_pool2d(x, k, stride=stride, padding=padding)
-        _result(out, f"max_pool2d(x {tuple(x.shape)}, {k}, stride={stride}, padding={padding}) on the meta device",
-                x, expected,
-                hint="pooling keeps the channels: (B, C, H_out, W_out); stride=None means stride = kernel_size")
+        if meta.ran:
+            _result(out, f"{name} on the meta device", x, expected,
+                    hint="pooling keeps the channels: (B, C, H_out, W_out); stride=None means stride = kernel_size")
     for dtype in (torch.float64, torch.float32):
         x = torch.randn(2, 3, 7, 7, dtype=dtype, device="meta")
-        with on_meta("max_pool2d on the meta device"), calling(POOL):
+        with on_meta(f"max_pool2d of {dtype} inputs, padding=1", hint=DEVICE) as meta, calling(POOL):
             out = topic.max_pool2d(x, 3, stride=2, padding=1)
-        _result(out, f"max_pool2d of {dtype} inputs, padding=1", x, (2, 3, 4, 4),
-                hint="pad in the input's dtype and on its device: F.pad(x, ..., value=float('-inf')) does both")
+        if meta.ran:
+            _result(out, f"max_pool2d of {dtype} inputs, padding=1", x, (2, 3, 4, 4),
+                    hint="pad in the input's dtype and on its device: F.pad(x, ..., value=float('-inf')) does both")
 
 
 @gradients
@@ -244,12 +233,15 @@ def test_conv_layer_parameters(topic):
     assert no_bias.bias is None and [k for k, _ in no_bias.named_parameters()] == ["weight"], (
         "Conv2d(..., bias=False) should have a weight only and self.bias = None, as nn.Conv2d"
     )
-    with torch.device("meta"), on_meta("Conv2d on the meta device"), calling(LAYER):  # shapes only
-        meta = topic.Conv2d(3, 8, 5, padding=2)
-        x = torch.randn(2, 3, 10, 12)
-        out = meta(x)
-    _result(out, "Conv2d(3, 8, 5, padding=2) on x (2, 3, 10, 12), on the meta device", x, (2, 8, 10, 12),
-            hint="forward must pass the layer's stride, padding and dilation to conv2d")
+    with torch.device("meta"), calling(LAYER):  # shapes only
+        layer = topic.Conv2d(3, 8, 5, padding=2)
+    # Called outside torch.device("meta"), where a tensor made without device= lands on the CPU and shows.
+    x = torch.randn(2, 3, 10, 12, device="meta")
+    with on_meta("Conv2d(3, 8, 5, padding=2) on x (2, 3, 10, 12)", hint=DEVICE) as meta, calling(LAYER):
+        out = layer(x)
+    if meta.ran:
+        _result(out, "Conv2d(3, 8, 5, padding=2) on x (2, 3, 10, 12), on the meta device", x, (2, 8, 10, 12),
+                hint="forward must pass the layer's stride, padding and dilation to conv2d")
 
 
 @shapes
@@ -320,7 +312,8 @@ def test_conv_layer_is_translation_equivariant(topic):
         (dr, dc), m = out_shift, 2  # m: a margin away from the wrapped border
         h, w = out.shape[-2:]
         assert_close(out_shifted[..., dr + m:h - m, dc + m:w - m], out[..., m:h - m - dr, m:w - m - dc],
-                     f"Conv2d(stride={stride}) on the image shifted by {shift}, against its output shifted by {out_shift}",
+                     f"Conv2d(stride={stride}) on the image shifted by {shift}, against its output shifted by "
+                     f"{out_shift}",
                      atol=1e-10, hint="each output position must apply the same filter to its own receptive field; "
                                       "a stride-s layer moves by one output pixel per s input pixels")
 
@@ -328,15 +321,18 @@ def test_conv_layer_is_translation_equivariant(topic):
 @shapes
 @task("LeNet")
 def test_lenet_shapes_and_size(topic):
-    with torch.device("meta"), on_meta("LeNet on the meta device"), calling(LENET):  # shapes and counts only
+    with torch.device("meta"), calling(LENET):  # shapes and counts only
         model = topic.LeNet()
-        x = torch.rand(4, 1, 28, 28)
+    # Called outside torch.device("meta"), where a tensor made without device= lands on the CPU and shows.
+    x = torch.rand(4, 1, 28, 28, device="meta")
+    with on_meta("LeNet()(x) for x (4, 1, 28, 28)", hint=DEVICE) as meta, calling(LENET):
         features, logits = model.features(x), model(x)
-    _result(features, "LeNet().features(x) for x (4, 1, 28, 28)", x, (4, 16, 5, 5),
-            hint="28 -conv1 (5x5, padding 2)-> 28 -pool-> 14 -conv2 (5x5)-> 10 -pool-> 5; "
-                 "both 2x2 max-pools are needed")
-    _result(logits, "LeNet()(x) for x (4, 1, 28, 28)", x, (4, 10),
-            hint="flatten the features per image with flatten(1), then fc1 and fc2")
+    if meta.ran:
+        _result(features, "LeNet().features(x) for x (4, 1, 28, 28)", x, (4, 16, 5, 5),
+                hint="28 -conv1 (5x5, padding 2)-> 28 -pool-> 14 -conv2 (5x5)-> 10 -pool-> 5; "
+                     "both 2x2 max-pools are needed")
+        _result(logits, "LeNet()(x) for x (4, 1, 28, 28)", x, (4, 10),
+                hint="flatten the features per image with flatten(1), then fc1 and fc2")
     count = sum(p.numel() for p in model.parameters())
     assert count == 37106, (
         f"LeNet() should have 37,106 parameters (conv1 156, conv2 2,416, fc1 400*84+84, fc2 84*10+10), got {count:,}. "
@@ -345,13 +341,15 @@ def test_lenet_shapes_and_size(topic):
     assert isinstance(model.conv1, topic.Conv2d) and isinstance(model.conv2, topic.Conv2d), (
         "LeNet's conv1 and conv2 should be your Conv2d layers (not nn.Conv2d): this topic is about building them"
     )
-    with torch.device("meta"), on_meta("LeNet on the meta device"), calling(LENET):
+    with torch.device("meta"), calling(LENET):
         colour = topic.LeNet(3, 10, image_size=32)
-        x = torch.rand(2, 3, 32, 32)
+    x = torch.rand(2, 3, 32, 32, device="meta")
+    with on_meta("LeNet(3, 10, image_size=32)(x (2, 3, 32, 32))", hint=DEVICE) as meta, calling(LENET):
         features, logits = colour.features(x), colour(x)
-    _result(features, "LeNet(3, 10, image_size=32).features(x (2, 3, 32, 32))", x, (2, 16, 6, 6),
-            hint="size fc1 from image_size with conv_output_size, not a fixed 16*5*5")
-    _result(logits, "LeNet(3, 10, image_size=32)(x (2, 3, 32, 32))", x, (2, 10))
+    if meta.ran:
+        _result(features, "LeNet(3, 10, image_size=32).features(x (2, 3, 32, 32))", x, (2, 16, 6, 6),
+                hint="size fc1 from image_size with conv_output_size, not a fixed 16*5*5")
+        _result(logits, "LeNet(3, 10, image_size=32)(x (2, 3, 32, 32))", x, (2, 10))
 
 
 @shapes
@@ -362,9 +360,10 @@ def test_lenet_uses_every_argument(topic):
     # A dtype of its own too: the layers must follow .double().
     kwargs = dict(image_size=20, channels=(3, 5), hidden_size=11, padding=1)
     call = "LeNet(2, 7, image_size=20, channels=(3, 5), hidden_size=11, padding=1)"
-    with torch.device("meta"), on_meta("LeNet on the meta device"), calling(LENET):
+    with torch.device("meta"), calling(LENET):
         model = topic.LeNet(2, 7, **kwargs).double()
-        x = torch.rand(3, 2, 20, 20, dtype=torch.float64)
+    x = torch.rand(3, 2, 20, 20, dtype=torch.float64, device="meta")
+    with on_meta(f"{call}(x (3, 2, 20, 20))", hint=DEVICE) as meta, calling(LENET):
         features, logits = model.features(x), model(x)
     expected = {"conv1.weight": (3, 2, 5, 5), "conv1.bias": (3,), "conv2.weight": (5, 3, 5, 5), "conv2.bias": (5,),
                 "fc1.weight": (11, 20), "fc1.bias": (11,), "fc2.weight": (7, 11), "fc2.bias": (7,)}
@@ -374,9 +373,10 @@ def test_lenet_uses_every_argument(topic):
         "and channels size conv1 and conv2, hidden_size fc1 and fc2, num_classes fc2, and fc1's input follows "
         "image_size, padding and channels[1]"
     )
-    _result(features, f"{call}.features(x (3, 2, 20, 20))", x, (3, 5, 2, 2),
-            hint="conv1 takes the `padding` argument (20 + 2*1 - 4 = 18 -> 9 -> 5 -> 2); conv2 has none")
-    _result(logits, f"{call}(x (3, 2, 20, 20))", x, (3, 7), hint="fc2 has num_classes outputs")
+    if meta.ran:
+        _result(features, f"{call}.features(x (3, 2, 20, 20))", x, (3, 5, 2, 2),
+                hint="conv1 takes the `padding` argument (20 + 2*1 - 4 = 18 -> 9 -> 5 -> 2); conv2 has none")
+        _result(logits, f"{call}(x (3, 2, 20, 20))", x, (3, 7), hint="fc2 has num_classes outputs")
 
 
 @gradients
@@ -424,11 +424,10 @@ def test_cnn_beats_same_budget_mlp_on_shapes(topic, seed, device):
         topic.train(cnn, X, y, epochs=4, batch_size=25, lr=8e-3, seed=seed)  # one-cycle up to 8e-3
     topic.train(mlp, X, y, epochs=4, batch_size=25, lr=8e-3, seed=seed)
     cnn_acc, mlp_acc = topic.accuracy(cnn, X_test, y_test), topic.accuracy(mlp, X_test, y_test)
-    assert_at_least(cnn_acc, CNN_BAR, f"LeNet test accuracy on generated shapes (seed {seed}, {budget:,} parameters)",
-                    chance=0.1, hint="the solution reaches 0.91-0.99 here; check conv2d, max_pool2d and LeNet's "
-                                     "ReLUs, which the other tests check one by one")
-    assert_at_least(cnn_acc - mlp_acc, LEAD_BAR,
-                    f"LeNet's accuracy minus a same-budget MLP's (seed {seed})",
+    assert_at_least(cnn_acc, CNN_BAR, "LeNet test accuracy on generated shapes", chance=0.1,
+                    hint=f"with {budget:,} parameters, the solution reaches 0.91-0.99 here; check conv2d, max_pool2d "
+                         "and LeNet's ReLUs, which the other tests check one by one")
+    assert_at_least(cnn_acc - mlp_acc, LEAD_BAR, "LeNet's accuracy minus a same-budget MLP's",
                     hint=f"LeNet reached {cnn_acc:.3f}, the MLP {mlp_acc:.3f}. With as many parameters, weight "
                          "sharing and pooling should win by far on shapes that move around the frame; the MLP "
                          "baseline is given, so look at your LeNet")

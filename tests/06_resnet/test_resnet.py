@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.checks import assert_at_least, assert_at_most, assert_close, check_tensor
+from grader.checks import assert_at_least, assert_at_most, assert_close, check_on_meta, check_tensor
 from kata.images import shapes as shape_images
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -141,18 +141,13 @@ def compare_block(topic, name: str, inplanes: int, planes: int, stride: int, wit
     compare_in_train_mode(reference, ours, x, where, atol=1e-5)
 
 
-def check_follows_the_input(make, x: torch.Tensor, shape: tuple, name: str, hint: str = "") -> None:
+def check_follows_the_input(make, x: torch.Tensor, shape: tuple, name: str) -> None:
     """make() builds the module; it must run on the meta device and in float64 as it does in float32 on the CPU."""
     __tracebackhide__ = True
-    hint = hint or ("every tensor the module makes must follow the input: torch.zeros(n) with no device= lands "
-                    "on the CPU (use torch.zeros_like(x) or device=x.device), and a .float() turns float64 into "
-                    "float32")
-    module = make().eval()
+    hint = ("every tensor the module makes must follow the input: torch.zeros(n) with no device= lands on the CPU "
+            "(use torch.zeros_like(x) or device=x.device), and a .float() turns float64 into float32")
     with torch.no_grad():
-        got = check_tensor(module.to("meta")(x.to("meta")), f"{name} on the meta device", shape=shape,
-                           finite=False, hint=hint)
-    assert got.device.type == "meta", f"{name}: expected the output on the input's device (meta), got {got.device}"
-    with torch.no_grad():
+        check_on_meta(name, make().eval().to("meta"), x.to("meta"), shape=shape, hint=hint)
         check_tensor(make().eval().double()(x.double()), f"{name} in float64 (module.double(), float64 input)",
                      shape=shape, dtype=torch.float64, hint=hint)
 
@@ -401,11 +396,12 @@ def test_skips_keep_the_first_layer_gradient(topic):
                          hint="the input layer must take part in the forward pass")
             norms[residual] = model.input.weight.grad.norm().item()
         # measured over seeds 0-9: plain 5e-7 to 4e-6, residual 0.8 to 1.8
-        assert_at_least(norms[True], 0.1, f"first-layer gradient norm, residual tanh MLP of depth 20 (seed {seed})",
-                        hint="with h = h + tanh(layer(h)) the gradient reaches the first layer through the "
-                             "identity path; without the `h +` it shrinks at every layer")
-        assert_at_most(norms[False], 1e-3, f"first-layer gradient norm, plain tanh MLP of depth 20 (seed {seed})",
-                       hint="residual=False must be a plain stack, h = tanh(layer(h)), with no skip")
+        assert_at_least(norms[True], 0.1, "first-layer gradient norm, residual tanh MLP of depth 20",
+                        hint=f"(data of torch.manual_seed({seed})) with h = h + tanh(layer(h)) the gradient reaches "
+                             "the first layer through the identity path; without the `h +` it shrinks at every layer")
+        assert_at_most(norms[False], 1e-3, "first-layer gradient norm, plain tanh MLP of depth 20",
+                       hint=f"(data of torch.manual_seed({seed})) residual=False must be a plain stack, "
+                            "h = tanh(layer(h)), with no skip")
 
 
 # ------------------------------------------------------------------ training
@@ -445,7 +441,8 @@ def test_train_step_is_one_adam_step_on_the_cross_entropy(topic):
 @task("train_step")
 def test_small_resnet_learns_shapes(topic, seed, device):
     torch.manual_seed(seed)
-    X, y = (t.to(device) for t in shape_images(1000, image_size=16, channels=1, seed=seed))  # (1000, 1, 16, 16), (1000,)
+    # (1000, 1, 16, 16), (1000,)
+    X, y = (t.to(device) for t in shape_images(1000, image_size=16, channels=1, seed=seed))
     X_test, y_test = (t.to(device) for t in shape_images(500, image_size=16, channels=1, seed=seed, split="test"))
     model = topic.ResNet(topic.BasicBlock, [1, 1, 1, 1], 10, in_channels=1, width=8, small_input=True).to(device)
     losses = topic.train(model, X, y, epochs=6, lr=1e-2, batch_size=32, seed=seed)
@@ -455,6 +452,6 @@ def test_small_resnet_learns_shapes(topic, seed, device):
     with torch.no_grad():
         logits = check_tensor(model(X_test), "the trained ResNet's logits on the 500 test images", shape=(500, 10))
     acc = (logits.argmax(1) == y_test).float().mean().item()
-    assert_at_least(acc, 0.85, f"test accuracy of a 10-layer ResNet on 16x16 shapes after 6 epochs (seed {seed})",
+    assert_at_least(acc, 0.85, "test accuracy of a 10-layer ResNet on 16x16 shapes after 6 epochs",
                     chance=0.1, hint="check each step of train_step() (zero_grad, cross-entropy on logits, backward, "
                                      "step) and the blocks; the solution reaches 0.91-0.97")

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import kata.datasets
-from grader.checks import assert_at_least, assert_close, check_tensor
+from grader.checks import assert_at_least, assert_close, check_on_meta, check_tensor
 from kata.images import segmentation
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -30,16 +30,13 @@ def _randomise_batchnorm(module, g):
     return module
 
 
-def _follows_the_input(make, x, shape, name, hint=""):
+def _follows_the_input(make, x, shape, name):
     """make() builds the module; it must run on the meta device and in float64 as in float32 on the CPU."""
     __tracebackhide__ = True
-    hint = hint or ("every tensor the module makes must follow the input: torch.zeros(n) with no device= lands "
-                    "on the CPU (use torch.zeros_like(x) or device=x.device), and a .float() turns float64 into "
-                    "float32")
+    hint = ("every tensor the module makes must follow the input: torch.zeros(n) with no device= lands on the CPU "
+            "(use torch.zeros_like(x) or device=x.device), and a .float() turns float64 into float32")
     with torch.no_grad():
-        got = check_tensor(make().eval().to("meta")(x.to("meta")), f"{name} on the meta device", shape=shape,
-                           finite=False, hint=hint)
-        assert got.device.type == "meta", f"{name}: expected the output on the input's device (meta), got {got.device}"
+        check_on_meta(name, make().eval().to("meta"), x.to("meta"), shape=shape, hint=hint)
         check_tensor(make().eval().double()(x.double()), f"{name} in float64 (module.double(), float64 input)",
                      shape=shape, dtype=torch.float64, hint=hint)
 
@@ -170,10 +167,9 @@ def test_pad_to_match_gives_the_reference_size(topic):
     check_tensor(topic.pad_to_match(x, reference), "pad_to_match(x, reference) in float64", shape=(2, 3, 5, 7),
                  dtype=torch.float64, hint="the padded map keeps x's dtype: pad x itself (F.pad), or make the zeros "
                                            "with x.new_zeros")
-    got = check_tensor(topic.pad_to_match(x.to("meta"), reference.to("meta")), "pad_to_match on the meta device",
-                       shape=(2, 3, 5, 7), finite=False,
-                       hint="the padded map follows x's device: torch.zeros(...) without device= lands on the CPU")
-    assert got.device.type == "meta", f"pad_to_match: expected the result on x's device (meta), got {got.device}"
+    check_on_meta("pad_to_match(x (2, 3, 4, 6), reference (2, 5, 5, 7))", topic.pad_to_match, x.to("meta"),
+                  reference.to("meta"), shape=(2, 3, 5, 7),
+                  hint="the padded map follows x's device: torch.zeros(...) without device= lands on the CPU")
 
 
 @gradients
@@ -221,15 +217,13 @@ def test_up_doubles_the_size_and_concatenates_channels(topic):
                  hint="the up-convolution gives 10x8; pad it to the skip's 11x9 with pad_to_match before "
                       "concatenating")
     _no_batchnorm(topic.Up(16, 8, batch_norm=False), "Up(16, 8, batch_norm=False)")
+    hint = "every tensor Up makes must follow the input's device and dtype"
     with torch.no_grad():
-        for label, dtype, device in (("on the meta device", torch.float32, "meta"),
-                                     ("in float64", torch.float64, "cpu")):
-            module = topic.Up(16, 8).eval().to(dtype=dtype, device=device)
-            got = module(torch.randn(2, 16, 5, 4, dtype=dtype, device=device),
-                         torch.randn(2, 8, 11, 9, dtype=dtype, device=device))
-            check_tensor(got, f"Up(16, 8)(x, skip) {label}", shape=(2, 8, 11, 9), dtype=dtype, finite=False,
-                         hint="every tensor Up makes must follow the input's device and dtype")
-            assert got.device.type == device, f"Up(16, 8) {label}: the output is on {got.device}"
+        check_on_meta("Up(16, 8)(x, skip)", topic.Up(16, 8).eval().to("meta"), torch.randn(2, 16, 5, 4, device="meta"),
+                      torch.randn(2, 8, 11, 9, device="meta"), shape=(2, 8, 11, 9), dtype=torch.float32, hint=hint)
+        got = topic.Up(16, 8).eval().double()(torch.randn(2, 16, 5, 4, dtype=torch.float64),
+                                              torch.randn(2, 8, 11, 9, dtype=torch.float64))
+        check_tensor(got, "Up(16, 8)(x, skip) in float64", shape=(2, 8, 11, 9), dtype=torch.float64, hint=hint)
 
 
 @gradients
@@ -403,9 +397,8 @@ def test_binarize_thresholds_the_probability(topic):
     assert got == expected, (f"binarize(probabilities {probs.tolist()}, threshold=0.7, from_logits=False): "
                              f"expected {expected}, got {got}. Likely cause: with from_logits=False compare "
                              "the values themselves with the threshold (>=)")
-    got = check_tensor(topic.binarize(logits.to("meta")), "binarize(logits on the meta device)", shape=(7,),
-                       dtype=torch.bool, finite=False, hint=hint)
-    assert got.device.type == "meta", f"binarize: expected the mask on pred's device (meta), got {got.device}"
+    check_on_meta("binarize(logits (7,))", topic.binarize, logits.to("meta"), shape=(7,), dtype=torch.bool,
+                  hint=hint)
 
 
 @shapes
@@ -437,10 +430,9 @@ def test_dice_on_hand_made_masks(topic):
                  "dice_score(probabilities, target, threshold=0.8, from_logits=False), four pixels at 0.7", hint=hint)
     assert_close(topic.dice_score(logits, target, threshold=0.8), DICE,
                  "dice_score(logits, target, threshold=0.8), four pixels at logit 1.0 (probability 0.73)", hint=hint)
-    got = check_tensor(topic.dice_score(logits.to("meta"), target.to("meta")), "dice_score on the meta device",
-                       shape=(6,), finite=False, hint="every tensor dice_score makes follows pred's device: "
-                                                      "torch.ones(n) without device= lands on the CPU; use ones_like")
-    assert got.device.type == "meta", f"dice_score: expected the scores on pred's device (meta), got {got.device}"
+    check_on_meta("dice_score(logits, target)", topic.dice_score, logits.to("meta"), target.to("meta"), shape=(6,),
+                  hint="every tensor dice_score makes follows pred's device: torch.ones(n) without device= lands on "
+                       "the CPU; use ones_like")
 
 
 @gradients
@@ -459,10 +451,9 @@ def test_iou_on_hand_made_masks(topic):
                  "iou_score(probabilities, target, threshold=0.8, from_logits=False), four pixels at 0.7", hint=hint)
     assert_close(topic.iou_score(logits, target, threshold=0.8), IOU,
                  "iou_score(logits, target, threshold=0.8), four pixels at logit 1.0 (probability 0.73)", hint=hint)
-    got = check_tensor(topic.iou_score(logits.to("meta"), target.to("meta")), "iou_score on the meta device",
-                       shape=(6,), finite=False, hint="every tensor iou_score makes follows pred's device: "
-                                                      "torch.ones(n) without device= lands on the CPU; use ones_like")
-    assert got.device.type == "meta", f"iou_score: expected the scores on pred's device (meta), got {got.device}"
+    check_on_meta("iou_score(logits, target)", topic.iou_score, logits.to("meta"), target.to("meta"), shape=(6,),
+                  hint="every tensor iou_score makes follows pred's device: torch.ones(n) without device= lands on "
+                       "the CPU; use ones_like")
     g = torch.Generator().manual_seed(5)
     logits, target = torch.randn(8, 1, 6, 6, generator=g), (torch.rand(8, 1, 6, 6, generator=g) < 0.5).float()
     dice = check_tensor(topic.dice_score(logits, target), "dice_score(logits (8, 1, 6, 6), target)", shape=(8,))
@@ -567,9 +558,9 @@ def test_segments_noisy_shapes_better_than_a_threshold(topic, seed, device):
     hint = (f"the best single brightness threshold reaches IoU {baseline:.3f}; a U-Net that sees neighbourhoods "
             "and keeps its skips does far better. The solution reaches about 0.86; one that drops its skips "
             "0.67 at best")
-    assert_at_least(iou, 0.78, f"mean test IoU of UNet(depth=3, width=8) after 6 epochs (seed {seed})",
+    assert_at_least(iou, 0.78, "mean test IoU of UNet(depth=3, width=8) after 6 epochs",
                     chance=baseline, hint=hint)
-    assert_at_least(iou - baseline, 0.3, f"test IoU above the pixel-threshold baseline's (seed {seed})", hint=hint)
+    assert_at_least(iou - baseline, 0.3, "test IoU above the pixel-threshold baseline's", hint=hint)
 
 
 @shapes
@@ -577,7 +568,8 @@ def test_segments_noisy_shapes_better_than_a_threshold(topic, seed, device):
 def test_main_trains_on_pets_through_kata_datasets(topic, monkeypatch, capsys):
     calls = []
 
-    def load_pets(*, root="data", train=True, image_size=64, download=True, limit=None):  # a stand-in: tests never download
+    # A stand-in for kata.datasets' loader: tests never download.
+    def load_pets(*, root="data", train=True, image_size=64, download=True, limit=None):
         calls.append((train, image_size))
         g = torch.Generator().manual_seed(8 if train else 9)
         n = 10 if limit is None else min(limit, 10)

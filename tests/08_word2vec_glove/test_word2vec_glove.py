@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.checks import assert_at_least, assert_close, check_tensor
+from grader.checks import assert_at_least, assert_close, check_on_meta, check_tensor
 from kata.corpus import corpus
 from kata.text import PAD_ID, Vocab, load_embeddings
 
@@ -159,10 +159,8 @@ def test_keep_probability_is_the_papers_formula(topic):
 @task("keep_probability")
 def test_keep_probability_stays_on_the_counts_device(topic):
     counts = torch.tensor([0, 0, 0, 0, 0, 40, 9, 1], device="meta")
-    got = topic.keep_probability(counts, t=1e-2)
-    assert got.device.type == "meta" and tuple(got.shape) == (8,), (
-        f"keep_probability(counts on the meta device) should return (8,) on that device, got {tuple(got.shape)} on "
-        f"{got.device}. Likely cause: a tensor made on the CPU (torch.tensor(...), torch.ones(n)) without device=")
+    check_on_meta("keep_probability(counts (8,), t=0.01)", topic.keep_probability, counts, t=1e-2, shape=(8,),
+                  hint="a tensor made on the CPU (torch.tensor(...), torch.ones(n)) without device=")
 
 
 # ------------------------------------------------------------------ subsample
@@ -375,10 +373,11 @@ def test_skipgram_tables_and_initialisation(topic):
             f"SkipGram({V}, {D}).out_embed.weight should start at zero (as word2vec.c's output vectors): every score "
             "u·v starts at 0")
     with torch.device("meta"):
-        loss = topic.SkipGram(20, 4)(torch.tensor([5, 6]), torch.tensor([7, 8]), torch.tensor([[9, 10, 11]] * 2))
-    assert loss.shape == () and loss.device.type == "meta", (
-        f"SkipGram(...)(centres (2,), contexts (2,), negatives (2, 3)) on the meta device should be a scalar there, "
-        f"got shape {tuple(loss.shape)} on {loss.device}")
+        model = topic.SkipGram(20, 4)
+    # Called outside torch.device("meta"), where a tensor made without device= lands on the CPU and shows.
+    check_on_meta("SkipGram(20, 4)(centres (2,), contexts (2,), negatives (2, 3))", model,
+                  torch.tensor([5, 6], device="meta"), torch.tensor([7, 8], device="meta"),
+                  torch.tensor([[9, 10, 11]] * 2, device="meta"), shape=())
 
 
 @gradients
@@ -474,10 +473,8 @@ def test_glove_weight_follows_dtype_and_device(topic):
     x = torch.tensor([[1.0, 200.0], [3.0, 0.0]], dtype=torch.float64)
     check_tensor(topic.glove_weight(x), "glove_weight(x (2, 2) float64)", shape=(2, 2), dtype=torch.float64,
                  hint="f(x) keeps x's shape and dtype")
-    got = topic.glove_weight(torch.ones(3, device="meta"))
-    assert got.device.type == "meta", (
-        f"glove_weight(x on the meta device) returned a tensor on {got.device}: the ones of the cap must be made "
-        "on x's device (torch.ones_like(x)), or use a Python number")
+    check_on_meta("glove_weight(x (3,))", topic.glove_weight, torch.ones(3, device="meta"), shape=(3,),
+                  hint="the ones of the cap must be made on x's device (torch.ones_like(x)), or use a Python number")
 
 
 # ------------------------------------------------------------------ GloVe
@@ -565,8 +562,8 @@ def _train_word2vec(topic, model_class, seed, device):
 @task("SkipGram")
 def test_skipgram_puts_each_category_together(topic, seed, device):
     score = _train_word2vec(topic, "SkipGram", seed, device)
-    assert_at_least(score, 0.9, f"skip-gram: category words whose nearest category word shares their category "
-                    f"(seed {seed})", chance=CHANCE,
+    assert_at_least(score, 0.9, "skip-gram: category words whose nearest category word shares their category",
+                    chance=CHANCE,
                     hint="the solution reaches 1.0 on every seed tried (3 epochs on 2000 sentences). Check the "
                          "negatives' sign in sgns_loss, which table the contexts come from, and the examples")
 
@@ -575,8 +572,8 @@ def test_skipgram_puts_each_category_together(topic, seed, device):
 @task("CBOW")
 def test_cbow_puts_each_category_together(topic, seed, device):
     score = _train_word2vec(topic, "CBOW", seed, device)
-    assert_at_least(score, 0.9, f"CBOW: category words whose nearest category word shares their category "
-                    f"(seed {seed})", chance=CHANCE,
+    assert_at_least(score, 0.9, "CBOW: category words whose nearest category word shares their category",
+                    chance=CHANCE,
                     hint="the solution reaches 0.98-1.0 (3 epochs on 2000 sentences). Check the masked mean of the "
                          "context vectors and cbow_examples")
 
@@ -591,8 +588,8 @@ def test_glove_puts_each_category_together(topic, seed, device):
     losses = topic.train_glove(model, X.to(device), epochs=50, lr=0.5, seed=seed)
     assert losses[-1] < losses[0], f"the loss should fall: first step {losses[0]:.4f}, last {losses[-1]:.4f}"
     score = _category_score(model.word_vectors(), vocab, c.category)
-    assert_at_least(score, 0.9, f"GloVe: category words whose nearest category word shares their category "
-                    f"(seed {seed})", chance=CHANCE,
+    assert_at_least(score, 0.9, "GloVe: category words whose nearest category word shares their category",
+                    chance=CHANCE,
                     hint="the solution reaches 0.98-1.0 (50 full-batch AdaGrad steps, x_max = 10, 5000 sentences). "
                          "Check the 1/distance counts, the weighting and the log of x")
 
