@@ -71,13 +71,13 @@ class RNNCell(nn.Module):
         # TODO: create weight_ih (H, I), weight_hh (H, H) and, with bias, bias_ih and bias_hh (H,), all from U(-1/sqrt(H), 1/sqrt(H))
         raise NotImplementedError("RNNCell.__init__(): create weight_ih (H, I), weight_hh (H, H) and, with bias, bias_ih and bias_hh (H,), all from U(-1/sqrt(H), 1/sqrt(H))")
 
-    def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
-        """x: (B, I); h: (B, H), zeros when None. Returns the next state h' (B, H)."""
+    def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
+        """x: (B, I); hx: the state h (B, H), zeros when None. Returns the next state h' (B, H)."""
         if x.dim() != 2 or x.shape[1] != self.input_size:
             raise ValueError(f"RNNCell(input_size={self.input_size}) takes x of shape (B, {self.input_size}), "
                              f"got {tuple(x.shape)}")
-        # TODO: start from zeros (on x's device and dtype) when h is None; return the nonlinearity of x W_ih^T + b_ih + h W_hh^T + b_hh
-        raise NotImplementedError("RNNCell.forward(): start from zeros (on x's device and dtype) when h is None; return the nonlinearity of x W_ih^T + b_ih + h W_hh^T + b_hh")
+        # TODO: start from h = hx, or zeros (on x's device and dtype) when hx is None; return the nonlinearity of x W_ih^T + b_ih + h W_hh^T + b_hh
+        raise NotImplementedError("RNNCell.forward(): start from h = hx, or zeros (on x's device and dtype) when hx is None; return the nonlinearity of x W_ih^T + b_ih + h W_hh^T + b_hh")
 
 
 class RNN(nn.Module):
@@ -97,8 +97,8 @@ class RNN(nn.Module):
         # TODO: build self.cells, an nn.ModuleList of num_layers RNNCells (the first reads input_size features, the rest hidden_size)
         raise NotImplementedError("RNN.__init__(): build self.cells, an nn.ModuleList of num_layers RNNCells (the first reads input_size features, the rest hidden_size)")
 
-    def forward(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """x: (B, T, I); h0: (num_layers, B, H), zeros when None.
+    def forward(self, x: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x: (B, T, I); hx: the initial states h_0 (num_layers, B, H), zeros when None.
 
         Returns output (B, T, H), the last layer's state at every step, and h_n
         (num_layers, B, H), every layer's state after the last step (nn.RNN's pair).
@@ -106,11 +106,11 @@ class RNN(nn.Module):
         if x.dim() != 3 or x.shape[-1] != self.input_size or x.shape[1] == 0:
             raise ValueError(f"RNN(input_size={self.input_size}) takes x of shape (B, T, {self.input_size}) with "
                              f"T >= 1 (batch first), got {tuple(x.shape)}")
-        if h0 is not None and tuple(h0.shape) != (self.num_layers, x.shape[0], self.hidden_size):
-            raise ValueError(f"h0 must have shape (num_layers, B, H) = "
-                             f"{(self.num_layers, x.shape[0], self.hidden_size)}, got {tuple(h0.shape)}")
-        # TODO: run each layer's cell over t = 0..T-1 from h0[k] (or None), feeding the stacked states to the next layer; return (output, h_n)
-        raise NotImplementedError("RNN.forward(): run each layer's cell over t = 0..T-1 from h0[k] (or None), feeding the stacked states to the next layer; return (output, h_n)")
+        if hx is not None and tuple(hx.shape) != (self.num_layers, x.shape[0], self.hidden_size):
+            raise ValueError(f"hx must have shape (num_layers, B, H) = "
+                             f"{(self.num_layers, x.shape[0], self.hidden_size)}, got {tuple(hx.shape)}")
+        # TODO: run each layer's cell over t = 0..T-1 from hx[k] (or None), feeding the stacked states to the next layer; return (output, h_n)
+        raise NotImplementedError("RNN.forward(): run each layer's cell over t = 0..T-1 from hx[k] (or None), feeding the stacked states to the next layer; return (output, h_n)")
 
 
 def input_gradient_norms(model: nn.Module, x: Tensor) -> Tensor:

@@ -81,14 +81,13 @@ class RNNCell(nn.Module):
             self.register_parameter("bias_hh", None)
         # END SOLUTION
 
-    def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
-        """x: (B, I); h: (B, H), zeros when None. Returns the next state h' (B, H)."""
+    def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
+        """x: (B, I); hx: the state h (B, H), zeros when None. Returns the next state h' (B, H)."""
         if x.dim() != 2 or x.shape[1] != self.input_size:
             raise ValueError(f"RNNCell(input_size={self.input_size}) takes x of shape (B, {self.input_size}), "
                              f"got {tuple(x.shape)}")
-        # BEGIN SOLUTION: start from zeros (on x's device and dtype) when h is None; return the nonlinearity of x W_ih^T + b_ih + h W_hh^T + b_hh
-        if h is None:
-            h = x.new_zeros(x.shape[0], self.hidden_size)  # (B, H): x's device and dtype
+        # BEGIN SOLUTION: start from h = hx, or zeros (on x's device and dtype) when hx is None; return the nonlinearity of x W_ih^T + b_ih + h W_hh^T + b_hh
+        h = x.new_zeros(x.shape[0], self.hidden_size) if hx is None else hx  # (B, H): x's device and dtype
         z = x @ self.weight_ih.T + h @ self.weight_hh.T  # (B, H)
         if self.bias_ih is not None:
             z = z + self.bias_ih + self.bias_hh  # two biases, as PyTorch (and cuDNN) keep them
@@ -117,8 +116,8 @@ class RNN(nn.Module):
         )
         # END SOLUTION
 
-    def forward(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """x: (B, T, I); h0: (num_layers, B, H), zeros when None.
+    def forward(self, x: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x: (B, T, I); hx: the initial states h_0 (num_layers, B, H), zeros when None.
 
         Returns output (B, T, H), the last layer's state at every step, and h_n
         (num_layers, B, H), every layer's state after the last step (nn.RNN's pair).
@@ -126,13 +125,13 @@ class RNN(nn.Module):
         if x.dim() != 3 or x.shape[-1] != self.input_size or x.shape[1] == 0:
             raise ValueError(f"RNN(input_size={self.input_size}) takes x of shape (B, T, {self.input_size}) with "
                              f"T >= 1 (batch first), got {tuple(x.shape)}")
-        if h0 is not None and tuple(h0.shape) != (self.num_layers, x.shape[0], self.hidden_size):
-            raise ValueError(f"h0 must have shape (num_layers, B, H) = "
-                             f"{(self.num_layers, x.shape[0], self.hidden_size)}, got {tuple(h0.shape)}")
-        # BEGIN SOLUTION: run each layer's cell over t = 0..T-1 from h0[k] (or None), feeding the stacked states to the next layer; return (output, h_n)
+        if hx is not None and tuple(hx.shape) != (self.num_layers, x.shape[0], self.hidden_size):
+            raise ValueError(f"hx must have shape (num_layers, B, H) = "
+                             f"{(self.num_layers, x.shape[0], self.hidden_size)}, got {tuple(hx.shape)}")
+        # BEGIN SOLUTION: run each layer's cell over t = 0..T-1 from hx[k] (or None), feeding the stacked states to the next layer; return (output, h_n)
         h_n = []
         for k, cell in enumerate(self.cells):
-            h = None if h0 is None else h0[k]  # (B, H)
+            h = None if hx is None else hx[k]  # (B, H): layer k's initial state
             states = []
             for t in range(x.shape[1]):
                 h = cell(x[:, t], h)  # (B, H): the same weights at every step

@@ -180,11 +180,11 @@ class GRUCell(nn.Module):
         gh = h @ self.weight_hh.T  # (B, 3H): the state's part
         if self.bias_ih is not None:
             gi, gh = gi + self.bias_ih, gh + self.bias_hh
-        i_r, i_z, i_n = gi.chunk(3, dim=1)  # each (B, H)
-        h_r, h_z, h_n = gh.chunk(3, dim=1)  # each (B, H)
-        r = torch.sigmoid(i_r + h_r)
-        z = torch.sigmoid(i_z + h_z)
-        n = torch.tanh(i_n + r * h_n)  # r scales the state's contribution, bias b_hn included
+        gi_r, gi_z, gi_n = gi.chunk(3, dim=1)  # each (B, H)
+        gh_r, gh_z, gh_n = gh.chunk(3, dim=1)  # each (B, H)
+        r = torch.sigmoid(gi_r + gh_r)
+        z = torch.sigmoid(gi_z + gh_z)
+        n = torch.tanh(gi_n + r * gh_n)  # r scales the state's contribution, bias b_hn included
         # z near 1 keeps the old state: the GRU's copy path, in one gate where the LSTM has two.
         return (1 - z) * n + z * h  # (B, H)
         # END SOLUTION

@@ -61,9 +61,9 @@ def test_cell_parameters_and_output_shapes(topic):
         check_tensor(value, f"RNNCell(3, 5).{name}", shape=shape,
                      hint="weight_ih is (hidden_size, input_size), weight_hh (hidden_size, hidden_size), the biases "
                           "(hidden_size,): PyTorch's layout, so x @ weight_ih.T maps I features to H")
-    check_tensor(cell(torch.randn(4, 3)), "RNNCell(3, 5)(x) for x (4, 3), h None", shape=(4, 5),
+    check_tensor(cell(torch.randn(4, 3)), "RNNCell(3, 5)(x) for x (4, 3), hx None", shape=(4, 5),
                  hint="the next state has one row per sequence and hidden_size columns")
-    check_tensor(cell(torch.randn(1, 3), torch.randn(1, 5)), "RNNCell(3, 5)(x (1, 3), h (1, 5))", shape=(1, 5),
+    check_tensor(cell(torch.randn(1, 3), torch.randn(1, 5)), "RNNCell(3, 5)(x (1, 3), hx (1, 5))", shape=(1, 5),
                  hint="a batch of one must keep its batch dimension: no squeeze()")
     plain = topic.RNNCell(3, 5, bias=False)
     names = sorted(name for name, _ in plain.named_parameters())
@@ -82,14 +82,14 @@ def test_cell_parameters_and_output_shapes(topic):
 def test_cell_state_follows_the_input_device_and_dtype(topic):
     with torch.device("meta"):  # no memory, no time: shapes and devices only
         cell = topic.RNNCell(3, 5)
-    h = check_tensor(cell(torch.randn(2, 3, device="meta")), "RNNCell(3, 5) on the meta device, h None",
+    h = check_tensor(cell(torch.randn(2, 3, device="meta")), "RNNCell(3, 5) on the meta device, hx None",
                      shape=(2, 5), finite=False,
                      hint="the zero state must be made on x's device: x.new_zeros(B, H), or torch.zeros(..., "
                           "device=x.device, dtype=x.dtype); torch.zeros(B, H) alone is on the CPU")
     assert h.device.type == "meta", f"RNNCell on the meta device returned a state on {h.device}"
     cell = topic.RNNCell(3, 5).double()
     h = cell(torch.randn(2, 3, dtype=torch.float64))
-    check_tensor(h, "RNNCell(3, 5).double()(x float64), h None", dtype=torch.float64,
+    check_tensor(h, "RNNCell(3, 5).double()(x float64), hx None", dtype=torch.float64,
                  hint="the zero state must have x's dtype: x.new_zeros(B, H)")
 
 
@@ -128,14 +128,14 @@ def test_cell_equals_nn_rnncell_forward_and_backward(topic):
                 "no biases for bias=False); check the transposes and that both biases are added")
         for given in (True, False):
             x = (torch.randn(2, 3, generator=g, dtype=torch.float64) * 2).requires_grad_()
-            h = torch.randn(2, 4, generator=g, dtype=torch.float64).requires_grad_() if given else None
+            hx = torch.randn(2, 4, generator=g, dtype=torch.float64).requires_grad_() if given else None
             w = torch.randn(2, 4, generator=g, dtype=torch.float64)  # weighs each output: every entry matters
-            expected = ref(x, h)
-            got = cell(x, h)
-            assert_close(got, expected, f"{what}(x, h{'' if given else '=None'})", atol=1e-12, hint=hint)
+            expected = ref(x, hx)
+            got = cell(x, hx)
+            assert_close(got, expected, f"{what}(x, hx{'' if given else '=None'})", atol=1e-12, hint=hint)
             # By name, so a cell that registers its parameters in another order compares the right pairs.
-            names = ["x"] + (["h"] if given else []) + [n for n in WEIGHTS if getattr(ref, n) is not None]
-            inputs = [x] + ([h] if given else [])
+            names = ["x"] + (["hx"] if given else []) + [n for n in WEIGHTS if getattr(ref, n) is not None]
+            inputs = [x] + ([hx] if given else [])
             mine = torch.autograd.grad((got * w).sum(), inputs + [getattr(cell, n) for n in names[len(inputs):]],
                                        allow_unused=True)
             theirs = torch.autograd.grad((expected * w).sum(), inputs + [getattr(ref, n) for n in names[len(inputs):]])
@@ -192,25 +192,25 @@ def _check_against_nn_rnn(topic, g, *, num_layers, given, **kwargs):
     model = topic.RNN(3, 4, num_layers, **kwargs).double()
     _copy_layer(model, ref)
     what = f"RNN(3, 4, num_layers={num_layers}{''.join(f', {k}={v!r}' for k, v in kwargs.items())})"
-    what += f"(x (2, 6, 3){', h0' if given else ''})"
+    what += f"(x (2, 6, 3){', hx' if given else ''})"
     x = torch.randn(2, 6, 3, generator=g, dtype=torch.float64).requires_grad_()
-    h0 = torch.randn(num_layers, 2, 4, generator=g, dtype=torch.float64).requires_grad_() if given else None
+    hx = torch.randn(num_layers, 2, 4, generator=g, dtype=torch.float64).requires_grad_() if given else None
     w_out = torch.randn(2, 6, 4, generator=g, dtype=torch.float64)
     w_h = torch.randn(num_layers, 2, 4, generator=g, dtype=torch.float64)
-    expected, expected_h = ref(x, h0)
-    output, h_n = model(x, h0)
-    hint = ("layer k starts from h0[k] (zeros when h0 is None), runs its cell over t = 0..T-1 carrying h, and "
+    expected, expected_h = ref(x, hx)
+    output, h_n = model(x, hx)
+    hint = ("layer k starts from hx[k] (zeros when hx is None), runs its cell over t = 0..T-1 carrying h, and "
             "its T states, stacked along dim=1, are layer k+1's input; output is the last layer's states, h_n the "
             "last state of every layer")
     assert_close(output, expected, f"output of {what}", atol=1e-12, hint=hint)
     assert_close(h_n, expected_h, f"h_n of {what}", atol=1e-12, hint=hint)
-    inputs = [x] + ([h0] if given else [])
+    inputs = [x] + ([hx] if given else [])
     pairs = [(f"cells[{k}].{n}", getattr(model.cells[k], n), getattr(ref, f"{n}_l{k}")) for k in range(num_layers)
              for n in WEIGHTS if getattr(ref, f"{n}_l{k}", None) is not None]
     mine = torch.autograd.grad((output * w_out).sum() + (h_n * w_h).sum(), inputs + [p for _, p, _ in pairs],
                                allow_unused=True)
     theirs = torch.autograd.grad((expected * w_out).sum() + (expected_h * w_h).sum(), inputs + [q for _, _, q in pairs])
-    names = ["x"] + (["h0"] if given else []) + [name for name, _, _ in pairs]
+    names = ["x"] + (["hx"] if given else []) + [name for name, _, _ in pairs]
     for name, a, b in zip(names, mine, theirs):
         assert_close(a, b, f"{what}: gradient with respect to {name}", atol=1e-12,
                      hint=hint + "; every step must stay in the graph (no .detach(), no in-place writes into a "
