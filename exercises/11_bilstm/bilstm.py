@@ -42,9 +42,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kata.common import default_device, rng
-from kata.sequences import next_token_task
-from kata.text import IGNORE_INDEX, Vocab, read_corpus
+from kata.common import default_device
+from kata.sequences import next_token_data, next_token_task, token_accuracy
+from kata.text import IGNORE_INDEX
 from kata.training import fit
 
 
@@ -157,51 +157,6 @@ def train(model: nn.Module, ids: Tensor, targets: Tensor, lengths: Tensor, *, ep
                seed=seed, log_every=log_every, evaluate=evaluate)
 
 
-@torch.no_grad()
-def tag_accuracy(model: nn.Module, ids: Tensor, targets: Tensor, lengths: Tensor, batch_size: int = 500) -> float:
-    """Fraction of tagged positions (targets != -100) whose highest logit is the target, in eval mode."""
-    model.eval()
-    correct = total = 0
-    for i in range(0, len(ids), batch_size):
-        logits = model(ids[i:i + batch_size], lengths[i:i + batch_size])  # (b, T, V)
-        tagged = targets[i:i + batch_size] != IGNORE_INDEX  # (b, T)
-        correct += (logits.argmax(-1) == targets[i:i + batch_size])[tagged].sum().item()
-        total += tagged.sum().item()
-    return correct / max(total, 1)
-
-
-def next_token_targets(ids: Tensor, lengths: Tensor) -> Tensor:
-    """Tag each token with the one after it: targets (B, T), IGNORE_INDEX at each last token and the padding.
-
-    ids: (B, T) padded; lengths: (B,). What kata.sequences.next_token_task does for its
-    random tokens, for sentences of real text.
-    """
-    targets = torch.full_like(ids, IGNORE_INDEX)  # (B, T)
-    follows = torch.arange(1, ids.shape[1], device=ids.device) < lengths[:, None]  # (B, T - 1): t + 1 is a token
-    targets[:, :-1] = ids[:, 1:].masked_fill(~follows, IGNORE_INDEX)
-    return targets
-
-
-def load_text(path: str, *, max_len: int, seed: int) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...], int]:
-    """A text file (one sentence per line) as next-token tagging data: 90% to train, 10% to test.
-
-    Returns (ids, targets, lengths) for each split and the vocabulary size. Sentences
-    are cut to max_len tokens.
-    """
-    sentences = read_corpus(path)
-    if len(sentences) < 10:
-        raise ValueError(f"corpus file {path} has {len(sentences)} sentences: give it at least 10")
-    vocab = Vocab.build(sentences, min_count=2, max_size=5000)  # rare words become [UNK]
-    order = torch.randperm(len(sentences), generator=rng(seed)).tolist()
-    split = len(order) - max(1, len(order) // 10)
-    data = []
-    for part in (order[:split], order[split:]):
-        ids, _, lengths = vocab.encode_batch([sentences[i] for i in part])  # (N, T), (N,)
-        ids, lengths = ids[:, :max_len], lengths.clamp(min=1, max=max_len)
-        data.append((ids, next_token_targets(ids, lengths), lengths))
-    return data[0], data[1], len(vocab)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Tag each position with the next token, with a bidirectional and a unidirectional LSTM.")
@@ -225,8 +180,9 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)
     try:
-        if args.corpus:
-            train_data, test_data, vocab_size = load_text(args.corpus, max_len=args.max_len, seed=args.seed)
+        if args.corpus:  # a tenth of the file's sentences to test on, each cut to max_len tokens
+            train_data, test_data, vocab = next_token_data(args.corpus, seed=args.seed, max_len=args.max_len)
+            vocab_size = len(vocab)
         else:
             length = (max(2, args.max_len // 2), args.max_len)  # padded batches: lengths differ
             kwargs = dict(vocab_size=args.vocab_size, length=length, seed=args.seed)
@@ -253,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name} Tagger: {sum(p.numel() for p in model.parameters()):,} parameters")
 
         def test_accuracy(model: nn.Module = model) -> dict[str, float]:
-            return {"test accuracy": tag_accuracy(model, test_ids, test_targets, test_lengths)}
+            return {"test accuracy": token_accuracy(model, test_ids, test_targets, test_lengths)}
 
         train(model, ids, targets, lengths, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
               seed=args.seed, log_every=1, evaluate=test_accuracy)

@@ -43,9 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kata.common import default_device
-from kata.corpus import corpus
-from kata.sequences import recall_task
-from kata.text import IGNORE_INDEX, Vocab, read_corpus
+from kata.sequences import last_token_targets, next_token_data, recall_task, token_accuracy
 from kata.training import fit
 
 NONLINEARITIES = ("tanh", "relu")
@@ -240,41 +238,6 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[
     # END SOLUTION
 
 
-def targets_at_last_token(targets: Tensor, lengths: Tensor, T: int) -> Tensor:
-    """Per-sequence targets (n,) as per-position targets (n, T): targets[i] at position lengths[i] - 1.
-
-    Every other position holds IGNORE_INDEX, so a tagger is scored where the whole
-    sequence has been read (not at the padding after it).
-    """
-    y = torch.full((len(targets), T), IGNORE_INDEX, dtype=torch.int64, device=targets.device)  # (n, T)
-    y[torch.arange(len(targets), device=targets.device), lengths.to(targets.device) - 1] = targets
-    return y
-
-
-def next_token_targets(ids: Tensor, lengths: Tensor) -> Tensor:
-    """A language model's targets for ids (n, T): y[i, t] = ids[i, t + 1].
-
-    IGNORE_INDEX at each sequence's last token and at the padding: nothing follows them.
-    """
-    y = torch.full_like(ids, IGNORE_INDEX)  # (n, T)
-    inside = torch.arange(ids.shape[1], device=ids.device) < lengths.to(ids.device)[:, None] - 1  # (n, T)
-    y[:, :-1] = torch.where(inside[:, :-1], ids[:, 1:], IGNORE_INDEX)
-    return y
-
-
-@torch.no_grad()
-def token_accuracy(model: nn.Module, X: Tensor, y: Tensor, batch_size: int = 500) -> float:
-    """Fraction of the scored positions (y != IGNORE_INDEX) whose highest logit is the target, in eval mode."""
-    model.eval()
-    correct = total = 0
-    for start in range(0, len(X), batch_size):
-        logits, target = model(X[start:start + batch_size]), y[start:start + batch_size]  # (B, T, C), (B, T)
-        scored = target != IGNORE_INDEX
-        correct += (logits.argmax(-1)[scored] == target[scored]).sum().item()
-        total += scored.sum().item()
-    return correct / max(total, 1)
-
-
 def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 10, lr: float = 0.01, batch_size: int = 64,
           max_norm: float | None = 1.0, seed: int = 0, log_every: int = 0,
           evaluate: Callable[[], dict[str, float]] | None = None) -> list[float]:
@@ -293,7 +256,7 @@ def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 10, lr: float
 def _recall_data(args: argparse.Namespace, split: str, n: int) -> tuple[Tensor, Tensor]:
     inputs, targets, lengths = recall_task(n, vocab_size=args.vocab_size, length=tuple(args.length), seed=args.seed,
                                            split=split)
-    return inputs, targets_at_last_token(targets, lengths, inputs.shape[1])  # (n, T), (n, T)
+    return inputs, last_token_targets(targets, lengths, inputs.shape[1])  # (n, T), (n, T): scored at the last token
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,19 +295,11 @@ def main(argv: list[str] | None = None) -> int:
             num_classes = vocab_size = args.vocab_size
             print(f"recall the first of {args.length[0]}-{args.length[1]} tokens: chance "
                   f"{1 / (args.vocab_size - 5):.2f}")
-        else:
-            if args.corpus is not None:
-                sentences = read_corpus(args.corpus)
-                cut = max(1, len(sentences) // 10)  # the last tenth is the test set
-                train_text, test_text = sentences[:-cut] or sentences, sentences[-cut:]
-            else:
-                train_text = corpus(args.train_size, seed=args.seed).sentences
-                test_text = corpus(args.test_size, seed=args.seed, split="test").sentences
-            vocab = Vocab.build(train_text)
-            (X, _, lengths), (X_test, _, test_lengths) = vocab.encode_batch(train_text), vocab.encode_batch(test_text)
-            y, y_test = next_token_targets(X, lengths), next_token_targets(X_test, test_lengths)
+        else:  # your file (a tenth of it to test on) or the generated corpus, targets the next tokens
+            (X, y, _), (X_test, y_test, _), vocab = next_token_data(args.corpus, train_size=args.train_size,
+                                                                    test_size=args.test_size, seed=args.seed)
             num_classes = vocab_size = len(vocab)
-            print(f"language model: {len(train_text)} training and {len(test_text)} test sentences, "
+            print(f"language model: {len(X)} training and {len(X_test)} test sentences, "
                   f"{len(vocab)} tokens in the vocabulary")
     except (OSError, ValueError) as exc:  # a corpus file that is missing, empty or not UTF-8; bad sizes
         print(f"error: {exc}", file=sys.stderr)

@@ -49,9 +49,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kata.common import default_device
-from kata.corpus import corpus
-from kata.sequences import recall_task
-from kata.text import IGNORE_INDEX, NUM_SPECIAL, PAD_ID, Vocab, read_corpus
+from kata.sequences import last_token_targets, next_token_data, recall_task, token_accuracy
+from kata.text import IGNORE_INDEX, NUM_SPECIAL, PAD_ID
 from kata.training import fit
 
 
@@ -286,9 +285,9 @@ class Tagger(nn.Module):
 
     kind: "lstm" (your LSTM, with forget_bias), "gru" (your GRU) or "rnn" (nn.RNN, topic
     09's vanilla layer: the baseline). A task scores some positions and sets the others'
-    targets to IGNORE_INDEX: recall only the last token (last_token_targets), a language
-    model every next word (next_token_targets). The layers read left to right, so the
-    padding after a sequence cannot change its outputs.
+    targets to IGNORE_INDEX (kata.sequences makes the targets): recall only the last token
+    (last_token_targets), a language model every next word (next_token_targets). The
+    layers read left to right, so the padding after a sequence cannot change its outputs.
     """
 
     KINDS = ("lstm", "gru", "rnn")
@@ -315,27 +314,11 @@ class Tagger(nn.Module):
         return self.head(output)  # (B, T, num_classes)
 
 
-def last_token_targets(targets: Tensor, lengths: Tensor, T: int) -> Tensor:
-    """One answer per sequence (n,) as per-position targets (n, T): the answer at position
-    lengths - 1 (where the whole sequence has been read), IGNORE_INDEX elsewhere."""
-    y = torch.full((len(targets), T), IGNORE_INDEX, dtype=torch.int64, device=targets.device)  # (n, T)
-    y[torch.arange(len(targets), device=targets.device), lengths.to(targets.device) - 1] = targets
-    return y
-
-
-def next_token_targets(ids: Tensor, lengths: Tensor) -> Tensor:
-    """A language model's targets for ids (n, T): ids[:, t + 1] while t + 1 < lengths, else IGNORE_INDEX."""
-    y = torch.full_like(ids, IGNORE_INDEX)  # (n, T)
-    inside = torch.arange(1, ids.shape[1], device=ids.device) < lengths.to(ids.device)[:, None]  # (n, T - 1)
-    y[:, :-1] = ids[:, 1:].masked_fill(~inside, IGNORE_INDEX)
-    return y
-
-
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor]) -> float:
-    """One Adam update on ids (B, T) and targets (B, T): cross-entropy over the positions that are not ignored."""
-    X, y = batch
+    """One Adam update on ids (B, T) and targets y (B, T): cross-entropy over the positions that are not ignored."""
+    ids, y = batch
     optimizer.zero_grad()
-    loss = F.cross_entropy(model(X).flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX)
+    loss = F.cross_entropy(model(ids).flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX)
     loss.backward()
     optimizer.step()
     return loss.item()
@@ -347,19 +330,6 @@ def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 3, lr: float 
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     return fit(model, (X, y), optimizer, train_step, epochs=epochs, batch_size=batch_size, seed=seed,
                log_every=log_every, evaluate=evaluate)
-
-
-@torch.no_grad()
-def token_accuracy(model: nn.Module, X: Tensor, y: Tensor, batch_size: int = 500) -> float:
-    """Fraction of the scored positions (y != IGNORE_INDEX) whose highest logit is the target, in eval mode."""
-    model.eval()
-    correct = total = 0
-    for i in range(0, len(X), batch_size):
-        logits, target = model(X[i:i + batch_size]), y[i:i + batch_size]  # (b, T, C), (b, T)
-        scored = target != IGNORE_INDEX
-        correct += (logits.argmax(-1)[scored] == target[scored]).sum().item()
-        total += scored.sum().item()
-    return correct / max(total, 1)
 
 
 def _data(args: argparse.Namespace) -> tuple[Tensor, Tensor, Tensor, Tensor, int, str]:
@@ -375,18 +345,12 @@ def _data(args: argparse.Namespace) -> tuple[Tensor, Tensor, Tensor, Tensor, int
         return X, y, X_test, y_test, args.vocab_size, (
             f"recall the first of {lo}-{hi} tokens from {args.vocab_size - NUM_SPECIAL} symbols "
             f"(chance {1 / (args.vocab_size - NUM_SPECIAL):.2f})")
-    if args.corpus is not None:
-        sentences = read_corpus(args.corpus)
-        cut = max(1, len(sentences) // 10)  # the last tenth is the test set
-        train_text, test_text = sentences[:-cut] or sentences, sentences[-cut:]
-    else:
-        train_text = corpus(args.train_size, seed=args.seed).sentences
-        test_text = corpus(args.test_size, seed=args.seed, split="test").sentences
-    vocab = Vocab.build(train_text, max_size=10_000)  # rarer words of a large file become [UNK]
-    (X, _, lengths), (X_test, _, test_lengths) = vocab.encode_batch(train_text), vocab.encode_batch(test_text)
-    return (X, next_token_targets(X, lengths), X_test, next_token_targets(X_test, test_lengths), len(vocab),
-            f"next-word prediction: {len(train_text)} training and {len(test_text)} test sentences, "
-            f"{len(vocab)} tokens in the vocabulary")
+    # Your file (a tenth of it to test on) or the generated corpus; the targets are the next tokens.
+    (X, y, _), (X_test, y_test, _), vocab = next_token_data(args.corpus, train_size=args.train_size,
+                                                            test_size=args.test_size, seed=args.seed)
+    return X, y, X_test, y_test, len(vocab), (
+        f"next-word prediction: {len(X)} training and {len(X_test)} test sentences, "
+        f"{len(vocab)} tokens in the vocabulary")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.checks import assert_at_least, assert_at_most, assert_close, check_tensor
-from kata.sequences import recall_task
+from kata.sequences import last_token_targets, recall_task, token_accuracy
 from kata.text import IGNORE_INDEX
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -472,13 +472,13 @@ def test_train_step_equals_hand_written_clipped_steps(topic):
 def test_recalls_the_first_token_of_short_sequences(topic, seed, device):
     torch.manual_seed(seed)
     inputs, targets, lengths = recall_task(512, vocab_size=10, length=(3, 5), seed=seed)
-    X, y = inputs, topic.targets_at_last_token(targets, lengths, inputs.shape[1])  # (512, 5) each
+    X, y = inputs, last_token_targets(targets, lengths, inputs.shape[1])  # (512, 5) each
     inputs, targets, lengths = recall_task(500, vocab_size=10, length=(3, 5), seed=seed, split="test")
-    X_test, y_test = inputs, topic.targets_at_last_token(targets, lengths, inputs.shape[1])
+    X_test, y_test = inputs, last_token_targets(targets, lengths, inputs.shape[1])
     model = topic.RNNTagger(10, 10, embed_dim=16, hidden_size=32).to(device)
     losses = topic.train(model, X.to(device), y.to(device), epochs=8, lr=0.01, batch_size=32, seed=seed)
     assert losses[-1] < losses[0], f"the loss should fall during training: first {losses[0]:.4f}, last {losses[-1]:.4f}"
-    acc = topic.token_accuracy(model, X_test.to(device), y_test.to(device))
+    acc = token_accuracy(model, X_test.to(device), y_test.to(device))
     assert_at_least(acc, 0.9, f"test accuracy of recalling the first of 3-5 tokens (seed {seed})", chance=0.2,
                     hint="the solution reaches 1.0 on every seed; an RNN that does not carry its state from step "
                          "to step stays near chance (0.2): it sees only the last token")
@@ -494,8 +494,6 @@ def test_main_trains_on_recall_and_on_a_corpus_file(topic, tmp_path, capsys):
     assert code == 0, f"main([...recall...]) should return 0, got {code!r}"
     assert "lag 50" in out and "accuracy" in out, (
         f"main() should print the gradient by lag and the test accuracy:\n{out}")
-    ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])
-    assert topic.next_token_targets(ids, torch.tensor([3, 2])).tolist() == [[6, 7, -100, -100], [9, -100, -100, -100]]
     text = tmp_path / "text.txt"
     text.write_text("the cat eats the fish\nthe dog eats the bone\n" * 10, encoding="utf-8")
     code = topic.main(["--corpus", str(text), "--epochs", "1", "--hidden-size", "8", "--device", "cpu"])

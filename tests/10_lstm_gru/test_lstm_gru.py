@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from grader.checks import assert_at_least, assert_at_most, assert_close, check_tensor
-from kata.sequences import recall_task
+from kata.sequences import last_token_targets, recall_task
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
 
@@ -72,8 +72,7 @@ def _recall_accuracy(topic, kind, forget_bias, epochs, seed, device):
     and return its accuracy on 500 test sequences."""
     ids, answers, lengths = recall_task(3200, vocab_size=10, length=(20, 30), seed=seed)  # (3200, T), (3200,) x2
     test_ids, test_answers, test_lengths = recall_task(500, vocab_size=10, length=(20, 30), seed=seed, split="test")
-    y = torch.full(ids.shape, -100)  # (3200, T): only the last token of each sequence is scored
-    y[torch.arange(len(ids)), lengths - 1] = answers
+    y = last_token_targets(answers, lengths, ids.shape[1])  # (3200, T): only the last token of each is scored
     torch.manual_seed(seed)
     model = topic.Tagger(10, 10, kind=kind, embed_dim=16, hidden_size=32, forget_bias=forget_bias).to(device)
     topic.train(model, ids.to(device), y.to(device), epochs=epochs, lr=1e-2, batch_size=64, seed=seed)
