@@ -141,7 +141,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     raise NotImplementedError("clip_grad_norm_(): collect the gradients in one pass, total = norm of their norms, multiply each by min(1, max_norm / (total + 1e-6)), return total")
 
 
-class RNNTagger(nn.Module):
+class Tagger(nn.Module):
     """Scores at every position: embedding -> RNN -> linear head, a logit vector per token.
 
     Attributes: embedding (nn.Embedding(vocab_size, embed_dim)), rnn (RNN(embed_dim,
@@ -153,12 +153,12 @@ class RNNTagger(nn.Module):
                  num_layers: int = 1) -> None:
         super().__init__()
         # TODO: create self.embedding (vocab_size -> embed_dim), self.rnn (your RNN, embed_dim -> hidden_size, num_layers) and self.head (hidden_size -> num_classes)
-        raise NotImplementedError("RNNTagger.__init__(): create self.embedding (vocab_size -> embed_dim), self.rnn (your RNN, embed_dim -> hidden_size, num_layers) and self.head (hidden_size -> num_classes)")
+        raise NotImplementedError("Tagger.__init__(): create self.embedding (vocab_size -> embed_dim), self.rnn (your RNN, embed_dim -> hidden_size, num_layers) and self.head (hidden_size -> num_classes)")
 
     def forward(self, x: Tensor) -> Tensor:
         """x: token ids (B, T) int64. Returns logits (B, T, num_classes)."""
         # TODO: embed the ids, run the RNN, apply the head to its output at every step
-        raise NotImplementedError("RNNTagger.forward(): embed the ids, run the RNN, apply the head to its output at every step")
+        raise NotImplementedError("Tagger.forward(): embed the ids, run the RNN, apply the head to its output at every step")
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor], *,
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     X, y, X_test, y_test = (t.to(args.device) for t in (X, y, X_test, y_test))
 
-    model = RNNTagger(vocab_size, num_classes, embed_dim=args.embed_dim, hidden_size=args.hidden_size,
+    model = Tagger(vocab_size, num_classes, embed_dim=args.embed_dim, hidden_size=args.hidden_size,
                       num_layers=args.num_layers).to(args.device)
     probe = torch.randn(1, 51, args.embed_dim, device=args.device)  # (1, 51, I)
     norms = input_gradient_norms(model.rnn, probe)  # (51,)

@@ -189,7 +189,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     # END SOLUTION
 
 
-class RNNTagger(nn.Module):
+class Tagger(nn.Module):
     """Scores at every position: embedding -> RNN -> linear head, a logit vector per token.
 
     Attributes: embedding (nn.Embedding(vocab_size, embed_dim)), rnn (RNN(embed_dim,
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     X, y, X_test, y_test = (t.to(args.device) for t in (X, y, X_test, y_test))
 
-    model = RNNTagger(vocab_size, num_classes, embed_dim=args.embed_dim, hidden_size=args.hidden_size,
+    model = Tagger(vocab_size, num_classes, embed_dim=args.embed_dim, hidden_size=args.hidden_size,
                       num_layers=args.num_layers).to(args.device)
     probe = torch.randn(1, 51, args.embed_dim, device=args.device)  # (1, 51, I)
     norms = input_gradient_norms(model.rnn, probe)  # (51,)

@@ -357,9 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Race an LSTM (with and without a forget-gate bias), a GRU and a "
                                                  "vanilla RNN on remembering a sequence's first token, or as language "
                                                  "models on the generated corpus or your own text.")
-    parser.add_argument("--task", choices=("recall", "lm"), default="recall",
-                        help="recall: name the first token at the end of the sequence (default); lm: predict each "
-                             "next word")
+    parser.add_argument("--task", choices=("recall", "lm"), default=None,
+                        help="recall: name the first token at the end of the sequence (the default); lm: predict "
+                             "each next word (the default with --corpus)")
     parser.add_argument("--length", type=int, nargs=2, default=(20, 30), metavar=("LO", "HI"),
                         help="recall: sequence lengths drawn from LO..HI (default 20 30)")
     parser.add_argument("--vocab-size", type=int, default=10,
@@ -378,8 +378,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
+    if args.task is None:
+        args.task = "lm" if args.corpus is not None else "recall"
     if args.corpus is not None and args.task != "lm":
-        parser.error("--corpus goes with --task lm")
+        parser.error("--corpus trains language models: it goes with --task lm")
 
     try:
         X, y, X_test, y_test, vocab_size, description = _data(args)

@@ -393,36 +393,36 @@ def test_clip_takes_a_generator_a_tuple_or_one_tensor(topic):
                  atol=1e-6, hint="a single tensor counts as [tensor]; scale by max_norm / (total + 1e-6)")
 
 
-# ------------------------------------------------------------------ RNNTagger
+# ------------------------------------------------------------------ Tagger
 @shapes
-@task("RNNTagger")
+@task("Tagger")
 def test_tagger_layers_and_logits_shape(topic):
-    model = topic.RNNTagger(11, 7, embed_dim=4, hidden_size=6, num_layers=2)
-    check_tensor(model.embedding.weight, "RNNTagger(11, 7, embed_dim=4, ...).embedding.weight", shape=(11, 4),
+    model = topic.Tagger(11, 7, embed_dim=4, hidden_size=6, num_layers=2)
+    check_tensor(model.embedding.weight, "Tagger(11, 7, embed_dim=4, ...).embedding.weight", shape=(11, 4),
                  hint="nn.Embedding(vocab_size, embed_dim)")
     assert isinstance(model.rnn, topic.RNN), (
-        f"RNNTagger.rnn should be your RNN (this file's class), got {type(model.rnn).__name__}")
-    assert len(model.rnn.cells) == 2, f"RNNTagger(num_layers=2).rnn should have 2 cells, got {len(model.rnn.cells)}"
-    check_tensor(model.rnn.cells[0].weight_ih, "RNNTagger(embed_dim=4, hidden_size=6).rnn.cells[0].weight_ih",
+        f"Tagger.rnn should be your RNN (this file's class), got {type(model.rnn).__name__}")
+    assert len(model.rnn.cells) == 2, f"Tagger(num_layers=2).rnn should have 2 cells, got {len(model.rnn.cells)}"
+    check_tensor(model.rnn.cells[0].weight_ih, "Tagger(embed_dim=4, hidden_size=6).rnn.cells[0].weight_ih",
                  shape=(6, 4), hint="RNN(embed_dim, hidden_size, num_layers): the RNN reads the embeddings")
-    check_tensor(model.head.weight, "RNNTagger(11, 7, hidden_size=6).head.weight", shape=(7, 6),
+    check_tensor(model.head.weight, "Tagger(11, 7, hidden_size=6).head.weight", shape=(7, 6),
                  hint="nn.Linear(hidden_size, num_classes)")
     ids = torch.randint(0, 11, (3, 5))
-    check_tensor(model(ids), "RNNTagger(11, 7)(ids (3, 5))", shape=(3, 5, 7),
+    check_tensor(model(ids), "Tagger(11, 7)(ids (3, 5))", shape=(3, 5, 7),
                  hint="one logit vector per position: apply the head to the RNN's output (B, T, H), not to h_n")
-    check_tensor(model(ids[:1, :1]), "RNNTagger(11, 7)(ids (1, 1))", shape=(1, 1, 7), hint="no squeeze()")
+    check_tensor(model(ids[:1, :1]), "Tagger(11, 7)(ids (1, 1))", shape=(1, 1, 7), hint="no squeeze()")
 
 
 @gradients
-@task("RNNTagger")
+@task("Tagger")
 def test_tagger_reads_each_position_left_to_right(topic):
     torch.manual_seed(0)
-    model = topic.RNNTagger(9, 5, embed_dim=4, hidden_size=6)
+    model = topic.Tagger(9, 5, embed_dim=4, hidden_size=6)
     ids = torch.randint(0, 9, (2, 6))
     with torch.no_grad():
         logits = model(ids)
         expected = model.head(model.rnn(model.embedding(ids))[0])
-        assert_close(logits, expected, "RNNTagger(9, 5)(ids)", atol=1e-6,
+        assert_close(logits, expected, "Tagger(9, 5)(ids)", atol=1e-6,
                      hint="logits = head(output) with output, _ = rnn(embedding(ids))")
         changed = ids.clone()
         changed[:, 4:] = (changed[:, 4:] + 1) % 9  # change the last two tokens only
@@ -436,7 +436,7 @@ def test_tagger_reads_each_position_left_to_right(topic):
 @task("train_step")
 def test_train_step_equals_hand_written_clipped_steps(topic):
     torch.manual_seed(0)
-    model = topic.RNNTagger(8, 8, embed_dim=4, hidden_size=6)
+    model = topic.Tagger(8, 8, embed_dim=4, hidden_size=6)
     ids = torch.randint(5, 8, (4, 5))
     y = torch.full((4, 5), IGNORE_INDEX)
     y[:, -1] = ids[:, 0]  # scored at the last position only: recall
@@ -475,7 +475,7 @@ def test_recalls_the_first_token_of_short_sequences(topic, seed, device):
     X, y = inputs, last_token_targets(targets, lengths, inputs.shape[1])  # (512, 5) each
     inputs, targets, lengths = recall_task(500, vocab_size=10, length=(3, 5), seed=seed, split="test")
     X_test, y_test = inputs, last_token_targets(targets, lengths, inputs.shape[1])
-    model = topic.RNNTagger(10, 10, embed_dim=16, hidden_size=32).to(device)
+    model = topic.Tagger(10, 10, embed_dim=16, hidden_size=32).to(device)
     losses = topic.train(model, X.to(device), y.to(device), epochs=8, lr=0.01, batch_size=32, seed=seed)
     assert losses[-1] < losses[0], f"the loss should fall during training: first {losses[0]:.4f}, last {losses[-1]:.4f}"
     acc = token_accuracy(model, X_test.to(device), y_test.to(device))
