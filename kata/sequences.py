@@ -30,6 +30,7 @@ cross-entropy (F.cross_entropy skips -100):
     token_accuracy       the fraction of scored positions whose top logit is the target
     next_token_data      a text file, or the generated corpus, as (X, y, lengths) to train
                          and to test a next-token model, and its vocabulary (for main())
+    tagging_data         main()'s one call for a tagger: recall or next-token (lm) data
 
 What the tasks are for, measured with the defaults' vocab_size (10: chance 0.2),
 embeddings of 16, hidden size 32, Adam at lr 1e-2 and batches of 64, test accuracy
@@ -50,6 +51,7 @@ on 1000 sequences of the test split:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -259,3 +261,53 @@ def next_token_data(path: str | Path | None = None, *, train_size: int = 2000, t
             X, lengths = X[:, :max_len], lengths.clamp(max=max_len)
         splits.append((X, next_token_targets(X, lengths), lengths))
     return splits[0], splits[1], vocab
+
+
+class TaggingData(NamedTuple):
+    """What tagging_data returns: ids and per-position targets to train and to test on."""
+
+    X: Tensor  # (N, T) ids, padded with 0
+    y: Tensor  # (N, T) targets, IGNORE_INDEX where nothing is scored
+    X_test: Tensor
+    y_test: Tensor
+    num_classes: int  # the targets' range: vocab_size for recall, the vocabulary's size for lm
+    description: str  # one line for main() to print: the task and its chance level, or the data's size
+
+
+TAGGING_TASKS = ("recall", "lm")
+
+
+def tagging_data(task: str = "recall", path: str | Path | None = None, *, train_size: int = 2000,
+                 test_size: int = 500, seed: int = 0, vocab_size: int = 10, length: Length = (3, 5)) -> TaggingData:
+    """The data of a tagger's main() (topics 09 and 10), in one call, as kata.datasets.load_data is for images.
+
+    task "recall": recall_task(vocab_size, length) sequences, train_size from the train
+    split and test_size from the test split, scored at each sequence's last token only
+    (last_token_targets). task "lm": next-token prediction on `path` (a text file, one
+    sentence per line) or on the generated corpus (next_token_data); path goes with "lm"
+    only. Raises ValueError for an unknown task and what next_token_data raises.
+
+        try:
+            X, y, X_test, y_test, num_classes, description = tagging_data(args.task, args.corpus, ...)
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    """
+    if task not in TAGGING_TASKS:
+        raise ValueError(f"task must be one of {TAGGING_TASKS}, got {task!r}")
+    if task == "lm":
+        (X, y, _), (X_test, y_test, _), vocab = next_token_data(path, train_size=train_size, test_size=test_size,
+                                                                seed=seed)
+        return TaggingData(X, y, X_test, y_test, len(vocab),
+                           f"next-token prediction: {len(X)} training and {len(X_test)} test sentences, "
+                           f"{len(vocab)} tokens in the vocabulary")
+    if path is not None:
+        raise ValueError("a text file is next-token data: it goes with task 'lm', not 'recall'")
+    splits = []
+    for split, n in (("train", train_size), ("test", test_size)):
+        X, answers, lengths = recall_task(n, vocab_size=vocab_size, length=length, seed=seed, split=split)
+        splits += [X, last_token_targets(answers, lengths, X.shape[1])]  # (n, T), (n, T)
+    lo, hi = (length, length) if isinstance(length, int) else length
+    symbols = vocab_size - NUM_SPECIAL
+    return TaggingData(*splits, vocab_size, f"recall the first of {lo}-{hi} tokens from {symbols} symbols "
+                                            f"(chance {1 / symbols:.2f})")

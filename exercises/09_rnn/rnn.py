@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kata.common import default_device
-from kata.sequences import last_token_targets, next_token_data, recall_task, token_accuracy
+from kata.sequences import tagging_data, token_accuracy
 from kata.training import fit
 
 NONLINEARITIES = ("tanh", "relu")
@@ -190,12 +190,6 @@ def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 10, lr: float
                log_every=log_every, evaluate=evaluate)
 
 
-def _recall_data(args: argparse.Namespace, split: str, n: int) -> tuple[Tensor, Tensor]:
-    inputs, targets, lengths = recall_task(n, vocab_size=args.vocab_size, length=tuple(args.length), seed=args.seed,
-                                           split=split)
-    return inputs, last_token_targets(targets, lengths, inputs.shape[1])  # (n, T), (n, T): scored at the last token
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train a small RNN to recall a sequence's first token, or as a "
                                                  "language model on the generated corpus or your own text.")
@@ -225,26 +219,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--corpus trains a language model: it goes with --task lm")
 
     torch.manual_seed(args.seed)
-    try:
-        if args.task == "recall":
-            X, y = _recall_data(args, "train", args.train_size)
-            X_test, y_test = _recall_data(args, "test", args.test_size)
-            num_classes = vocab_size = args.vocab_size
-            print(f"recall the first of {args.length[0]}-{args.length[1]} tokens: chance "
-                  f"{1 / (args.vocab_size - 5):.2f}")
-        else:  # your file (a tenth of it to test on) or the generated corpus, targets the next tokens
-            (X, y, _), (X_test, y_test, _), vocab = next_token_data(args.corpus, train_size=args.train_size,
-                                                                    test_size=args.test_size, seed=args.seed)
-            num_classes = vocab_size = len(vocab)
-            print(f"language model: {len(X)} training and {len(X_test)} test sentences, "
-                  f"{len(vocab)} tokens in the vocabulary")
+    try:  # recall: scored at each sequence's last token; lm: your file (a tenth to test on) or the generated corpus
+        X, y, X_test, y_test, num_classes, description = tagging_data(
+            args.task, args.corpus, train_size=args.train_size, test_size=args.test_size, seed=args.seed,
+            vocab_size=args.vocab_size, length=tuple(args.length))
     except (OSError, ValueError) as exc:  # a corpus file that is missing, empty or not UTF-8; bad sizes
         print(f"error: {exc}", file=sys.stderr)
         return 1
     X, y, X_test, y_test = (t.to(args.device) for t in (X, y, X_test, y_test))
+    print(description)
 
-    model = Tagger(vocab_size, num_classes, embed_dim=args.embed_dim, hidden_size=args.hidden_size,
-                      num_layers=args.num_layers).to(args.device)
+    # Every target is a token: recall names one, a language model predicts one.
+    model = Tagger(num_classes, num_classes, embed_dim=args.embed_dim, hidden_size=args.hidden_size,
+                   num_layers=args.num_layers).to(args.device)
     probe = torch.randn(1, 51, args.embed_dim, device=args.device)  # (1, 51, I)
     norms = input_gradient_norms(model.rnn, probe)  # (51,)
     print("untrained RNN, gradient of h_T with respect to x_t: "

@@ -52,8 +52,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kata.common import default_device
-from kata.sequences import last_token_targets, next_token_data, recall_task, token_accuracy
-from kata.text import IGNORE_INDEX, NUM_SPECIAL, PAD_ID
+from kata.sequences import tagging_data, token_accuracy
+from kata.text import IGNORE_INDEX, PAD_ID
 from kata.training import fit
 
 
@@ -241,27 +241,6 @@ def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 3, lr: float 
                log_every=log_every, evaluate=evaluate)
 
 
-def _data(args: argparse.Namespace) -> tuple[Tensor, Tensor, Tensor, Tensor, int, str]:
-    """X, y, X_test, y_test, the vocabulary size and a line that describes the data."""
-    if args.task == "recall":
-        lo, hi = args.length
-        X, answers, lengths = recall_task(args.train_size, vocab_size=args.vocab_size, length=(lo, hi),
-                                          seed=args.seed)  # (N, T), (N,), (N,)
-        X_test, test_answers, test_lengths = recall_task(args.test_size, vocab_size=args.vocab_size,
-                                                         length=(lo, hi), seed=args.seed, split="test")
-        y = last_token_targets(answers, lengths, X.shape[1])  # (N, T): scored at the last token only
-        y_test = last_token_targets(test_answers, test_lengths, X_test.shape[1])
-        return X, y, X_test, y_test, args.vocab_size, (
-            f"recall the first of {lo}-{hi} tokens from {args.vocab_size - NUM_SPECIAL} symbols "
-            f"(chance {1 / (args.vocab_size - NUM_SPECIAL):.2f})")
-    # Your file (a tenth of it to test on) or the generated corpus; the targets are the next tokens.
-    (X, y, _), (X_test, y_test, _), vocab = next_token_data(args.corpus, train_size=args.train_size,
-                                                            test_size=args.test_size, seed=args.seed)
-    return X, y, X_test, y_test, len(vocab), (
-        f"next-word prediction: {len(X)} training and {len(X_test)} test sentences, "
-        f"{len(vocab)} tokens in the vocabulary")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Race an LSTM (with and without a forget-gate bias), a GRU and a "
                                                  "vanilla RNN on remembering a sequence's first token, or as language "
@@ -292,8 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.corpus is not None and args.task != "lm":
         parser.error("--corpus trains language models: it goes with --task lm")
 
-    try:
-        X, y, X_test, y_test, vocab_size, description = _data(args)
+    try:  # recall: scored at each sequence's last token; lm: your file (a tenth to test on) or the generated corpus
+        X, y, X_test, y_test, vocab_size, description = tagging_data(
+            args.task, args.corpus, train_size=args.train_size, test_size=args.test_size, seed=args.seed,
+            vocab_size=args.vocab_size, length=tuple(args.length))
     except (OSError, ValueError) as exc:  # a corpus file that is missing, empty or not UTF-8; bad sizes
         print(f"error: {exc}", file=sys.stderr)
         return 1

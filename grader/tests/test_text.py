@@ -639,3 +639,26 @@ def test_next_token_data_from_a_file(tmp_path):
         sequences.next_token_data(tmp_path / "missing.txt")
     with pytest.raises(ValueError, match="max_len"):
         sequences.next_token_data(path, max_len=1)
+
+
+def test_tagging_data_recall_and_lm(tmp_path):
+    data = sequences.tagging_data("recall", train_size=40, test_size=30, seed=2, vocab_size=8, length=(3, 6))
+    X, y, X_test, y_test, num_classes, description = data
+    inputs, answers, lengths = sequences.recall_task(40, vocab_size=8, length=(3, 6), seed=2)
+    assert torch.equal(X, inputs) and torch.equal(y, sequences.last_token_targets(answers, lengths, X.shape[1]))
+    inputs, answers, lengths = sequences.recall_task(30, vocab_size=8, length=(3, 6), seed=2, split="test")
+    assert torch.equal(X_test, inputs) and torch.equal(y_test, sequences.last_token_targets(answers, lengths,
+                                                                                            X_test.shape[1]))
+    assert num_classes == 8 and "3-6" in description and "0.33" in description  # 3 symbols: chance 1/3
+    assert data.num_classes == 8 and data.X is X  # a named tuple
+    (X, y, _), (X_test, y_test, _), vocab = sequences.next_token_data(train_size=30, test_size=10, seed=1)
+    lm = sequences.tagging_data("lm", train_size=30, test_size=10, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(lm[:4], (X, y, X_test, y_test))) and lm.num_classes == len(vocab)
+    assert "30 training and 10 test sentences" in lm.description
+    path = tmp_path / "text.txt"
+    path.write_text("the cat eats\nthe dog runs\nthe bird sings\n", encoding="utf-8")
+    assert len(sequences.tagging_data("lm", path).X) == 2
+    with pytest.raises(ValueError, match="task must be"):
+        sequences.tagging_data("translate")
+    with pytest.raises(ValueError, match="'lm'"):
+        sequences.tagging_data("recall", path)

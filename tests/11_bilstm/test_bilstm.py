@@ -66,6 +66,16 @@ def _padded(g, lengths, input_size, scale=100.0):
     return x, lengths
 
 
+def _cell_and_lstm(g):
+    """An nn.LSTMCell(3, 4) with random float64 weights from g, and a one-layer nn.LSTM with the same weights."""
+    cell = _fill(nn.LSTMCell(3, 4), g).double()
+    lstm = nn.LSTM(3, 4, batch_first=True).double()
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(lstm, f"{name}_l0").copy_(getattr(cell, name))
+    return cell, lstm
+
+
 def _packed_reference(lstm, x, lengths):
     """What nn.LSTM gives each sequence of a padded batch: packed, then padded back with zeros."""
     packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
@@ -163,11 +173,7 @@ def test_unroll_shapes_on_the_input_device(topic):
 @task("unroll")
 def test_unroll_equals_nn_lstm(topic):
     g = torch.Generator().manual_seed(1)
-    cell = _fill(nn.LSTMCell(3, 4), g).double()
-    lstm = nn.LSTM(3, 4, batch_first=True).double()
-    with torch.no_grad():
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(lstm, f"{name}_l0").copy_(getattr(cell, name))
+    cell, lstm = _cell_and_lstm(g)
     x = torch.randn(2, 5, 3, generator=g, dtype=torch.float64, requires_grad=True)
     output, (h_n, c_n) = topic.unroll(cell, x)
     expected, (h_ref, c_ref) = lstm(x)
@@ -192,11 +198,7 @@ def test_unroll_equals_nn_lstm(topic):
 @task("unroll")
 def test_unroll_freezes_the_state_at_the_padding(topic):
     g = torch.Generator().manual_seed(2)
-    cell = _fill(nn.LSTMCell(3, 4), g).double()
-    lstm = nn.LSTM(3, 4, batch_first=True).double()
-    with torch.no_grad():
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(lstm, f"{name}_l0").copy_(getattr(cell, name))
+    cell, lstm = _cell_and_lstm(g)
     x, lengths = _padded(g, [4, 2, 1], input_size=3)  # (3, 4, 3), garbage after each length
     x.requires_grad_(True)
     mask = torch.arange(4) < lengths[:, None]  # (3, 4)
