@@ -1,4 +1,5 @@
-"""Generated sequence tasks for the recurrent and sequence-to-sequence topics (09-13).
+"""Sequence data for the recurrent and sequence-to-sequence topics (09-13): generated tasks,
+per-position targets, next-token data from text, and the token accuracy that scores them.
 
 Each task draws tokens uniformly and independently from the word ids of kata.text,
 5 .. vocab_size-1 (ids 0-4 keep their meanings: 0 pads, [CLS] = BOS_ID starts a decoder's
@@ -20,6 +21,17 @@ Padding in targets is 0 for copy and reverse (a seq2seq loss must skip it: that 
 topic 12's lesson) and -100 for next_token (F.cross_entropy skips it by default).
 `bos_eos` turns seq2seq targets into a decoder's inputs and labels.
 
+A model that scores every position (a tagger: logits (B, T, C)) learns any of these
+through per-position targets, IGNORE_INDEX (-100) where nothing is scored, and one
+cross-entropy (F.cross_entropy skips -100):
+
+    last_token_targets   one answer per sequence (recall) at its last token       (n, T)
+    next_token_targets   the next token of padded ids (a language model, tagging)  (n, T)
+    token_accuracy       the fraction of scored positions whose top logit is the target
+    next_token_data      a text file, or the generated corpus, as (X, y, lengths) to train
+                         and to test a next-token model, and its vocabulary (for main())
+    tagging_data         main()'s one call for a tagger: recall or next-token (lm) data
+
 What the tasks are for, measured with the defaults' vocab_size (10: chance 0.2),
 embeddings of 16, hidden size 32, Adam at lr 1e-2 and batches of 64, test accuracy
 on 1000 sequences of the test split:
@@ -38,11 +50,15 @@ on 1000 sequences of the test split:
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import NamedTuple
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from kata.common import rng
-from kata.text import BOS_ID, EOS_ID, IGNORE_INDEX, NUM_SPECIAL, PAD_ID
+from kata.corpus import corpus
+from kata.text import BOS_ID, EOS_ID, IGNORE_INDEX, NUM_SPECIAL, PAD_ID, Vocab, read_corpus
 
 Length = int | tuple[int, int]
 
@@ -103,10 +119,8 @@ def next_token_task(n: int, *, vocab_size: int = 10, length: Length = 20, seed: 
     last token and at the padding. The tokens are independent, so only a model that
     reads the sequence right to left can do better than chance.
     """
-    tokens, mask, lengths = _draw(n, vocab_size, length, seed, split, min_length=2)
-    targets = torch.full_like(tokens, IGNORE_INDEX)  # (n, T)
-    targets[:, :-1] = tokens[:, 1:].masked_fill(~mask[:, 1:], IGNORE_INDEX)
-    return tokens, targets, lengths
+    tokens, _, lengths = _draw(n, vocab_size, length, seed, split, min_length=2)
+    return tokens, next_token_targets(tokens, lengths), lengths
 
 
 def bos_eos(targets: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
@@ -129,3 +143,171 @@ def bos_eos(targets: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
     inputs = torch.cat([targets.new_full((n, 1), BOS_ID), targets], dim=1)  # (n, T+1)
     inputs = inputs.masked_fill(t > lengths[:, None], PAD_ID)
     return inputs, labels
+
+
+# ---------------------------------------------------------------- per-position targets and their score
+def _check_lengths(lengths: Tensor, n: int, T: int, what: str, lo: int) -> Tensor:
+    """lengths as a (n,) int64 tensor with values in lo..T, or a ValueError that says which rule is broken."""
+    if not isinstance(lengths, Tensor) or lengths.shape != (n,) or lengths.is_floating_point():
+        shape = tuple(lengths.shape) if isinstance(lengths, Tensor) else type(lengths).__name__
+        raise ValueError(f"{what} needs lengths of shape ({n},), one integer per sequence, got {shape}")
+    if n and (lengths.min() < lo or lengths.max() > T):
+        raise ValueError(f"{what} needs lengths in {lo}..{T} (T = {T}), got values from {int(lengths.min())} "
+                         f"to {int(lengths.max())}")
+    return lengths.long()
+
+
+def next_token_targets(ids: Tensor, lengths: Tensor) -> Tensor:
+    """A language model's targets for padded ids (n, T): y[i, t] = ids[i, t + 1] while t + 1 < lengths[i].
+
+    IGNORE_INDEX at each sequence's last token and at the padding: nothing follows them.
+    lengths: (n,) integers in 0..T, on any device. Returns int64 (n, T) on ids' device.
+    What next_token_task's targets are, for ids of real text.
+    """
+    if ids.dim() != 2 or ids.is_floating_point():
+        raise ValueError(f"next_token_targets needs ids (n, T) of integers, got {tuple(ids.shape)} {ids.dtype}")
+    lengths = _check_lengths(lengths, ids.shape[0], ids.shape[1], "next_token_targets", 0).to(ids.device)
+    y = torch.full_like(ids, IGNORE_INDEX, dtype=torch.int64)  # (n, T)
+    follows = torch.arange(1, ids.shape[1], device=ids.device) < lengths[:, None]  # (n, T-1): t + 1 is a token
+    y[:, :-1] = ids[:, 1:].masked_fill(~follows, IGNORE_INDEX)
+    return y
+
+
+def last_token_targets(targets: Tensor, lengths: Tensor, T: int) -> Tensor:
+    """One answer per sequence (n,) as per-position targets (n, T): targets[i] at position lengths[i] - 1.
+
+    IGNORE_INDEX everywhere else, so a tagger is scored where the whole sequence has
+    been read (recall_task), not before and not at the padding after it. lengths: (n,)
+    integers in 1..T, on any device. Returns int64 (n, T) on targets' device.
+    """
+    if targets.dim() != 1 or targets.is_floating_point():
+        raise ValueError(f"last_token_targets needs one integer target per sequence (n,), got "
+                         f"{tuple(targets.shape)} {targets.dtype}")
+    n = len(targets)
+    lengths = _check_lengths(lengths, n, T, "last_token_targets", 1).to(targets.device)
+    y = torch.full((n, T), IGNORE_INDEX, dtype=torch.int64, device=targets.device)  # (n, T)
+    y[torch.arange(n, device=targets.device), lengths - 1] = targets.long()
+    return y
+
+
+@torch.no_grad()
+def token_accuracy(model: nn.Module, X: Tensor, y: Tensor, lengths: Tensor | None = None, *,
+                   batch_size: int = 500) -> float:
+    """The fraction of scored positions (y != IGNORE_INDEX) whose highest logit is the target, in eval mode.
+
+    X: ids (N, T) on the model's device; y: targets (N, T), IGNORE_INDEX where nothing is
+    scored; model(X) gives logits (N, T, C), or model(X, lengths) when lengths (N,) are
+    given (a model that reads padded batches both ways needs them). Scored in batches of
+    batch_size; the model is left in eval mode, as kata.training.accuracy leaves it.
+    """
+    if X.shape[:2] != y.shape or y.dim() != 2:
+        raise ValueError(f"token_accuracy needs ids X (N, T) and targets y (N, T), got {tuple(X.shape)} and "
+                         f"{tuple(y.shape)}")
+    scored = y != IGNORE_INDEX  # (N, T)
+    if not scored.any():
+        raise ValueError("token_accuracy: y scores no position (every target is IGNORE_INDEX)")
+    model.eval()
+    correct = 0
+    for start in range(0, len(X), batch_size):
+        part = slice(start, start + batch_size)
+        logits = model(X[part]) if lengths is None else model(X[part], lengths[part])  # (b, T, C)
+        hits = logits.argmax(-1) == y[part].to(logits.device)  # (b, T)
+        correct += hits[scored[part].to(logits.device)].sum().item()
+    return correct / scored.sum().item()
+
+
+# ---------------------------------------------------------------- text for main()
+def next_token_data(path: str | Path | None = None, *, train_size: int = 2000, test_size: int = 500, seed: int = 0,
+                    max_len: int | None = None, max_size: int | None = 10_000
+                    ) -> tuple[tuple[Tensor, Tensor, Tensor], tuple[Tensor, Tensor, Tensor], Vocab]:
+    """Sentences as next-token data: ((X, y, lengths), (X_test, y_test, test_lengths), vocab).
+
+    path: a text file, one sentence per line (read_corpus); a tenth of its sentences (at
+    least one), drawn from `seed`, is the test set and the rest the training set. None:
+    kata.corpus's generated sentences, train_size of its train split and test_size of
+    its test split. The vocabulary is built from the training sentences, at most
+    max_size entries (rarer words become [UNK]; None keeps every word). X: ids (N, T)
+    padded with 0; y = next_token_targets(X, lengths); lengths (N,); every sentence cut
+    to its first max_len tokens when max_len is given. Raises what read_corpus raises
+    (OSError, ValueError), and ValueError for a file of fewer than two sentences.
+
+        try:
+            (X, y, lengths), (X_test, y_test, test_lengths), vocab = next_token_data(args.corpus, seed=args.seed)
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    """
+    if max_len is not None and max_len < 2:
+        raise ValueError(f"max_len must be None or >= 2 (a next token needs two), got {max_len}")
+    if path is None:
+        if train_size < 1 or test_size < 1:
+            raise ValueError(f"train_size and test_size must be >= 1, got {train_size} and {test_size}")
+        train_text = corpus(train_size, seed=seed).sentences
+        test_text = corpus(test_size, seed=seed, split="test").sentences
+    else:
+        sentences = read_corpus(path)
+        if len(sentences) < 2:
+            raise ValueError(f"corpus file {path} has one sentence: give it at least two, one to train on and one "
+                             "to test on")
+        order = torch.randperm(len(sentences), generator=rng(seed)).tolist()  # a file may be sorted by topic
+        cut = max(1, len(sentences) // 10)
+        train_text = [sentences[i] for i in order[cut:]]
+        test_text = [sentences[i] for i in order[:cut]]
+    vocab = Vocab.build(train_text, max_size=max_size)
+    splits = []
+    for text in (train_text, test_text):
+        X, _, lengths = vocab.encode_batch(text)  # (N, T), (N,)
+        if max_len is not None:
+            X, lengths = X[:, :max_len], lengths.clamp(max=max_len)
+        splits.append((X, next_token_targets(X, lengths), lengths))
+    return splits[0], splits[1], vocab
+
+
+class TaggingData(NamedTuple):
+    """What tagging_data returns: ids and per-position targets to train and to test on."""
+
+    X: Tensor  # (N, T) ids, padded with 0
+    y: Tensor  # (N, T) targets, IGNORE_INDEX where nothing is scored
+    X_test: Tensor
+    y_test: Tensor
+    num_classes: int  # the targets' range: vocab_size for recall, the vocabulary's size for lm
+    description: str  # one line for main() to print: the task and its chance level, or the data's size
+
+
+TAGGING_TASKS = ("recall", "lm")
+
+
+def tagging_data(task: str = "recall", path: str | Path | None = None, *, train_size: int = 2000,
+                 test_size: int = 500, seed: int = 0, vocab_size: int = 10, length: Length = (3, 5)) -> TaggingData:
+    """The data of a tagger's main() (topics 09 and 10), in one call, as kata.datasets.load_data is for images.
+
+    task "recall": recall_task(vocab_size, length) sequences, train_size from the train
+    split and test_size from the test split, scored at each sequence's last token only
+    (last_token_targets). task "lm": next-token prediction on `path` (a text file, one
+    sentence per line) or on the generated corpus (next_token_data); path goes with "lm"
+    only. Raises ValueError for an unknown task and what next_token_data raises.
+
+        try:
+            X, y, X_test, y_test, num_classes, description = tagging_data(args.task, args.corpus, ...)
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    """
+    if task not in TAGGING_TASKS:
+        raise ValueError(f"task must be one of {TAGGING_TASKS}, got {task!r}")
+    if task == "lm":
+        (X, y, _), (X_test, y_test, _), vocab = next_token_data(path, train_size=train_size, test_size=test_size,
+                                                                seed=seed)
+        return TaggingData(X, y, X_test, y_test, len(vocab),
+                           f"next-token prediction: {len(X)} training and {len(X_test)} test sentences, "
+                           f"{len(vocab)} tokens in the vocabulary")
+    if path is not None:
+        raise ValueError("a text file is next-token data: it goes with task 'lm', not 'recall'")
+    splits = []
+    for split, n in (("train", train_size), ("test", test_size)):
+        X, answers, lengths = recall_task(n, vocab_size=vocab_size, length=length, seed=seed, split=split)
+        splits += [X, last_token_targets(answers, lengths, X.shape[1])]  # (n, T), (n, T)
+    lo, hi = (length, length) if isinstance(length, int) else length
+    symbols = vocab_size - NUM_SPECIAL
+    return TaggingData(*splits, vocab_size, f"recall the first of {lo}-{hi} tokens from {symbols} symbols "
+                                            f"(chance {1 / symbols:.2f})")

@@ -46,9 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kata.common import default_device
-from kata.corpus import corpus
-from kata.sequences import recall_task
-from kata.text import IGNORE_INDEX, Vocab, read_corpus
+from kata.sequences import tagging_data, token_accuracy
 from kata.training import fit
 
 NONLINEARITIES = ("tanh", "relu")
@@ -71,13 +69,13 @@ class RNNCell(nn.Module):
         # TODO: create weight_ih (H, I), weight_hh (H, H) and, with bias, bias_ih and bias_hh (H,), all from U(-1/sqrt(H), 1/sqrt(H))
         raise NotImplementedError("RNNCell.__init__(): create weight_ih (H, I), weight_hh (H, H) and, with bias, bias_ih and bias_hh (H,), all from U(-1/sqrt(H), 1/sqrt(H))")
 
-    def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
-        """x: (B, I); h: (B, H), zeros when None. Returns the next state h' (B, H)."""
+    def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
+        """x: (B, I); hx: the state h (B, H), zeros when None. Returns the next state h' (B, H)."""
         if x.dim() != 2 or x.shape[1] != self.input_size:
             raise ValueError(f"RNNCell(input_size={self.input_size}) takes x of shape (B, {self.input_size}), "
                              f"got {tuple(x.shape)}")
-        # TODO: start from zeros (on x's device and dtype) when h is None; return the nonlinearity of x W_ih^T + b_ih + h W_hh^T + b_hh
-        raise NotImplementedError("RNNCell.forward(): start from zeros (on x's device and dtype) when h is None; return the nonlinearity of x W_ih^T + b_ih + h W_hh^T + b_hh")
+        # TODO: start from h = hx, or zeros (on x's device and dtype) when hx is None; return the nonlinearity of x W_ih^T + b_ih + h W_hh^T + b_hh
+        raise NotImplementedError("RNNCell.forward(): start from h = hx, or zeros (on x's device and dtype) when hx is None; return the nonlinearity of x W_ih^T + b_ih + h W_hh^T + b_hh")
 
 
 class RNN(nn.Module):
@@ -97,8 +95,8 @@ class RNN(nn.Module):
         # TODO: build self.cells, an nn.ModuleList of num_layers RNNCells (the first reads input_size features, the rest hidden_size)
         raise NotImplementedError("RNN.__init__(): build self.cells, an nn.ModuleList of num_layers RNNCells (the first reads input_size features, the rest hidden_size)")
 
-    def forward(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """x: (B, T, I); h0: (num_layers, B, H), zeros when None.
+    def forward(self, x: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x: (B, T, I); hx: the initial states h_0 (num_layers, B, H), zeros when None.
 
         Returns output (B, T, H), the last layer's state at every step, and h_n
         (num_layers, B, H), every layer's state after the last step (nn.RNN's pair).
@@ -106,11 +104,11 @@ class RNN(nn.Module):
         if x.dim() != 3 or x.shape[-1] != self.input_size or x.shape[1] == 0:
             raise ValueError(f"RNN(input_size={self.input_size}) takes x of shape (B, T, {self.input_size}) with "
                              f"T >= 1 (batch first), got {tuple(x.shape)}")
-        if h0 is not None and tuple(h0.shape) != (self.num_layers, x.shape[0], self.hidden_size):
-            raise ValueError(f"h0 must have shape (num_layers, B, H) = "
-                             f"{(self.num_layers, x.shape[0], self.hidden_size)}, got {tuple(h0.shape)}")
-        # TODO: run each layer's cell over t = 0..T-1 from h0[k] (or None), feeding the stacked states to the next layer; return (output, h_n)
-        raise NotImplementedError("RNN.forward(): run each layer's cell over t = 0..T-1 from h0[k] (or None), feeding the stacked states to the next layer; return (output, h_n)")
+        if hx is not None and tuple(hx.shape) != (self.num_layers, x.shape[0], self.hidden_size):
+            raise ValueError(f"hx must have shape (num_layers, B, H) = "
+                             f"{(self.num_layers, x.shape[0], self.hidden_size)}, got {tuple(hx.shape)}")
+        # TODO: run each layer's cell over t = 0..T-1 from hx[k] (or None), feeding the stacked states to the next layer; return (output, h_n)
+        raise NotImplementedError("RNN.forward(): run each layer's cell over t = 0..T-1 from hx[k] (or None), feeding the stacked states to the next layer; return (output, h_n)")
 
 
 def input_gradient_norms(model: nn.Module, x: Tensor) -> Tensor:
@@ -143,7 +141,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     raise NotImplementedError("clip_grad_norm_(): collect the gradients in one pass, total = norm of their norms, multiply each by min(1, max_norm / (total + 1e-6)), return total")
 
 
-class RNNTagger(nn.Module):
+class Tagger(nn.Module):
     """Scores at every position: embedding -> RNN -> linear head, a logit vector per token.
 
     Attributes: embedding (nn.Embedding(vocab_size, embed_dim)), rnn (RNN(embed_dim,
@@ -155,12 +153,12 @@ class RNNTagger(nn.Module):
                  num_layers: int = 1) -> None:
         super().__init__()
         # TODO: create self.embedding (vocab_size -> embed_dim), self.rnn (your RNN, embed_dim -> hidden_size, num_layers) and self.head (hidden_size -> num_classes)
-        raise NotImplementedError("RNNTagger.__init__(): create self.embedding (vocab_size -> embed_dim), self.rnn (your RNN, embed_dim -> hidden_size, num_layers) and self.head (hidden_size -> num_classes)")
+        raise NotImplementedError("Tagger.__init__(): create self.embedding (vocab_size -> embed_dim), self.rnn (your RNN, embed_dim -> hidden_size, num_layers) and self.head (hidden_size -> num_classes)")
 
     def forward(self, x: Tensor) -> Tensor:
         """x: token ids (B, T) int64. Returns logits (B, T, num_classes)."""
         # TODO: embed the ids, run the RNN, apply the head to its output at every step
-        raise NotImplementedError("RNNTagger.forward(): embed the ids, run the RNN, apply the head to its output at every step")
+        raise NotImplementedError("Tagger.forward(): embed the ids, run the RNN, apply the head to its output at every step")
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor], *,
@@ -177,41 +175,6 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[
     raise NotImplementedError("train_step(): zero the gradients, cross-entropy of the flattened logits against y, backward, clip to max_norm unless None, step, return loss.item()")
 
 
-def targets_at_last_token(targets: Tensor, lengths: Tensor, T: int) -> Tensor:
-    """Per-sequence targets (n,) as per-position targets (n, T): targets[i] at position lengths[i] - 1.
-
-    Every other position holds IGNORE_INDEX, so a tagger is scored where the whole
-    sequence has been read (not at the padding after it).
-    """
-    y = torch.full((len(targets), T), IGNORE_INDEX, dtype=torch.int64, device=targets.device)  # (n, T)
-    y[torch.arange(len(targets), device=targets.device), lengths.to(targets.device) - 1] = targets
-    return y
-
-
-def next_token_targets(ids: Tensor, lengths: Tensor) -> Tensor:
-    """A language model's targets for ids (n, T): y[i, t] = ids[i, t + 1].
-
-    IGNORE_INDEX at each sequence's last token and at the padding: nothing follows them.
-    """
-    y = torch.full_like(ids, IGNORE_INDEX)  # (n, T)
-    inside = torch.arange(ids.shape[1], device=ids.device) < lengths.to(ids.device)[:, None] - 1  # (n, T)
-    y[:, :-1] = torch.where(inside[:, :-1], ids[:, 1:], IGNORE_INDEX)
-    return y
-
-
-@torch.no_grad()
-def token_accuracy(model: nn.Module, X: Tensor, y: Tensor, batch_size: int = 500) -> float:
-    """Fraction of the scored positions (y != IGNORE_INDEX) whose highest logit is the target, in eval mode."""
-    model.eval()
-    correct = total = 0
-    for start in range(0, len(X), batch_size):
-        logits, target = model(X[start:start + batch_size]), y[start:start + batch_size]  # (B, T, C), (B, T)
-        scored = target != IGNORE_INDEX
-        correct += (logits.argmax(-1)[scored] == target[scored]).sum().item()
-        total += scored.sum().item()
-    return correct / max(total, 1)
-
-
 def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 10, lr: float = 0.01, batch_size: int = 64,
           max_norm: float | None = 1.0, seed: int = 0, log_every: int = 0,
           evaluate: Callable[[], dict[str, float]] | None = None) -> list[float]:
@@ -225,12 +188,6 @@ def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 10, lr: float
     step = functools.partial(train_step, max_norm=max_norm)
     return fit(model, (X, y), optimizer, step, epochs=epochs, batch_size=batch_size, seed=seed,
                log_every=log_every, evaluate=evaluate)
-
-
-def _recall_data(args: argparse.Namespace, split: str, n: int) -> tuple[Tensor, Tensor]:
-    inputs, targets, lengths = recall_task(n, vocab_size=args.vocab_size, length=tuple(args.length), seed=args.seed,
-                                           split=split)
-    return inputs, targets_at_last_token(targets, lengths, inputs.shape[1])  # (n, T), (n, T)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,34 +219,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--corpus trains a language model: it goes with --task lm")
 
     torch.manual_seed(args.seed)
-    try:
-        if args.task == "recall":
-            X, y = _recall_data(args, "train", args.train_size)
-            X_test, y_test = _recall_data(args, "test", args.test_size)
-            num_classes = vocab_size = args.vocab_size
-            print(f"recall the first of {args.length[0]}-{args.length[1]} tokens: chance "
-                  f"{1 / (args.vocab_size - 5):.2f}")
-        else:
-            if args.corpus is not None:
-                sentences = read_corpus(args.corpus)
-                cut = max(1, len(sentences) // 10)  # the last tenth is the test set
-                train_text, test_text = sentences[:-cut] or sentences, sentences[-cut:]
-            else:
-                train_text = corpus(args.train_size, seed=args.seed).sentences
-                test_text = corpus(args.test_size, seed=args.seed, split="test").sentences
-            vocab = Vocab.build(train_text)
-            (X, _, lengths), (X_test, _, test_lengths) = vocab.encode_batch(train_text), vocab.encode_batch(test_text)
-            y, y_test = next_token_targets(X, lengths), next_token_targets(X_test, test_lengths)
-            num_classes = vocab_size = len(vocab)
-            print(f"language model: {len(train_text)} training and {len(test_text)} test sentences, "
-                  f"{len(vocab)} tokens in the vocabulary")
+    try:  # recall: scored at each sequence's last token; lm: your file (a tenth to test on) or the generated corpus
+        X, y, X_test, y_test, num_classes, description = tagging_data(
+            args.task, args.corpus, train_size=args.train_size, test_size=args.test_size, seed=args.seed,
+            vocab_size=args.vocab_size, length=tuple(args.length))
     except (OSError, ValueError) as exc:  # a corpus file that is missing, empty or not UTF-8; bad sizes
         print(f"error: {exc}", file=sys.stderr)
         return 1
     X, y, X_test, y_test = (t.to(args.device) for t in (X, y, X_test, y_test))
+    print(description)
 
-    model = RNNTagger(vocab_size, num_classes, embed_dim=args.embed_dim, hidden_size=args.hidden_size,
-                      num_layers=args.num_layers).to(args.device)
+    # Every target is a token: recall names one, a language model predicts one.
+    model = Tagger(num_classes, num_classes, embed_dim=args.embed_dim, hidden_size=args.hidden_size,
+                   num_layers=args.num_layers).to(args.device)
     probe = torch.randn(1, 51, args.embed_dim, device=args.device)  # (1, 51, I)
     norms = input_gradient_norms(model.rnn, probe)  # (51,)
     print("untrained RNN, gradient of h_T with respect to x_t: "

@@ -52,9 +52,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kata.common import default_device
-from kata.corpus import corpus
-from kata.sequences import recall_task
-from kata.text import IGNORE_INDEX, NUM_SPECIAL, PAD_ID, Vocab, read_corpus
+from kata.sequences import tagging_data, token_accuracy
+from kata.text import IGNORE_INDEX, PAD_ID
 from kata.training import fit
 
 
@@ -195,9 +194,9 @@ class Tagger(nn.Module):
 
     kind: "lstm" (your LSTM, with forget_bias), "gru" (your GRU) or "rnn" (nn.RNN, topic
     09's vanilla layer: the baseline). A task scores some positions and sets the others'
-    targets to IGNORE_INDEX: recall only the last token (last_token_targets), a language
-    model every next word (next_token_targets). The layers read left to right, so the
-    padding after a sequence cannot change its outputs.
+    targets to IGNORE_INDEX (kata.sequences makes the targets): recall only the last token
+    (last_token_targets), a language model every next word (next_token_targets). The
+    layers read left to right, so the padding after a sequence cannot change its outputs.
     """
 
     KINDS = ("lstm", "gru", "rnn")
@@ -224,27 +223,11 @@ class Tagger(nn.Module):
         return self.head(output)  # (B, T, num_classes)
 
 
-def last_token_targets(targets: Tensor, lengths: Tensor, T: int) -> Tensor:
-    """One answer per sequence (n,) as per-position targets (n, T): the answer at position
-    lengths - 1 (where the whole sequence has been read), IGNORE_INDEX elsewhere."""
-    y = torch.full((len(targets), T), IGNORE_INDEX, dtype=torch.int64, device=targets.device)  # (n, T)
-    y[torch.arange(len(targets), device=targets.device), lengths.to(targets.device) - 1] = targets
-    return y
-
-
-def next_token_targets(ids: Tensor, lengths: Tensor) -> Tensor:
-    """A language model's targets for ids (n, T): ids[:, t + 1] while t + 1 < lengths, else IGNORE_INDEX."""
-    y = torch.full_like(ids, IGNORE_INDEX)  # (n, T)
-    inside = torch.arange(1, ids.shape[1], device=ids.device) < lengths.to(ids.device)[:, None]  # (n, T - 1)
-    y[:, :-1] = ids[:, 1:].masked_fill(~inside, IGNORE_INDEX)
-    return y
-
-
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor]) -> float:
-    """One Adam update on ids (B, T) and targets (B, T): cross-entropy over the positions that are not ignored."""
-    X, y = batch
+    """One Adam update on ids (B, T) and targets y (B, T): cross-entropy over the positions that are not ignored."""
+    ids, y = batch
     optimizer.zero_grad()
-    loss = F.cross_entropy(model(X).flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX)
+    loss = F.cross_entropy(model(ids).flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX)
     loss.backward()
     optimizer.step()
     return loss.item()
@@ -258,53 +241,13 @@ def train(model: nn.Module, X: Tensor, y: Tensor, *, epochs: int = 3, lr: float 
                log_every=log_every, evaluate=evaluate)
 
 
-@torch.no_grad()
-def token_accuracy(model: nn.Module, X: Tensor, y: Tensor, batch_size: int = 500) -> float:
-    """Fraction of the scored positions (y != IGNORE_INDEX) whose highest logit is the target, in eval mode."""
-    model.eval()
-    correct = total = 0
-    for i in range(0, len(X), batch_size):
-        logits, target = model(X[i:i + batch_size]), y[i:i + batch_size]  # (b, T, C), (b, T)
-        scored = target != IGNORE_INDEX
-        correct += (logits.argmax(-1)[scored] == target[scored]).sum().item()
-        total += scored.sum().item()
-    return correct / max(total, 1)
-
-
-def _data(args: argparse.Namespace) -> tuple[Tensor, Tensor, Tensor, Tensor, int, str]:
-    """X, y, X_test, y_test, the vocabulary size and a line that describes the data."""
-    if args.task == "recall":
-        lo, hi = args.length
-        X, answers, lengths = recall_task(args.train_size, vocab_size=args.vocab_size, length=(lo, hi),
-                                          seed=args.seed)  # (N, T), (N,), (N,)
-        X_test, test_answers, test_lengths = recall_task(args.test_size, vocab_size=args.vocab_size,
-                                                         length=(lo, hi), seed=args.seed, split="test")
-        y = last_token_targets(answers, lengths, X.shape[1])  # (N, T): scored at the last token only
-        y_test = last_token_targets(test_answers, test_lengths, X_test.shape[1])
-        return X, y, X_test, y_test, args.vocab_size, (
-            f"recall the first of {lo}-{hi} tokens from {args.vocab_size - NUM_SPECIAL} symbols "
-            f"(chance {1 / (args.vocab_size - NUM_SPECIAL):.2f})")
-    if args.corpus is not None:
-        sentences = read_corpus(args.corpus)
-        cut = max(1, len(sentences) // 10)  # the last tenth is the test set
-        train_text, test_text = sentences[:-cut] or sentences, sentences[-cut:]
-    else:
-        train_text = corpus(args.train_size, seed=args.seed).sentences
-        test_text = corpus(args.test_size, seed=args.seed, split="test").sentences
-    vocab = Vocab.build(train_text, max_size=10_000)  # rarer words of a large file become [UNK]
-    (X, _, lengths), (X_test, _, test_lengths) = vocab.encode_batch(train_text), vocab.encode_batch(test_text)
-    return (X, next_token_targets(X, lengths), X_test, next_token_targets(X_test, test_lengths), len(vocab),
-            f"next-word prediction: {len(train_text)} training and {len(test_text)} test sentences, "
-            f"{len(vocab)} tokens in the vocabulary")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Race an LSTM (with and without a forget-gate bias), a GRU and a "
                                                  "vanilla RNN on remembering a sequence's first token, or as language "
                                                  "models on the generated corpus or your own text.")
-    parser.add_argument("--task", choices=("recall", "lm"), default="recall",
-                        help="recall: name the first token at the end of the sequence (default); lm: predict each "
-                             "next word")
+    parser.add_argument("--task", choices=("recall", "lm"), default=None,
+                        help="recall: name the first token at the end of the sequence (the default); lm: predict "
+                             "each next word (the default with --corpus)")
     parser.add_argument("--length", type=int, nargs=2, default=(20, 30), metavar=("LO", "HI"),
                         help="recall: sequence lengths drawn from LO..HI (default 20 30)")
     parser.add_argument("--vocab-size", type=int, default=10,
@@ -323,11 +266,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
+    if args.task is None:
+        args.task = "lm" if args.corpus is not None else "recall"
     if args.corpus is not None and args.task != "lm":
-        parser.error("--corpus goes with --task lm")
+        parser.error("--corpus trains language models: it goes with --task lm")
 
-    try:
-        X, y, X_test, y_test, vocab_size, description = _data(args)
+    try:  # recall: scored at each sequence's last token; lm: your file (a tenth to test on) or the generated corpus
+        X, y, X_test, y_test, vocab_size, description = tagging_data(
+            args.task, args.corpus, train_size=args.train_size, test_size=args.test_size, seed=args.seed,
+            vocab_size=args.vocab_size, length=tuple(args.length))
     except (OSError, ValueError) as exc:  # a corpus file that is missing, empty or not UTF-8; bad sizes
         print(f"error: {exc}", file=sys.stderr)
         return 1

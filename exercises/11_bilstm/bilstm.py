@@ -28,8 +28,9 @@ Read the lesson in README.md beside this file. Run the hidden tests with
 and tag each position with the next token (a task only a bidirectional model can do) with
     uv run python exercises/11_bilstm/bilstm.py                 (or --corpus FILE for your own text)
 
-Shapes: B batch, T time steps, D input features (input_size), H hidden size, V vocabulary
-size; L is one sequence's length (lengths[b]), and h_n holds 2 * num_layers states.
+Shapes: B batch, T time steps, D input features (input_size), H hidden size, C classes
+(the tagger's logits per position); L is one sequence's length (lengths[b]), and h_n
+holds 2 * num_layers states.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kata.common import default_device, rng
-from kata.sequences import next_token_task
-from kata.text import IGNORE_INDEX, Vocab, read_corpus
+from kata.common import default_device
+from kata.sequences import next_token_data, next_token_task, token_accuracy
+from kata.text import IGNORE_INDEX
 from kata.training import fit
 
 
@@ -114,92 +115,48 @@ class BiLSTM(nn.Module):
 
 
 class Tagger(nn.Module):
-    """Tag every position: embedding -> BiLSTM -> a linear layer to vocab_size logits per position.
+    """Tag every position: embedding -> BiLSTM -> a linear layer to num_classes logits per position.
 
     Attributes: embedding (nn.Embedding(vocab_size, embed_dim)), lstm (BiLSTM(embed_dim,
     hidden_size, num_layers, bidirectional=...)), head (nn.Linear(2 * hidden_size, or
-    hidden_size when not bidirectional, -> vocab_size)).
+    hidden_size when not bidirectional, -> num_classes)). Next-token tagging has one
+    class per token: num_classes = vocab_size.
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, *, num_layers: int = 1,
-                 bidirectional: bool = True) -> None:
+    def __init__(self, vocab_size: int, num_classes: int, *, embed_dim: int = 16, hidden_size: int = 32,
+                 num_layers: int = 1, bidirectional: bool = True) -> None:
         super().__init__()
         # TODO: create self.embedding, self.lstm (a BiLSTM) and self.head, which reads both directions
         raise NotImplementedError("Tagger.__init__(): create self.embedding, self.lstm (a BiLSTM) and self.head, which reads both directions")
 
-    def forward(self, ids: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """ids: (B, T) token ids, padded; lengths: (B,) (None: all T). Returns logits (B, T, V)."""
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """x: token ids (B, T) int64, padded; lengths: (B,) (None: all T). Returns logits (B, T, num_classes)."""
         # TODO: embed the ids, run self.lstm with the lengths, apply the head at every position
         raise NotImplementedError("Tagger.forward(): embed the ids, run self.lstm with the lengths, apply the head at every position")
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[Tensor, Tensor, Tensor]) -> float:
-    """One update on a batch: ids (B, T), targets (B, T), lengths (B,). Returns the batch's loss as a float.
+    """One update on a batch: ids (B, T), targets y (B, T), lengths (B,). Returns the batch's loss as a float.
 
-    The loss is the cross-entropy of model(ids, lengths)'s logits (B, T, V) against the
-    targets, averaged over the positions whose target is not IGNORE_INDEX (-100).
+    The loss is the cross-entropy of model(ids, lengths)'s logits (B, T, C) against y,
+    averaged over the positions whose target is not IGNORE_INDEX (-100).
     """
-    ids, targets, lengths = batch
-    # TODO: zero_grad, cross-entropy of model(ids, lengths), targets (skip -100), backward, step, loss.item()
-    raise NotImplementedError("train_step(): zero_grad, cross-entropy of model(ids, lengths), targets (skip -100), backward, step, loss.item()")
+    ids, y, lengths = batch
+    # TODO: zero_grad, cross-entropy of model(ids, lengths) against y (skip -100), backward, step, loss.item()
+    raise NotImplementedError("train_step(): zero_grad, cross-entropy of model(ids, lengths) against y (skip -100), backward, step, loss.item()")
 
 
-def train(model: nn.Module, ids: Tensor, targets: Tensor, lengths: Tensor, *, epochs: int = 10, lr: float = 0.01,
+def train(model: nn.Module, X: Tensor, y: Tensor, lengths: Tensor, *, epochs: int = 10, lr: float = 0.01,
           batch_size: int = 64, seed: int = 0, log_every: int = 0,
           evaluate: Callable[[], dict[str, float]] | None = None) -> list[float]:
     """Adam on the tagging loss (train_step), in mini-batches shuffled from `seed`. Returns each epoch's mean loss.
 
-    ids, targets: (N, T); lengths: (N,), on the model's device. log_every and evaluate
+    X: ids (N, T); y: targets (N, T); lengths: (N,); on the model's device. log_every and evaluate
     go to kata.training.fit (a progress line every log_every epochs, with evaluate()'s metrics).
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    return fit(model, (ids, targets, lengths), optimizer, train_step, epochs=epochs, batch_size=batch_size,
+    return fit(model, (X, y, lengths), optimizer, train_step, epochs=epochs, batch_size=batch_size,
                seed=seed, log_every=log_every, evaluate=evaluate)
-
-
-@torch.no_grad()
-def tag_accuracy(model: nn.Module, ids: Tensor, targets: Tensor, lengths: Tensor, batch_size: int = 500) -> float:
-    """Fraction of tagged positions (targets != -100) whose highest logit is the target, in eval mode."""
-    model.eval()
-    correct = total = 0
-    for i in range(0, len(ids), batch_size):
-        logits = model(ids[i:i + batch_size], lengths[i:i + batch_size])  # (b, T, V)
-        tagged = targets[i:i + batch_size] != IGNORE_INDEX  # (b, T)
-        correct += (logits.argmax(-1) == targets[i:i + batch_size])[tagged].sum().item()
-        total += tagged.sum().item()
-    return correct / max(total, 1)
-
-
-def next_token_targets(ids: Tensor, lengths: Tensor) -> Tensor:
-    """Tag each token with the one after it: targets (B, T), IGNORE_INDEX at each last token and the padding.
-
-    ids: (B, T) padded; lengths: (B,). What kata.sequences.next_token_task does for its
-    random tokens, for sentences of real text.
-    """
-    targets = torch.full_like(ids, IGNORE_INDEX)  # (B, T)
-    follows = torch.arange(1, ids.shape[1], device=ids.device) < lengths[:, None]  # (B, T - 1): t + 1 is a token
-    targets[:, :-1] = ids[:, 1:].masked_fill(~follows, IGNORE_INDEX)
-    return targets
-
-
-def load_text(path: str, *, max_len: int, seed: int) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...], int]:
-    """A text file (one sentence per line) as next-token tagging data: 90% to train, 10% to test.
-
-    Returns (ids, targets, lengths) for each split and the vocabulary size. Sentences
-    are cut to max_len tokens.
-    """
-    sentences = read_corpus(path)
-    if len(sentences) < 10:
-        raise ValueError(f"corpus file {path} has {len(sentences)} sentences: give it at least 10")
-    vocab = Vocab.build(sentences, min_count=2, max_size=5000)  # rare words become [UNK]
-    order = torch.randperm(len(sentences), generator=rng(seed)).tolist()
-    split = len(order) - max(1, len(order) // 10)
-    data = []
-    for part in (order[:split], order[split:]):
-        ids, _, lengths = vocab.encode_batch([sentences[i] for i in part])  # (N, T), (N,)
-        ids, lengths = ids[:, :max_len], lengths.clamp(min=1, max=max_len)
-        data.append((ids, next_token_targets(ids, lengths), lengths))
-    return data[0], data[1], len(vocab)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)
     try:
-        if args.corpus:
-            train_data, test_data, vocab_size = load_text(args.corpus, max_len=args.max_len, seed=args.seed)
+        if args.corpus:  # a tenth of the file's sentences to test on, each cut to max_len tokens
+            train_data, test_data, vocab = next_token_data(args.corpus, seed=args.seed, max_len=args.max_len)
+            vocab_size = len(vocab)
         else:
             length = (max(2, args.max_len // 2), args.max_len)  # padded batches: lengths differ
             kwargs = dict(vocab_size=args.vocab_size, length=length, seed=args.seed)
@@ -236,26 +194,26 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:  # a missing or unreadable file; sizes the generator refuses
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    ids, targets, lengths = (t.to(args.device) for t in train_data)
-    test_ids, test_targets, test_lengths = (t.to(args.device) for t in test_data)
-    tagged = targets[targets != IGNORE_INDEX]
+    X, y, lengths = (t.to(args.device) for t in train_data)
+    X_test, y_test, test_lengths = (t.to(args.device) for t in test_data)
+    tagged = y[y != IGNORE_INDEX]
     # Chance: always answer the most frequent next token of the training data.
     chance = tagged.bincount().max().item() / max(len(tagged), 1)
-    print(f"{'corpus ' + args.corpus if args.corpus else 'random tokens'}: {len(ids)} training and "
-          f"{len(test_ids)} test sequences of up to {ids.shape[1]} tokens, vocabulary {vocab_size}")
+    print(f"{'corpus ' + args.corpus if args.corpus else 'random tokens'}: {len(X)} training and "
+          f"{len(X_test)} test sequences of up to {X.shape[1]} tokens, vocabulary {vocab_size}")
 
     scores = {}
     for bidirectional in (True, False):
         name = "bidirectional" if bidirectional else "unidirectional"
         torch.manual_seed(args.seed)
-        model = Tagger(vocab_size, args.embed_dim, args.hidden_size, num_layers=args.num_layers,
-                       bidirectional=bidirectional).to(args.device)
+        model = Tagger(vocab_size, vocab_size, embed_dim=args.embed_dim, hidden_size=args.hidden_size,
+                       num_layers=args.num_layers, bidirectional=bidirectional).to(args.device)
         print(f"{name} Tagger: {sum(p.numel() for p in model.parameters()):,} parameters")
 
         def test_accuracy(model: nn.Module = model) -> dict[str, float]:
-            return {"test accuracy": tag_accuracy(model, test_ids, test_targets, test_lengths)}
+            return {"test accuracy": token_accuracy(model, X_test, y_test, test_lengths)}
 
-        train(model, ids, targets, lengths, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+        train(model, X, y, lengths, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
               seed=args.seed, log_every=1, evaluate=test_accuracy)
         scores[name] = test_accuracy()["test accuracy"]
     print(f"next-token test accuracy: bidirectional {scores['bidirectional']:.3f}, unidirectional "

@@ -519,3 +519,146 @@ def test_sequence_task_errors():
         sequences.next_token_task(10, length=1)  # a next token needs two
     with pytest.raises(ValueError, match="split"):
         sequences.recall_task(10, split="validation")
+
+
+# ------------------------------------------------------------------ per-position targets, their score, text data
+def test_next_token_targets():
+    ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0], [7, 0, 0, 0]])
+    y = sequences.next_token_targets(ids, torch.tensor([3, 2, 1]))
+    assert y.dtype == torch.int64
+    assert y.tolist() == [[6, 7, -100, -100], [9, -100, -100, -100], [-100, -100, -100, -100]]
+    # Only the lengths say where a sequence ends: a token id after it is not a target.
+    assert sequences.next_token_targets(torch.tensor([[5, 6, 7, 8]]), torch.tensor([2])).tolist() == [[6] + [-100] * 3]
+    # next_token_task's targets are these targets of its inputs.
+    inputs, targets, lengths = sequences.next_token_task(40, length=(2, 9), seed=3)
+    assert torch.equal(sequences.next_token_targets(inputs, lengths), targets)
+    # On ids' device, whatever device the lengths are on.
+    meta = sequences.next_token_targets(torch.zeros(2, 3, dtype=torch.int64, device="meta"), torch.tensor([3, 1]))
+    assert meta.device.type == "meta" and meta.shape == (2, 3)
+    for bad_ids, bad_lengths, match in ((ids, torch.tensor([3, 2]), r"\(3,\)"), (ids, torch.tensor([3, 2, 5]), "0..4"),
+                                        (ids, torch.tensor([3.0, 2.0, 1.0]), "integer"),
+                                        (ids.float(), torch.tensor([3, 2, 1]), "integers"),
+                                        (ids[0], torch.tensor([3]), r"\(n, T\)")):
+        with pytest.raises(ValueError, match=match):
+            sequences.next_token_targets(bad_ids, bad_lengths)
+
+
+def test_last_token_targets():
+    y = sequences.last_token_targets(torch.tensor([7, 8, 9]), torch.tensor([2, 4, 1]), 5)
+    assert y.dtype == torch.int64 and y.tolist() == [[-100, 7, -100, -100, -100], [-100, -100, -100, 8, -100],
+                                                     [9, -100, -100, -100, -100]]
+    # recall_task's answer, scored where the whole sequence has been read.
+    inputs, targets, lengths = sequences.recall_task(30, length=(2, 6), seed=1)
+    y = sequences.last_token_targets(targets, lengths, inputs.shape[1])
+    assert y.shape == inputs.shape and ((y != text.IGNORE_INDEX).sum(1) == 1).all()
+    assert torch.equal(y[torch.arange(30), lengths - 1], inputs[:, 0])
+    meta = sequences.last_token_targets(torch.tensor([5, 6], device="meta"), torch.tensor([1, 2]), 3)
+    assert meta.device.type == "meta" and meta.shape == (2, 3)
+    for bad_targets, bad_lengths, match in ((torch.tensor([7, 8]), torch.tensor([1, 0]), "1..5"),
+                                            (torch.tensor([7, 8]), torch.tensor([6, 1]), "1..5"),
+                                            (torch.tensor([7, 8]), torch.tensor([1]), r"\(2,\)"),
+                                            (torch.tensor([[7, 8]]), torch.tensor([1]), r"\(n,\)")):
+        with pytest.raises(ValueError, match=match):
+            sequences.last_token_targets(bad_targets, bad_lengths, 5)
+
+
+class _FixedLogits(torch.nn.Module):
+    """Logits (B, T, C) that vote for a given token at each position; records how it was called."""
+
+    def __init__(self, guesses, num_classes=10):
+        super().__init__()
+        self.guesses, self.num_classes, self.calls = guesses, num_classes, []
+
+    def forward(self, X, lengths=None):
+        self.calls.append((len(X), None if lengths is None else lengths.tolist(), self.training))
+        rows = self.guesses[X[:, 0] - 100]  # (b, T): row i of X starts with the id 100 + i
+        return torch.nn.functional.one_hot(rows, self.num_classes).float()  # (b, T, C)
+
+
+def test_token_accuracy_scores_only_the_scored_positions():
+    guesses = torch.tensor([[5, 6, 7], [8, 9, 5], [6, 6, 6], [7, 7, 7], [5, 5, 5]])  # (5, T=3)
+    X = torch.arange(100, 105)[:, None].expand(5, 3)  # row i is known by its first id, 100 + i
+    y = torch.tensor([[5, 6, -100], [8, 5, -100], [-100, -100, -100], [7, -100, 9], [5, -100, -100]])
+    model = _FixedLogits(guesses)
+    # 5 of the 7 scored positions right (row 2 scores none); an ignored position counts neither way.
+    assert sequences.token_accuracy(model, X, y, batch_size=2) == 5 / 7
+    assert [c[0] for c in model.calls] == [2, 2, 1] and not any(c[2] for c in model.calls), model.calls  # eval mode
+    assert not model.training
+    model.calls.clear()
+    lengths = torch.tensor([2, 2, 1, 3, 1])
+    assert sequences.token_accuracy(model, X, y, lengths, batch_size=3) == 5 / 7
+    assert [c[1] for c in model.calls] == [[2, 2, 1], [3, 1]]  # each batch's lengths go to the model
+    with pytest.raises(ValueError, match="no position"):
+        sequences.token_accuracy(model, X, torch.full((5, 3), text.IGNORE_INDEX))
+    with pytest.raises(ValueError, match=r"\(N, T\)"):
+        sequences.token_accuracy(model, X, y[:, :2])
+
+
+def test_next_token_data_from_the_generated_corpus():
+    (X, y, lengths), (X_test, y_test, test_lengths), vocab = sequences.next_token_data(train_size=60, test_size=20,
+                                                                                      seed=4)
+    assert X.shape[0] == y.shape[0] == lengths.shape[0] == 60 and X_test.shape[0] == 20 and X.shape == y.shape
+    assert X.dtype == y.dtype == lengths.dtype == torch.int64
+    assert torch.equal(y, sequences.next_token_targets(X, lengths))
+    assert torch.equal(y_test, sequences.next_token_targets(X_test, test_lengths))
+    train_text = gen.corpus(60, seed=4).sentences
+    assert vocab.itos == Vocab.build(train_text).itos  # built from the training sentences only
+    assert [vocab.decode(row) for row in X[:3]] == train_text[:3]
+    again = sequences.next_token_data(train_size=60, test_size=20, seed=4)
+    assert torch.equal(again[0][0], X) and torch.equal(again[1][0], X_test)
+    cut = sequences.next_token_data(train_size=60, test_size=20, seed=4, max_len=3, max_size=8)
+    assert cut[0][0].shape[1] == 3 and cut[0][2].max() == 3 and len(cut[2]) == 8
+    assert int(cut[0][0].max()) < 8  # words outside the vocabulary are [UNK]
+    assert torch.equal(cut[0][1], sequences.next_token_targets(cut[0][0], cut[0][2]))
+
+
+def test_next_token_data_from_a_file(tmp_path):
+    path = tmp_path / "text.txt"
+    sentences = [f"sentence number {i} ends here ." for i in range(20)]
+    path.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    held_out = []
+    for seed in (0, 1):
+        (X, _, lengths), (X_test, _, _), vocab = sequences.next_token_data(path, seed=seed)
+        assert len(X) == 18 and len(X_test) == 2 and (lengths == 6).all()
+        trained = {vocab.decode(row) for row in X}
+        assert len(trained) == 18 and trained <= set(sentences)
+        # The vocabulary is the training sentences': the test sentences' numbers are unknown words.
+        assert all(vocab.decode(row) == "sentence number [UNK] ends here ." for row in X_test)
+        held_out.append(set(sentences) - trained)
+    # A tenth of the file drawn from the seed, not its last lines.
+    assert held_out[0] != held_out[1] and held_out != [set(sentences[-2:])] * 2
+    two = tmp_path / "two.txt"
+    two.write_text("the cat eats\nthe dog runs\n", encoding="utf-8")
+    (X, _, _), (X_test, _, _), _ = sequences.next_token_data(two, max_len=2)
+    assert len(X) == len(X_test) == 1 and X.shape[1] == 2
+    one = tmp_path / "one.txt"
+    one.write_text("the cat eats\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="at least two"):
+        sequences.next_token_data(one)
+    with pytest.raises(FileNotFoundError):
+        sequences.next_token_data(tmp_path / "missing.txt")
+    with pytest.raises(ValueError, match="max_len"):
+        sequences.next_token_data(path, max_len=1)
+
+
+def test_tagging_data_recall_and_lm(tmp_path):
+    data = sequences.tagging_data("recall", train_size=40, test_size=30, seed=2, vocab_size=8, length=(3, 6))
+    X, y, X_test, y_test, num_classes, description = data
+    inputs, answers, lengths = sequences.recall_task(40, vocab_size=8, length=(3, 6), seed=2)
+    assert torch.equal(X, inputs) and torch.equal(y, sequences.last_token_targets(answers, lengths, X.shape[1]))
+    inputs, answers, lengths = sequences.recall_task(30, vocab_size=8, length=(3, 6), seed=2, split="test")
+    assert torch.equal(X_test, inputs) and torch.equal(y_test, sequences.last_token_targets(answers, lengths,
+                                                                                            X_test.shape[1]))
+    assert num_classes == 8 and "3-6" in description and "0.33" in description  # 3 symbols: chance 1/3
+    assert data.num_classes == 8 and data.X is X  # a named tuple
+    (X, y, _), (X_test, y_test, _), vocab = sequences.next_token_data(train_size=30, test_size=10, seed=1)
+    lm = sequences.tagging_data("lm", train_size=30, test_size=10, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(lm[:4], (X, y, X_test, y_test))) and lm.num_classes == len(vocab)
+    assert "30 training and 10 test sentences" in lm.description
+    path = tmp_path / "text.txt"
+    path.write_text("the cat eats\nthe dog runs\nthe bird sings\n", encoding="utf-8")
+    assert len(sequences.tagging_data("lm", path).X) == 2
+    with pytest.raises(ValueError, match="task must be"):
+        sequences.tagging_data("translate")
+    with pytest.raises(ValueError, match="'lm'"):
+        sequences.tagging_data("recall", path)

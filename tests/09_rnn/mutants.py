@@ -5,7 +5,7 @@ pairs, each `old` found exactly once. `uv run pytest grader/tests -k 09_rnn` pro
 every one is caught, and that every MUST_PASS variant passes.
 """
 
-_ZERO_STATE = "            h = x.new_zeros(x.shape[0], self.hidden_size)  # (B, H): x's device and dtype\n"
+_ZERO_STATE = "        h = x.new_zeros(x.shape[0], self.hidden_size) if hx is None else hx  # (B, H): x's device and dtype\n"
 _LAYER_LOOP = "        h_n = []\n        for k, cell in enumerate(self.cells):\n"
 _CLIP_START = "    if isinstance(parameters, Tensor):\n        parameters = [parameters]\n"
 
@@ -17,10 +17,10 @@ MUTANTS = {
     ],
     "layer_calls_torch_rnn_tanh": [
         (_LAYER_LOOP,
-         "        if h0 is None:\n"
-         "            h0 = x.new_zeros(self.num_layers, x.shape[0], self.hidden_size)\n"
+         "        if hx is None:\n"
+         "            hx = x.new_zeros(self.num_layers, x.shape[0], self.hidden_size)\n"
          "        weights = [w for c in self.cells for w in (c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh)]\n"
-         "        output, h_n = torch.rnn_tanh(x, h0, weights, True, self.num_layers, 0.0, self.training, False,\n"
+         "        output, h_n = torch.rnn_tanh(x, hx, weights, True, self.num_layers, 0.0, self.training, False,\n"
          "                                     True)\n"
          "        return output, h_n\n" + _LAYER_LOOP),
     ],
@@ -49,9 +49,8 @@ MUTANTS = {
     ],
     # ---- the layer
     "num_layers_ignored": [("for k in range(num_layers)\n", "for k in range(1)\n")],
-    "h0_ignored": [("h = None if h0 is None else h0[k]  # (B, H)", "h = None  # (B, H)")],
-    "every_layer_starts_from_h0_0": [("h = None if h0 is None else h0[k]  # (B, H)",
-                                      "h = None if h0 is None else h0[0]  # (B, H)")],
+    "hx_ignored": [("h = None if hx is None else hx[k]", "h = None")],
+    "every_layer_starts_from_hx_0": [("h = None if hx is None else hx[k]", "h = None if hx is None else hx[0]")],
     "state_not_carried": [
         ("                h = cell(x[:, t], h)  # (B, H): the same weights at every step\n"
          "                states.append(h)\n",
@@ -154,7 +153,7 @@ MUST_PASS = {
     "layer_loop_inside_the_time_loop": [
         ("        h_n = []\n"
          "        for k, cell in enumerate(self.cells):\n"
-         "            h = None if h0 is None else h0[k]  # (B, H)\n"
+         "            h = None if hx is None else hx[k]  # (B, H): layer k's initial state\n"
          "            states = []\n"
          "            for t in range(x.shape[1]):\n"
          "                h = cell(x[:, t], h)  # (B, H): the same weights at every step\n"
@@ -162,7 +161,7 @@ MUST_PASS = {
          "            x = torch.stack(states, dim=1)  # (B, T, H): this layer's states are the next layer's inputs\n"
          "            h_n.append(h)\n"
          "        return x, torch.stack(h_n)  # (B, T, H), (num_layers, B, H)\n",
-         "        hs = [None if h0 is None else h0[k] for k in range(self.num_layers)]\n"
+         "        hs = [None if hx is None else hx[k] for k in range(self.num_layers)]\n"
          "        outputs = []\n"
          "        for t in range(x.shape[1]):\n"
          "            inp = x[:, t]\n"
@@ -189,7 +188,7 @@ MUST_PASS = {
 
 PATTERNS = {
     "builtin": ["cell_calls_torch_rnn_tanh_cell", "layer_calls_torch_rnn_tanh", "clip_calls_torch_clip_grad_norm_"],
-    "arguments": ["nonlinearity_ignored", "bias_flag_ignored", "num_layers_ignored", "h0_ignored", "norm_type_ignored",
+    "arguments": ["nonlinearity_ignored", "bias_flag_ignored", "num_layers_ignored", "hx_ignored", "norm_type_ignored",
                   "tagger_num_layers_ignored", "train_step_clips_at_one"],
     "returns": ["h_n_repeats_the_last_layer", "total_norm_after_clipping", "gradient_of_every_output",
                 "gradient_norms_by_backward"],

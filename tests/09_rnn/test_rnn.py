@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.checks import assert_at_least, assert_at_most, assert_close, check_tensor
-from kata.sequences import recall_task
+from kata.sequences import last_token_targets, recall_task, token_accuracy
 from kata.text import IGNORE_INDEX
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -61,9 +61,9 @@ def test_cell_parameters_and_output_shapes(topic):
         check_tensor(value, f"RNNCell(3, 5).{name}", shape=shape,
                      hint="weight_ih is (hidden_size, input_size), weight_hh (hidden_size, hidden_size), the biases "
                           "(hidden_size,): PyTorch's layout, so x @ weight_ih.T maps I features to H")
-    check_tensor(cell(torch.randn(4, 3)), "RNNCell(3, 5)(x) for x (4, 3), h None", shape=(4, 5),
+    check_tensor(cell(torch.randn(4, 3)), "RNNCell(3, 5)(x) for x (4, 3), hx None", shape=(4, 5),
                  hint="the next state has one row per sequence and hidden_size columns")
-    check_tensor(cell(torch.randn(1, 3), torch.randn(1, 5)), "RNNCell(3, 5)(x (1, 3), h (1, 5))", shape=(1, 5),
+    check_tensor(cell(torch.randn(1, 3), torch.randn(1, 5)), "RNNCell(3, 5)(x (1, 3), hx (1, 5))", shape=(1, 5),
                  hint="a batch of one must keep its batch dimension: no squeeze()")
     plain = topic.RNNCell(3, 5, bias=False)
     names = sorted(name for name, _ in plain.named_parameters())
@@ -82,14 +82,14 @@ def test_cell_parameters_and_output_shapes(topic):
 def test_cell_state_follows_the_input_device_and_dtype(topic):
     with torch.device("meta"):  # no memory, no time: shapes and devices only
         cell = topic.RNNCell(3, 5)
-    h = check_tensor(cell(torch.randn(2, 3, device="meta")), "RNNCell(3, 5) on the meta device, h None",
+    h = check_tensor(cell(torch.randn(2, 3, device="meta")), "RNNCell(3, 5) on the meta device, hx None",
                      shape=(2, 5), finite=False,
                      hint="the zero state must be made on x's device: x.new_zeros(B, H), or torch.zeros(..., "
                           "device=x.device, dtype=x.dtype); torch.zeros(B, H) alone is on the CPU")
     assert h.device.type == "meta", f"RNNCell on the meta device returned a state on {h.device}"
     cell = topic.RNNCell(3, 5).double()
     h = cell(torch.randn(2, 3, dtype=torch.float64))
-    check_tensor(h, "RNNCell(3, 5).double()(x float64), h None", dtype=torch.float64,
+    check_tensor(h, "RNNCell(3, 5).double()(x float64), hx None", dtype=torch.float64,
                  hint="the zero state must have x's dtype: x.new_zeros(B, H)")
 
 
@@ -128,14 +128,14 @@ def test_cell_equals_nn_rnncell_forward_and_backward(topic):
                 "no biases for bias=False); check the transposes and that both biases are added")
         for given in (True, False):
             x = (torch.randn(2, 3, generator=g, dtype=torch.float64) * 2).requires_grad_()
-            h = torch.randn(2, 4, generator=g, dtype=torch.float64).requires_grad_() if given else None
+            hx = torch.randn(2, 4, generator=g, dtype=torch.float64).requires_grad_() if given else None
             w = torch.randn(2, 4, generator=g, dtype=torch.float64)  # weighs each output: every entry matters
-            expected = ref(x, h)
-            got = cell(x, h)
-            assert_close(got, expected, f"{what}(x, h{'' if given else '=None'})", atol=1e-12, hint=hint)
+            expected = ref(x, hx)
+            got = cell(x, hx)
+            assert_close(got, expected, f"{what}(x, hx{'' if given else '=None'})", atol=1e-12, hint=hint)
             # By name, so a cell that registers its parameters in another order compares the right pairs.
-            names = ["x"] + (["h"] if given else []) + [n for n in WEIGHTS if getattr(ref, n) is not None]
-            inputs = [x] + ([h] if given else [])
+            names = ["x"] + (["hx"] if given else []) + [n for n in WEIGHTS if getattr(ref, n) is not None]
+            inputs = [x] + ([hx] if given else [])
             mine = torch.autograd.grad((got * w).sum(), inputs + [getattr(cell, n) for n in names[len(inputs):]],
                                        allow_unused=True)
             theirs = torch.autograd.grad((expected * w).sum(), inputs + [getattr(ref, n) for n in names[len(inputs):]])
@@ -192,25 +192,25 @@ def _check_against_nn_rnn(topic, g, *, num_layers, given, **kwargs):
     model = topic.RNN(3, 4, num_layers, **kwargs).double()
     _copy_layer(model, ref)
     what = f"RNN(3, 4, num_layers={num_layers}{''.join(f', {k}={v!r}' for k, v in kwargs.items())})"
-    what += f"(x (2, 6, 3){', h0' if given else ''})"
+    what += f"(x (2, 6, 3){', hx' if given else ''})"
     x = torch.randn(2, 6, 3, generator=g, dtype=torch.float64).requires_grad_()
-    h0 = torch.randn(num_layers, 2, 4, generator=g, dtype=torch.float64).requires_grad_() if given else None
+    hx = torch.randn(num_layers, 2, 4, generator=g, dtype=torch.float64).requires_grad_() if given else None
     w_out = torch.randn(2, 6, 4, generator=g, dtype=torch.float64)
     w_h = torch.randn(num_layers, 2, 4, generator=g, dtype=torch.float64)
-    expected, expected_h = ref(x, h0)
-    output, h_n = model(x, h0)
-    hint = ("layer k starts from h0[k] (zeros when h0 is None), runs its cell over t = 0..T-1 carrying h, and "
+    expected, expected_h = ref(x, hx)
+    output, h_n = model(x, hx)
+    hint = ("layer k starts from hx[k] (zeros when hx is None), runs its cell over t = 0..T-1 carrying h, and "
             "its T states, stacked along dim=1, are layer k+1's input; output is the last layer's states, h_n the "
             "last state of every layer")
     assert_close(output, expected, f"output of {what}", atol=1e-12, hint=hint)
     assert_close(h_n, expected_h, f"h_n of {what}", atol=1e-12, hint=hint)
-    inputs = [x] + ([h0] if given else [])
+    inputs = [x] + ([hx] if given else [])
     pairs = [(f"cells[{k}].{n}", getattr(model.cells[k], n), getattr(ref, f"{n}_l{k}")) for k in range(num_layers)
              for n in WEIGHTS if getattr(ref, f"{n}_l{k}", None) is not None]
     mine = torch.autograd.grad((output * w_out).sum() + (h_n * w_h).sum(), inputs + [p for _, p, _ in pairs],
                                allow_unused=True)
     theirs = torch.autograd.grad((expected * w_out).sum() + (expected_h * w_h).sum(), inputs + [q for _, _, q in pairs])
-    names = ["x"] + (["h0"] if given else []) + [name for name, _, _ in pairs]
+    names = ["x"] + (["hx"] if given else []) + [name for name, _, _ in pairs]
     for name, a, b in zip(names, mine, theirs):
         assert_close(a, b, f"{what}: gradient with respect to {name}", atol=1e-12,
                      hint=hint + "; every step must stay in the graph (no .detach(), no in-place writes into a "
@@ -393,36 +393,36 @@ def test_clip_takes_a_generator_a_tuple_or_one_tensor(topic):
                  atol=1e-6, hint="a single tensor counts as [tensor]; scale by max_norm / (total + 1e-6)")
 
 
-# ------------------------------------------------------------------ RNNTagger
+# ------------------------------------------------------------------ Tagger
 @shapes
-@task("RNNTagger")
+@task("Tagger")
 def test_tagger_layers_and_logits_shape(topic):
-    model = topic.RNNTagger(11, 7, embed_dim=4, hidden_size=6, num_layers=2)
-    check_tensor(model.embedding.weight, "RNNTagger(11, 7, embed_dim=4, ...).embedding.weight", shape=(11, 4),
+    model = topic.Tagger(11, 7, embed_dim=4, hidden_size=6, num_layers=2)
+    check_tensor(model.embedding.weight, "Tagger(11, 7, embed_dim=4, ...).embedding.weight", shape=(11, 4),
                  hint="nn.Embedding(vocab_size, embed_dim)")
     assert isinstance(model.rnn, topic.RNN), (
-        f"RNNTagger.rnn should be your RNN (this file's class), got {type(model.rnn).__name__}")
-    assert len(model.rnn.cells) == 2, f"RNNTagger(num_layers=2).rnn should have 2 cells, got {len(model.rnn.cells)}"
-    check_tensor(model.rnn.cells[0].weight_ih, "RNNTagger(embed_dim=4, hidden_size=6).rnn.cells[0].weight_ih",
+        f"Tagger.rnn should be your RNN (this file's class), got {type(model.rnn).__name__}")
+    assert len(model.rnn.cells) == 2, f"Tagger(num_layers=2).rnn should have 2 cells, got {len(model.rnn.cells)}"
+    check_tensor(model.rnn.cells[0].weight_ih, "Tagger(embed_dim=4, hidden_size=6).rnn.cells[0].weight_ih",
                  shape=(6, 4), hint="RNN(embed_dim, hidden_size, num_layers): the RNN reads the embeddings")
-    check_tensor(model.head.weight, "RNNTagger(11, 7, hidden_size=6).head.weight", shape=(7, 6),
+    check_tensor(model.head.weight, "Tagger(11, 7, hidden_size=6).head.weight", shape=(7, 6),
                  hint="nn.Linear(hidden_size, num_classes)")
     ids = torch.randint(0, 11, (3, 5))
-    check_tensor(model(ids), "RNNTagger(11, 7)(ids (3, 5))", shape=(3, 5, 7),
+    check_tensor(model(ids), "Tagger(11, 7)(ids (3, 5))", shape=(3, 5, 7),
                  hint="one logit vector per position: apply the head to the RNN's output (B, T, H), not to h_n")
-    check_tensor(model(ids[:1, :1]), "RNNTagger(11, 7)(ids (1, 1))", shape=(1, 1, 7), hint="no squeeze()")
+    check_tensor(model(ids[:1, :1]), "Tagger(11, 7)(ids (1, 1))", shape=(1, 1, 7), hint="no squeeze()")
 
 
 @gradients
-@task("RNNTagger")
+@task("Tagger")
 def test_tagger_reads_each_position_left_to_right(topic):
     torch.manual_seed(0)
-    model = topic.RNNTagger(9, 5, embed_dim=4, hidden_size=6)
+    model = topic.Tagger(9, 5, embed_dim=4, hidden_size=6)
     ids = torch.randint(0, 9, (2, 6))
     with torch.no_grad():
         logits = model(ids)
         expected = model.head(model.rnn(model.embedding(ids))[0])
-        assert_close(logits, expected, "RNNTagger(9, 5)(ids)", atol=1e-6,
+        assert_close(logits, expected, "Tagger(9, 5)(ids)", atol=1e-6,
                      hint="logits = head(output) with output, _ = rnn(embedding(ids))")
         changed = ids.clone()
         changed[:, 4:] = (changed[:, 4:] + 1) % 9  # change the last two tokens only
@@ -436,7 +436,7 @@ def test_tagger_reads_each_position_left_to_right(topic):
 @task("train_step")
 def test_train_step_equals_hand_written_clipped_steps(topic):
     torch.manual_seed(0)
-    model = topic.RNNTagger(8, 8, embed_dim=4, hidden_size=6)
+    model = topic.Tagger(8, 8, embed_dim=4, hidden_size=6)
     ids = torch.randint(5, 8, (4, 5))
     y = torch.full((4, 5), IGNORE_INDEX)
     y[:, -1] = ids[:, 0]  # scored at the last position only: recall
@@ -472,13 +472,13 @@ def test_train_step_equals_hand_written_clipped_steps(topic):
 def test_recalls_the_first_token_of_short_sequences(topic, seed, device):
     torch.manual_seed(seed)
     inputs, targets, lengths = recall_task(512, vocab_size=10, length=(3, 5), seed=seed)
-    X, y = inputs, topic.targets_at_last_token(targets, lengths, inputs.shape[1])  # (512, 5) each
+    X, y = inputs, last_token_targets(targets, lengths, inputs.shape[1])  # (512, 5) each
     inputs, targets, lengths = recall_task(500, vocab_size=10, length=(3, 5), seed=seed, split="test")
-    X_test, y_test = inputs, topic.targets_at_last_token(targets, lengths, inputs.shape[1])
-    model = topic.RNNTagger(10, 10, embed_dim=16, hidden_size=32).to(device)
+    X_test, y_test = inputs, last_token_targets(targets, lengths, inputs.shape[1])
+    model = topic.Tagger(10, 10, embed_dim=16, hidden_size=32).to(device)
     losses = topic.train(model, X.to(device), y.to(device), epochs=8, lr=0.01, batch_size=32, seed=seed)
     assert losses[-1] < losses[0], f"the loss should fall during training: first {losses[0]:.4f}, last {losses[-1]:.4f}"
-    acc = topic.token_accuracy(model, X_test.to(device), y_test.to(device))
+    acc = token_accuracy(model, X_test.to(device), y_test.to(device))
     assert_at_least(acc, 0.9, f"test accuracy of recalling the first of 3-5 tokens (seed {seed})", chance=0.2,
                     hint="the solution reaches 1.0 on every seed; an RNN that does not carry its state from step "
                          "to step stays near chance (0.2): it sees only the last token")
@@ -494,8 +494,6 @@ def test_main_trains_on_recall_and_on_a_corpus_file(topic, tmp_path, capsys):
     assert code == 0, f"main([...recall...]) should return 0, got {code!r}"
     assert "lag 50" in out and "accuracy" in out, (
         f"main() should print the gradient by lag and the test accuracy:\n{out}")
-    ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])
-    assert topic.next_token_targets(ids, torch.tensor([3, 2])).tolist() == [[6, 7, -100, -100], [9, -100, -100, -100]]
     text = tmp_path / "text.txt"
     text.write_text("the cat eats the fish\nthe dog eats the bone\n" * 10, encoding="utf-8")
     code = topic.main(["--corpus", str(text), "--epochs", "1", "--hidden-size", "8", "--device", "cpu"])

@@ -68,10 +68,10 @@ MUTANTS = {
     # ---------------------------------------------------------------- GRUCell
     # d2l's and the paper's form: the reset gate applied to h before the hidden matmul.
     "gru_reset_gate_before_the_matmul": [
-        ("n = torch.tanh(i_n + r * h_n)",
+        ("n = torch.tanh(gi_n + r * gh_n)",
          "H = self.hidden_size\n"
          "        b_hn = self.bias_hh[2 * H:] if self.bias_hh is not None else 0.0\n"
-         "        n = torch.tanh(i_n + (r * h) @ self.weight_hh[2 * H:].T + b_hn)"),
+         "        n = torch.tanh(gi_n + (r * h) @ self.weight_hh[2 * H:].T + b_hn)"),
     ],
     # The reset gate's bias b_hn added outside r * (...).
     "gru_hidden_bias_outside_the_reset_gate": [
@@ -82,8 +82,8 @@ MUTANTS = {
     "gru_update_gate_swapped": [("return (1 - z) * n + z * h  # (B, H)", "return z * n + (1 - z) * h  # (B, H)")],
     # Keras' order (z, r, h).
     "gru_gate_order_keras": [
-        ("i_r, i_z, i_n = gi.chunk(3, dim=1)", "i_z, i_r, i_n = gi.chunk(3, dim=1)"),
-        ("h_r, h_z, h_n = gh.chunk(3, dim=1)", "h_z, h_r, h_n = gh.chunk(3, dim=1)"),
+        ("gi_r, gi_z, gi_n = gi.chunk(3, dim=1)", "gi_z, gi_r, gi_n = gi.chunk(3, dim=1)"),
+        ("gh_r, gh_z, gh_n = gh.chunk(3, dim=1)", "gh_z, gh_r, gh_n = gh.chunk(3, dim=1)"),
     ],
     "gru_cell_calls_torch_gru_cell": [
         ("        gi = x @ self.weight_ih.T  # (B, 3H)",
@@ -181,15 +181,15 @@ MUST_PASS = {
          "        gh = h @ self.weight_hh.T  # (B, 3H): the state's part\n"
          "        if self.bias_ih is not None:\n"
          "            gi, gh = gi + self.bias_ih, gh + self.bias_hh\n"
-         "        i_r, i_z, i_n = gi.chunk(3, dim=1)  # each (B, H)\n"
-         "        h_r, h_z, h_n = gh.chunk(3, dim=1)  # each (B, H)\n",
+         "        gi_r, gi_z, gi_n = gi.chunk(3, dim=1)  # each (B, H)\n"
+         "        gh_r, gh_z, gh_n = gh.chunk(3, dim=1)  # each (B, H)\n",
          "        H = self.hidden_size\n"
          "        gi = torch.einsum('bi,gi->bg', x, self.weight_ih)  # (B, 3H)\n"
          "        gh = torch.einsum('bh,gh->bg', h, self.weight_hh)  # (B, 3H)\n"
          "        if self.bias_ih is not None:\n"
          "            gi, gh = gi + self.bias_ih, gh + self.bias_hh\n"
-         "        i_r, i_z, i_n = gi[:, :H], gi[:, H:2 * H], gi[:, 2 * H:]\n"
-         "        h_r, h_z, h_n = gh[:, :H], gh[:, H:2 * H], gh[:, 2 * H:]\n"),
+         "        gi_r, gi_z, gi_n = gi[:, :H], gi[:, H:2 * H], gi[:, 2 * H:]\n"
+         "        gh_r, gh_z, gh_n = gh[:, :H], gh[:, H:2 * H], gh[:, 2 * H:]\n"),
         ("return (1 - z) * n + z * h  # (B, H)", "return torch.lerp(n, h, z)  # (B, H): n + z * (h - n)"),
     ],
     # Time outside, layers inside: each step climbs the whole stack.

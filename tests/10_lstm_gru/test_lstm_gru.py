@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from grader.checks import assert_at_least, assert_at_most, assert_close, check_tensor
-from kata.sequences import recall_task
+from kata.sequences import last_token_targets, recall_task
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
 
@@ -72,8 +72,7 @@ def _recall_accuracy(topic, kind, forget_bias, epochs, seed, device):
     and return its accuracy on 500 test sequences."""
     ids, answers, lengths = recall_task(3200, vocab_size=10, length=(20, 30), seed=seed)  # (3200, T), (3200,) x2
     test_ids, test_answers, test_lengths = recall_task(500, vocab_size=10, length=(20, 30), seed=seed, split="test")
-    y = torch.full(ids.shape, -100)  # (3200, T): only the last token of each sequence is scored
-    y[torch.arange(len(ids)), lengths - 1] = answers
+    y = last_token_targets(answers, lengths, ids.shape[1])  # (3200, T): only the last token of each is scored
     torch.manual_seed(seed)
     model = topic.Tagger(10, 10, kind=kind, embed_dim=16, hidden_size=32, forget_bias=forget_bias).to(device)
     topic.train(model, ids.to(device), y.to(device), epochs=epochs, lr=1e-2, batch_size=64, seed=seed)
@@ -138,20 +137,20 @@ def test_lstm_cell_equals_nn_lstm_cell_forward_and_backward(topic):
         ours = topic.LSTMCell(3, 5, bias=bias).double()
         _copy_cell(ours, theirs, f"LSTMCell(3, 5, bias={bias})")
         x = torch.randn(4, 3, generator=g, dtype=torch.float64, requires_grad=True)
-        h0 = torch.randn(4, 5, generator=g, dtype=torch.float64, requires_grad=True)
-        c0 = torch.randn(4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+        h_0 = torch.randn(4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+        c_0 = torch.randn(4, 5, generator=g, dtype=torch.float64, requires_grad=True)
         hint = ("PyTorch's gate order is i, f, g, o (rows 0:H, H:2H, 2H:3H, 3H:4H); c' = f * c + i * g with "
                 "g = tanh(...), h' = o * tanh(c'); both biases are added")
-        got = ours(x, (h0, c0))
-        want = theirs(x, (h0, c0))
+        got = ours(x, (h_0, c_0))
+        want = theirs(x, (h_0, c_0))
         for a, b, name in zip(got, want, "hc"):
             check_tensor(a, f"{name}' of {what}", dtype=torch.float64, hint="the state should keep x's dtype")
             assert_close(a, b, f"{name}' of {what}", atol=1e-10, hint=hint)
         params = [getattr(theirs, n) for n in NAMES if getattr(theirs, n) is not None]
         mine = [getattr(ours, n) for n in NAMES if getattr(theirs, n) is not None]
         seed = 100 + bias
-        got_grads = _grads(got, [x, h0, c0, *mine], torch.Generator().manual_seed(seed))
-        want_grads = _grads(want, [x, h0, c0, *params], torch.Generator().manual_seed(seed))
+        got_grads = _grads(got, [x, h_0, c_0, *mine], torch.Generator().manual_seed(seed))
+        want_grads = _grads(want, [x, h_0, c_0, *params], torch.Generator().manual_seed(seed))
         for a, b, name in zip(got_grads, want_grads, ["x", "h", "c", *NAMES]):
             assert_close(a, b, f"the gradient with respect to {name} of {what}", atol=1e-10, hint=hint)
         # hx=None is the zero state.
@@ -227,16 +226,16 @@ def test_gru_cell_equals_nn_gru_cell_forward_and_backward(topic):
         ours = topic.GRUCell(3, 5, bias=bias).double()
         _copy_cell(ours, theirs, f"GRUCell(3, 5, bias={bias})")
         x = torch.randn(4, 3, generator=g, dtype=torch.float64, requires_grad=True)
-        h0 = torch.randn(4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+        h_0 = torch.randn(4, 5, generator=g, dtype=torch.float64, requires_grad=True)
         hint = ("PyTorch's gate order is r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) (the reset gate "
                 "multiplies the hidden matmul and its bias, not h before it), h' = (1 - z) * n + z * h")
-        got, want = ours(x, h0), theirs(x, h0)
+        got, want = ours(x, h_0), theirs(x, h_0)
         check_tensor(got, f"h' of {what}", dtype=torch.float64, hint="h' should keep x's dtype")
         assert_close(got, want, f"h' of {what}", atol=1e-10, hint=hint)
         params = [getattr(theirs, n) for n in NAMES if getattr(theirs, n) is not None]
         mine = [getattr(ours, n) for n in NAMES if getattr(theirs, n) is not None]
-        got_grads = _grads([got], [x, h0, *mine], torch.Generator().manual_seed(7))
-        want_grads = _grads([want], [x, h0, *params], torch.Generator().manual_seed(7))
+        got_grads = _grads([got], [x, h_0, *mine], torch.Generator().manual_seed(7))
+        want_grads = _grads([want], [x, h_0, *params], torch.Generator().manual_seed(7))
         for a, b, name in zip(got_grads, want_grads, ["x", "h", *NAMES]):
             assert_close(a, b, f"the gradient with respect to {name} of {what}", atol=1e-10, hint=hint)
         with torch.no_grad():
@@ -304,19 +303,19 @@ def test_lstm_equals_nn_lstm_forward_and_backward(topic):
         ours = topic.LSTM(3, 5, num_layers=num_layers, bias=bias).double()
         _copy_layer(ours, theirs, f"LSTM(3, 5, num_layers={num_layers})")
         x = torch.randn(4, 6, 3, generator=g, dtype=torch.float64, requires_grad=True)
-        h0 = torch.randn(num_layers, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
-        c0 = torch.randn(num_layers, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+        h_0 = torch.randn(num_layers, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+        c_0 = torch.randn(num_layers, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
         hint = ("layer k starts from (h_0[k], c_0[k]) and reads the outputs of layer k - 1 at every step; output is "
                 "the last layer's h at every step; h_n[k], c_n[k] are layer k's state after the last step")
-        output, (h_n, c_n) = ours(x, (h0, c0))
-        want_output, (want_h, want_c) = theirs(x, (h0, c0))
+        output, (h_n, c_n) = ours(x, (h_0, c_0))
+        want_output, (want_h, want_c) = theirs(x, (h_0, c_0))
         for a, b, name in ((output, want_output, "output"), (h_n, want_h, "h_n"), (c_n, want_c, "c_n")):
             check_tensor(a, f"{name} of {what}", dtype=torch.float64)
             assert_close(a, b, f"{name} of {what}", atol=1e-10, hint=hint)
         params = list(theirs.parameters())
         mine = [getattr(cell, n) for cell in ours.cells for n in NAMES if getattr(cell, n) is not None]
-        got = _grads([output, h_n, c_n], [x, h0, c0, *mine], torch.Generator().manual_seed(num_layers))
-        want = _grads([want_output, want_h, want_c], [x, h0, c0, *params], torch.Generator().manual_seed(num_layers))
+        got = _grads([output, h_n, c_n], [x, h_0, c_0, *mine], torch.Generator().manual_seed(num_layers))
+        want = _grads([want_output, want_h, want_c], [x, h_0, c_0, *params], torch.Generator().manual_seed(num_layers))
         names = ["x", "h_0", "c_0"] + [f"cells[{k}].{n}" for k in range(num_layers) for n in NAMES[:2 + 2 * bias]]
         for a, b, name in zip(got, want, names):
             assert_close(a, b, f"the gradient with respect to {name} of {what}", atol=1e-10, hint=hint)
@@ -402,18 +401,18 @@ def test_gru_equals_nn_gru_forward_and_backward(topic):
         ours = topic.GRU(3, 5, num_layers=num_layers, bias=bias).double()
         _copy_layer(ours, theirs, f"GRU(3, 5, num_layers={num_layers})")
         x = torch.randn(4, 6, 3, generator=g, dtype=torch.float64, requires_grad=True)
-        h0 = torch.randn(num_layers, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+        h_0 = torch.randn(num_layers, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
         hint = ("layer k starts from h_0[k] and reads the outputs of layer k - 1 at every step; output is the last "
                 "layer's h at every step; h_n[k] is layer k's h after the last step")
-        output, h_n = ours(x, h0)
-        want_output, want_h = theirs(x, h0)
+        output, h_n = ours(x, h_0)
+        want_output, want_h = theirs(x, h_0)
         for a, b, name in ((output, want_output, "output"), (h_n, want_h, "h_n")):
             check_tensor(a, f"{name} of {what}", dtype=torch.float64)
             assert_close(a, b, f"{name} of {what}", atol=1e-10, hint=hint)
         params = list(theirs.parameters())
         mine = [getattr(cell, n) for cell in ours.cells for n in NAMES if getattr(cell, n) is not None]
-        got = _grads([output, h_n], [x, h0, *mine], torch.Generator().manual_seed(num_layers))
-        want = _grads([want_output, want_h], [x, h0, *params], torch.Generator().manual_seed(num_layers))
+        got = _grads([output, h_n], [x, h_0, *mine], torch.Generator().manual_seed(num_layers))
+        want = _grads([want_output, want_h], [x, h_0, *params], torch.Generator().manual_seed(num_layers))
         names = ["x", "h_0"] + [f"cells[{k}].{n}" for k in range(num_layers) for n in NAMES[:2 + 2 * bias]]
         for a, b, name in zip(got, want, names):
             assert_close(a, b, f"the gradient with respect to {name} of {what}", atol=1e-10, hint=hint)

@@ -90,14 +90,14 @@ MUTANTS = {
          "return x, (torch.stack(h_n[0::2] + h_n[1::2]), torch.stack(c_n[0::2] + c_n[1::2]))"),
     ],
     "tagger_ignores_lengths": [
-        ("output, _ = self.lstm(self.embedding(ids), lengths)", "output, _ = self.lstm(self.embedding(ids))"),
+        ("output, _ = self.lstm(self.embedding(x), lengths)", "output, _ = self.lstm(self.embedding(x))"),
     ],
     # bidirectional=False is not passed on: the "unidirectional" tagger reads both ways.
     "tagger_ignores_bidirectional": [
         ("self.lstm = BiLSTM(embed_dim, hidden_size, num_layers, bidirectional=bidirectional)",
          "self.lstm = BiLSTM(embed_dim, hidden_size, num_layers)"),
-        ("self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, vocab_size)",
-         "self.head = nn.Linear(2 * hidden_size, vocab_size)"),
+        ("self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, num_classes)",
+         "self.head = nn.Linear(2 * hidden_size, num_classes)"),
     ],
     "tagger_ignores_num_layers": [
         ("self.lstm = BiLSTM(embed_dim, hidden_size, num_layers, bidirectional=bidirectional)",
@@ -105,11 +105,16 @@ MUTANTS = {
     ],
     # The head reads the forward half only: a unidirectional tagger with extra weights.
     "tagger_head_reads_the_forward_half": [
-        ("self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, vocab_size)",
-         "self.head = nn.Linear(hidden_size, vocab_size)"),
-        ("return self.head(output)  # (B, T, V)", "return self.head(output[..., :self.lstm.hidden_size])  # (B, T, V)"),
+        ("self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, num_classes)",
+         "self.head = nn.Linear(hidden_size, num_classes)"),
+        ("return self.head(output)  # (B, T, C)", "return self.head(output[..., :self.lstm.hidden_size])  # (B, T, C)"),
     ],
-    "train_step_ignores_lengths": [("logits = model(ids, lengths)  # (B, T, V)", "logits = model(ids)  # (B, T, V)")],
+    # Next-token tagging has vocab_size classes: a head sized by the vocabulary passes there, and nowhere else.
+    "tagger_head_to_vocab_size": [
+        ("self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, num_classes)",
+         "self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, vocab_size)"),
+    ],
+    "train_step_ignores_lengths": [("logits = model(ids, lengths)  # (B, T, C)", "logits = model(ids)  # (B, T, C)")],
     "train_step_forgets_zero_grad": [("    optimizer.zero_grad()\n    logits", "    logits")],
 }
 
@@ -136,15 +141,15 @@ MUST_PASS = {
     ],
     # Classes in dimension 1, as F.cross_entropy takes (B, V, T) against (B, T).
     "train_step_classes_in_dim_1": [
-        ("loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX)",
-         "loss = F.cross_entropy(logits.transpose(1, 2), targets)"),
+        ("loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE_INDEX)",
+         "loss = F.cross_entropy(logits.transpose(1, 2), y)"),
     ],
 }
 
 PATTERNS = {
     "builtin": ["unroll_calls_torch_lstm"],
     "arguments": ["num_layers_ignored", "tagger_ignores_bidirectional", "tagger_ignores_num_layers",
-                  "tagger_ignores_lengths", "train_step_ignores_lengths"],
+                  "tagger_head_to_vocab_size", "tagger_ignores_lengths", "train_step_ignores_lengths"],
     "returns": ["h_n_grouped_by_direction", "c_n_returns_the_hidden_state", "output_not_zero_at_padding"],
     "device": ["zero_state_on_the_cpu", "reverse_index_on_the_cpu", "mask_on_the_cpu"],
     "inputs": ["backward_reads_the_padding_first", "state_not_frozen_at_padding", "reverse_keeps_the_first_token"],

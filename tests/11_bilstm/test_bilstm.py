@@ -66,6 +66,16 @@ def _padded(g, lengths, input_size, scale=100.0):
     return x, lengths
 
 
+def _cell_and_lstm(g):
+    """An nn.LSTMCell(3, 4) with random float64 weights from g, and a one-layer nn.LSTM with the same weights."""
+    cell = _fill(nn.LSTMCell(3, 4), g).double()
+    lstm = nn.LSTM(3, 4, batch_first=True).double()
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(lstm, f"{name}_l0").copy_(getattr(cell, name))
+    return cell, lstm
+
+
 def _packed_reference(lstm, x, lengths):
     """What nn.LSTM gives each sequence of a padded batch: packed, then padded back with zeros."""
     packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
@@ -163,11 +173,7 @@ def test_unroll_shapes_on_the_input_device(topic):
 @task("unroll")
 def test_unroll_equals_nn_lstm(topic):
     g = torch.Generator().manual_seed(1)
-    cell = _fill(nn.LSTMCell(3, 4), g).double()
-    lstm = nn.LSTM(3, 4, batch_first=True).double()
-    with torch.no_grad():
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(lstm, f"{name}_l0").copy_(getattr(cell, name))
+    cell, lstm = _cell_and_lstm(g)
     x = torch.randn(2, 5, 3, generator=g, dtype=torch.float64, requires_grad=True)
     output, (h_n, c_n) = topic.unroll(cell, x)
     expected, (h_ref, c_ref) = lstm(x)
@@ -192,11 +198,7 @@ def test_unroll_equals_nn_lstm(topic):
 @task("unroll")
 def test_unroll_freezes_the_state_at_the_padding(topic):
     g = torch.Generator().manual_seed(2)
-    cell = _fill(nn.LSTMCell(3, 4), g).double()
-    lstm = nn.LSTM(3, 4, batch_first=True).double()
-    with torch.no_grad():
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(lstm, f"{name}_l0").copy_(getattr(cell, name))
+    cell, lstm = _cell_and_lstm(g)
     x, lengths = _padded(g, [4, 2, 1], input_size=3)  # (3, 4, 3), garbage after each length
     x.requires_grad_(True)
     mask = torch.arange(4) < lengths[:, None]  # (3, 4)
@@ -436,39 +438,40 @@ def test_forward_half_sees_the_past_and_backward_half_the_future(topic):
 @shapes
 @task("Tagger")
 def test_tagger_layers_and_shapes(topic):
-    model = topic.Tagger(12, 6, 5, num_layers=2)
-    check_tensor(model.embedding.weight, "Tagger(12, 6, 5).embedding.weight", shape=(12, 6),
+    model = topic.Tagger(12, 7, embed_dim=6, hidden_size=5, num_layers=2)
+    check_tensor(model.embedding.weight, "Tagger(12, 7, embed_dim=6, hidden_size=5).embedding.weight", shape=(12, 6),
                  hint="nn.Embedding(vocab_size, embed_dim)")
     assert isinstance(model.lstm, topic.BiLSTM), f"Tagger.lstm should be your BiLSTM, got {type(model.lstm).__name__}"
     sizes = [c.input_size for c in model.lstm.forward_cells]
     assert sizes == [6, 10] and len(model.lstm.backward_cells) == 2, (
-        f"Tagger(12, embed_dim=6, hidden_size=5, num_layers=2).lstm should be BiLSTM(6, 5, 2): forward cells reading "
-        f"[6, 10] features and two backward cells, got {sizes} and {len(model.lstm.backward_cells)}")
-    check_tensor(model.head.weight, "Tagger(12, 6, 5).head.weight", shape=(12, 10),
-                 hint="the head reads both directions: nn.Linear(2 * hidden_size, vocab_size)")
-    uni = topic.Tagger(12, 6, 5, bidirectional=False)
-    check_tensor(uni.head.weight, "Tagger(12, 6, 5, bidirectional=False).head.weight", shape=(12, 5),
-                 hint="one direction gives hidden_size features")
+        f"Tagger(12, 7, embed_dim=6, hidden_size=5, num_layers=2).lstm should be BiLSTM(6, 5, 2): forward cells "
+        f"reading [6, 10] features and two backward cells, got {sizes} and {len(model.lstm.backward_cells)}")
+    check_tensor(model.head.weight, "Tagger(12, 7, embed_dim=6, hidden_size=5).head.weight", shape=(7, 10),
+                 hint="the head reads both directions and scores num_classes: nn.Linear(2 * hidden_size, "
+                      "num_classes), not vocab_size")
+    uni = topic.Tagger(12, 7, embed_dim=6, hidden_size=5, bidirectional=False)
+    check_tensor(uni.head.weight, "Tagger(12, 7, embed_dim=6, hidden_size=5, bidirectional=False).head.weight",
+                 shape=(7, 5), hint="one direction gives hidden_size features")
     assert len(uni.lstm.backward_cells) == 0, "Tagger(..., bidirectional=False) should pass bidirectional to BiLSTM"
     with torch.device("meta"):
-        model = topic.Tagger(12, 6, 5)
+        model = topic.Tagger(12, 7, embed_dim=6, hidden_size=5)
     logits = model(torch.zeros(3, 4, dtype=torch.int64, device="meta"), torch.tensor([4, 3, 1]))
-    check_tensor(logits, "Tagger(12, 6, 5)(ids (3, 4), lengths) on the meta device", shape=(3, 4, 12), finite=False,
-                 hint="one row of vocab_size logits per position: (B, T, V)")
+    check_tensor(logits, "Tagger(12, 7, ...)(ids (3, 4), lengths) on the meta device", shape=(3, 4, 7), finite=False,
+                 hint="one row of num_classes logits per position: (B, T, C)")
 
 
 @gradients
 @task("Tagger")
 def test_tagger_is_embedding_bilstm_head_with_the_lengths(topic):
     g = torch.Generator().manual_seed(8)
-    model = _fill(topic.Tagger(12, 6, 5), g).double()
+    model = _fill(topic.Tagger(12, 7, embed_dim=6, hidden_size=5), g).double()
     ids = torch.randint(5, 12, (3, 6), generator=g)
     lengths = torch.tensor([6, 2, 4])
     ids[torch.arange(6) >= lengths[:, None]] = 0  # [PAD]
     logits = model(ids, lengths)
     output, _ = model.lstm(F.embedding(ids, model.embedding.weight), lengths)
     expected = F.linear(output, model.head.weight, model.head.bias)
-    assert_close(logits, expected, "Tagger(12, 6, 5)(ids, lengths)", atol=1e-10,
+    assert_close(logits, expected, "Tagger(12, 7, embed_dim=6, hidden_size=5)(ids, lengths)", atol=1e-10,
                  hint="embed the ids, run self.lstm(embedded, lengths) (pass the lengths on, or the backward "
                       "direction starts at the padding), then apply self.head at every position")
 
@@ -478,7 +481,7 @@ def test_tagger_is_embedding_bilstm_head_with_the_lengths(topic):
 def test_train_step_against_hand_written_adam_steps(topic):
     ids, targets, lengths = next_token_task(8, vocab_size=12, length=(2, 6), seed=3)  # targets -100 at the padding
     torch.manual_seed(0)
-    model = topic.Tagger(12, 6, 5)
+    model = topic.Tagger(12, 12, embed_dim=6, hidden_size=5)
     reference = copy.deepcopy(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     losses = [topic.train_step(model, optimizer, (ids[:4], targets[:4], lengths[:4])),
@@ -514,7 +517,7 @@ def test_bidirectional_tags_the_next_token_and_unidirectional_cannot(topic, seed
     scores = {}
     for bidirectional in (True, False):
         torch.manual_seed(seed)
-        model = topic.Tagger(10, 16, 32, bidirectional=bidirectional).to(device)
+        model = topic.Tagger(10, 10, embed_dim=16, hidden_size=32, bidirectional=bidirectional).to(device)
         losses = topic.train(model, ids.to(device), targets.to(device), lengths.to(device), epochs=4, lr=0.03,
                              batch_size=64, seed=seed)
         assert len(losses) == 4, f"train(..., epochs=4) should return 4 losses, got {len(losses)}"
