@@ -479,7 +479,7 @@ def test_recalls_the_first_token_of_short_sequences(topic, seed, device):
     losses = topic.train(model, X.to(device), y.to(device), epochs=8, lr=0.01, batch_size=32, seed=seed)
     assert losses[-1] < losses[0], f"the loss should fall during training: first {losses[0]:.4f}, last {losses[-1]:.4f}"
     acc = token_accuracy(model, X_test.to(device), y_test.to(device))
-    assert_at_least(acc, 0.9, f"test accuracy of recalling the first of 3-5 tokens (seed {seed})", chance=0.2,
+    assert_at_least(acc, 0.9, "test accuracy of recalling the first of 3-5 tokens", chance=0.2,
                     hint="the solution reaches 1.0 on every seed; an RNN that does not carry its state from step "
                          "to step stays near chance (0.2): it sees only the last token")
 

@@ -355,9 +355,9 @@ def test_lstm_remembers_the_first_token_where_a_vanilla_rnn_forgets(topic, seed,
             f"(forget_bias 3) names the first token (the solution: 0.97-1.0); a vanilla RNN stays at chance "
             f"(here {rnn:.2f}): its gradient vanishes across 20+ steps. Without the forget-gate bias the LSTM "
             "stays at chance too")
-    assert_at_least(lstm, 0.9, f"recall test accuracy of an LSTM with a forget-gate bias (seed {seed})", chance=0.2,
+    assert_at_least(lstm, 0.9, "recall test accuracy of an LSTM with a forget-gate bias", chance=0.2,
                     hint=hint)
-    assert_at_most(rnn, 0.35, f"recall test accuracy of the vanilla RNN baseline (seed {seed})",
+    assert_at_most(rnn, 0.35, "recall test accuracy of the vanilla RNN baseline",
                    hint="the baseline is nn.RNN in the given Tagger: leave kind='rnn' as it is")
 
 
@@ -429,7 +429,7 @@ def test_gru_equals_nn_gru_forward_and_backward(topic):
 @task("GRU")
 def test_gru_remembers_the_first_token(topic, seed, device):
     gru = _recall_accuracy(topic, "gru", None, 2, seed, device)
-    assert_at_least(gru, 0.9, f"recall test accuracy of a GRU (seed {seed})", chance=0.2,
+    assert_at_least(gru, 0.9, "recall test accuracy of a GRU", chance=0.2,
                     hint="after 100 Adam steps on sequences of 20-30 tokens a GRU names the first token (the solution: "
                          "1.0 on 20 seeds): its update gate z copies h forward, as the LSTM's forget gate copies c")
 

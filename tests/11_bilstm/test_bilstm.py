@@ -528,10 +528,10 @@ def test_bidirectional_tags_the_next_token_and_unidirectional_cannot(topic, seed
         scores[bidirectional] = (predicted == test_targets)[tagged].float().mean().item()
     hint = ("the solution's bidirectional tagger reaches 0.99-1.0 in 40 steps and the unidirectional one stays at "
             "chance (0.18-0.22): ")
-    assert_at_least(scores[True], 0.9, f"next-token test accuracy of the bidirectional tagger (seed {seed})",
+    assert_at_least(scores[True], 0.9, "next-token test accuracy of the bidirectional tagger",
                     chance=chance, hint=hint + "the backward half at t must have read x_{t+1}; check the lengths reach "
                                                "the BiLSTM and the head reads both halves")
-    assert_at_most(scores[False], 0.3, f"next-token test accuracy of the unidirectional tagger (seed {seed})",
+    assert_at_most(scores[False], 0.3, "next-token test accuracy of the unidirectional tagger",
                    hint=hint + "a forward-only model that beats chance sees the future: bidirectional=False must drop "
                                "the backward direction entirely")
 
