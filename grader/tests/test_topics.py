@@ -66,7 +66,9 @@ def test_mutant_is_caught(topic, mutant, tmp_path):
     # slow a later test down to its time limit costs nothing more (the rest do not run).
     records = runner.run_inprocess([topic.slug], target, extra=["-x"])[topic.slug]
     failing = [r.name for r in records if r.status in ("fail", "error") and not r.message.startswith("did not run")]
-    assert failing, f"{topic.slug}: the mutant '{mutant}' passes every test; the suite misses this bug"
+    unfinished = [f"{r.name}: {r.message}" for r in records if r.status == "error" and r.message.startswith("did not run")]
+    assert failing or unfinished, f"{topic.slug}: the mutant '{mutant}' passes every test; the suite misses this bug"
+    assert failing, f"{topic.slug}: the suite did not finish on the mutant '{mutant}' (pytest itself broke): {unfinished}"
 
 
 @pytest.mark.parametrize("topic", BUILT, ids=lambda t: t.slug)
