@@ -28,7 +28,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from grader import roadmap, runner
+from grader import roadmap, rules, runner
 from grader.grading import show
 
 SETTLE = 0.05  # seconds a file must stay unchanged before it is run (editors write in steps)
@@ -44,10 +44,16 @@ def warm_up(topic: roadmap.Topic, *, freeze: bool = True) -> None:
 
     torch.set_num_threads(1)  # as tests/conftest.py does, before any parallel work
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)  # the first optimizer imports torch._dynamo
-    for path in sorted(topic.tests().glob("*.py")):
+    # What the suite and the topic's file import, even inside a function (torchvision in
+    # a test that compares with it), and the modules that hold its off-limits callables.
+    for path in [*sorted(topic.tests().glob("*.py")), topic.solution()]:
         for name in _imports(path):
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
+    for calls in topic.off_limits.values():
+        for name in calls:
+            with contextlib.suppress(Exception):
+                rules.resolve(name)
     # Everything imported so far lives as long as the watcher: the garbage collector of
     # each child can skip it (pytest collects several times at exit: 0.5 s otherwise).
     if freeze:
@@ -57,9 +63,9 @@ def warm_up(topic: roadmap.Topic, *, freeze: bool = True) -> None:
 
 
 def _imports(path: Path) -> list[str]:
-    """The absolute module names a file imports at its top level."""
+    """The absolute module names a file imports, at its top level or inside a function."""
     names = []
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
