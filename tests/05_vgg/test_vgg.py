@@ -43,7 +43,7 @@ PARAMETERS = {
     "vgg11": 132_863_336, "vgg11_bn": 132_868_840, "vgg13": 133_047_848, "vgg13_bn": 133_053_736,
     "vgg16": 138_357_544, "vgg16_bn": 138_365_992, "vgg19": 143_667_240, "vgg19_bn": 143_678_248,
 }
-BAR = 0.8  # 8 epochs, seeds 0-29: 0.86-0.95 (mean 0.92); chance 0.1; without BatchNorm 0.09-0.11
+BAR = 0.8  # 9 epochs, seeds 0-29: 0.89-0.96 (mean 0.93); chance 0.1; without BatchNorm 0.09-0.11
 CLASSIFIER = ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
 
 
@@ -500,10 +500,13 @@ def test_narrow_vgg_bn_learns_colour_shapes(topic, seed, device):
     with torch.no_grad(), calling(MODEL):
         logits = model(X[:2])
     check_tensor(logits, "the narrow VGG-11's logits for 2 images", shape=(2, 10), dtype=X.dtype)
+    # channels_last (NHWC) memory: the same model and numbers, a quarter faster on a CPU.
+    model = model.to(memory_format=torch.channels_last)
+    X, X_test = (t.contiguous(memory_format=torch.channels_last) for t in (X, X_test))
     model.train()
     with calling(TRAINING):
-        topic.train(model, X, y, epochs=8, batch_size=64, lr=0.05, seed=seed)
+        topic.train(model, X, y, epochs=9, batch_size=64, lr=0.05, seed=seed)
     acc = accuracy_of(model, X_test, y_test)
     assert_at_least(acc, BAR, "test accuracy of a narrow VGG-11 with BatchNorm on 32x32 colour shapes",
-                    chance=0.1, hint="the solution reaches about 0.92; without BatchNorm this run stays at chance. "
+                    chance=0.1, hint="the solution reaches about 0.93; without BatchNorm this run stays at chance. "
                                      "Check BatchNorm's place (after the conv, before ReLU) and forward()")
