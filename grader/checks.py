@@ -235,6 +235,21 @@ def check_on_meta(name: str, fn: Callable, *args, shape: Sequence[int] | None = 
                         hint=hint or DEVICE)
 
 
+def check_follows_the_input(make: Callable[[], torch.nn.Module], x: torch.Tensor, shape: Sequence[int],
+                            name: str) -> None:
+    """The module `make()` builds runs on the meta device, and in float64 as it does in float32.
+
+        check_follows_the_input(lambda: topic.Down(4, 8), torch.randn(2, 4, 11, 7), (2, 8, 5, 3), "Down(4, 8)")
+    """
+    __tracebackhide__ = True
+    hint = ("every tensor the module makes must follow the input: torch.zeros(n) with no device= lands on the CPU "
+            "(use torch.zeros_like(x) or device=x.device), and a .float() turns float64 into float32")
+    with torch.no_grad():
+        check_on_meta(name, make().eval().to("meta"), x.to("meta"), shape=shape, hint=hint)
+        check_tensor(make().eval().double()(x.double()), f"{name} in float64 (module.double(), float64 input)",
+                     shape=shape, dtype=torch.float64, hint=hint)
+
+
 def _meta_failure(exc: Exception) -> str | None:
     """'device', 'values' (code that reads values) or None (not the meta device's doing), from torch's messages."""
     if isinstance(exc, _NeedsValues):

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.checks import assert_at_least, assert_at_most, assert_close, check_on_meta, check_tensor
+from grader.checks import assert_at_least, assert_at_most, assert_close, check_follows_the_input, check_tensor
 from kata.images import shapes as shape_images
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -139,17 +139,6 @@ def compare_block(topic, name: str, inplanes: int, planes: int, stride: int, wit
     assert_close(got, expected, f"{where} output, eval mode, random weights and BatchNorm statistics",
                  atol=1e-5, rtol=1e-4, hint=hint)
     compare_in_train_mode(reference, ours, x, where, atol=1e-5)
-
-
-def check_follows_the_input(make, x: torch.Tensor, shape: tuple, name: str) -> None:
-    """make() builds the module; it must run on the meta device and in float64 as it does in float32 on the CPU."""
-    __tracebackhide__ = True
-    hint = ("every tensor the module makes must follow the input: torch.zeros(n) with no device= lands on the CPU "
-            "(use torch.zeros_like(x) or device=x.device), and a .float() turns float64 into float32")
-    with torch.no_grad():
-        check_on_meta(name, make().eval().to("meta"), x.to("meta"), shape=shape, hint=hint)
-        check_tensor(make().eval().double()(x.double()), f"{name} in float64 (module.double(), float64 input)",
-                     shape=shape, dtype=torch.float64, hint=hint)
 
 
 # ------------------------------------------------------------------ BasicBlock

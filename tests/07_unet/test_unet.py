@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import kata.datasets
-from grader.checks import assert_at_least, assert_close, check_on_meta, check_tensor
+from grader.checks import assert_at_least, assert_close, check_follows_the_input, check_on_meta, check_tensor
 from kata.images import segmentation
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -28,17 +28,6 @@ def _randomise_batchnorm(module, g):
                 bn.weight.copy_(torch.rand(bn.num_features, generator=g) + 0.5)
                 bn.bias.copy_(torch.randn(bn.num_features, generator=g) * 0.2)
     return module
-
-
-def _follows_the_input(make, x, shape, name):
-    """make() builds the module; it must run on the meta device and in float64 as in float32 on the CPU."""
-    __tracebackhide__ = True
-    hint = ("every tensor the module makes must follow the input: torch.zeros(n) with no device= lands on the CPU "
-            "(use torch.zeros_like(x) or device=x.device), and a .float() turns float64 into float32")
-    with torch.no_grad():
-        check_on_meta(name, make().eval().to("meta"), x.to("meta"), shape=shape, hint=hint)
-        check_tensor(make().eval().double()(x.double()), f"{name} in float64 (module.double(), float64 input)",
-                     shape=shape, dtype=torch.float64, hint=hint)
 
 
 def _no_batchnorm(module, name):
@@ -71,7 +60,7 @@ def test_double_conv_keeps_the_size(topic):
     y = block(torch.randn(2, 3, 9, 7))
     check_tensor(y, "DoubleConv(3, 5)(x) for x of shape (2, 3, 9, 7)", shape=(2, 5, 9, 7), dtype=torch.float32,
                  hint="a 3x3 convolution without padding=1 loses a pixel on each border")
-    _follows_the_input(lambda: topic.DoubleConv(3, 5), torch.randn(2, 3, 9, 7), (2, 5, 9, 7), "DoubleConv(3, 5)")
+    check_follows_the_input(lambda: topic.DoubleConv(3, 5), torch.randn(2, 3, 9, 7), (2, 5, 9, 7), "DoubleConv(3, 5)")
 
 
 @gradients
@@ -133,7 +122,7 @@ def test_down_halves_the_size(topic):
                      shape=(2, 8, height // 2, width // 2),
                      dtype=torch.float32,
                      hint="a 2x2 max-pool with stride 2 halves H and W (rounding down), then DoubleConv(4, 8)")
-    _follows_the_input(lambda: topic.Down(4, 8), torch.randn(2, 4, 11, 7), (2, 8, 5, 3), "Down(4, 8)")
+    check_follows_the_input(lambda: topic.Down(4, 8), torch.randn(2, 4, 11, 7), (2, 8, 5, 3), "Down(4, 8)")
 
 
 @gradients
@@ -286,8 +275,8 @@ def test_unet_output_has_the_input_size(topic):
                               "size (pad_to_match) so the output keeps the input's size")
     _no_batchnorm(topic.UNet(in_channels=3, num_classes=2, depth=2, width=4, batch_norm=False),
                   "UNet(depth=2, width=4, batch_norm=False) (inc, every Down and every Up)")
-    _follows_the_input(lambda: topic.UNet(in_channels=1, num_classes=1, depth=2, width=2), torch.randn(1, 1, 9, 11),
-                       (1, 1, 9, 11), "UNet(depth=2, width=2) on (1, 1, 9, 11)")
+    check_follows_the_input(lambda: topic.UNet(in_channels=1, num_classes=1, depth=2, width=2),
+                            torch.randn(1, 1, 9, 11), (1, 1, 9, 11), "UNet(depth=2, width=2) on (1, 1, 9, 11)")
 
 
 @shapes
