@@ -30,6 +30,13 @@ CHECKLIST = {
     "device": "device, dtype and randomness follow the inputs",
     "inputs": "numerics are tested on the inputs where a bug shows",
     "init": "initialisation and training-mode state are checked",
+    "falsy": "every argument also takes a falsy value (0, 0.0, False, an empty tuple) that the code must not read as "
+             "'not given'",
+    "method_args": "every method is called with its own arguments, different from those the object was built with",
+    "in_place": "a function that promises to work in place changes the caller's tensors, and one that does not "
+                "leaves them alone",
+    "constants": "documented constants and defaults are tested on inputs where getting them wrong changes the "
+                 "result",
 }
 
 
