@@ -2,13 +2,16 @@
 
 A Grade holds one Record per test function of the suite's outline (parameters
 aggregated), so a topic's score does not depend on how many cases a test loops over.
-Results are kept per content (the learner's file, the suite, the grader): a topic
-whose files did not change since the last run is not run again.
+Results are kept per content (the learner's file as it was imported, every other file
+under test the run imported before the topic's last test, the suite, the grader): a
+topic none of whose files changed since the last run is not run again; results the
+machine may have caused (a time-out, memory, a full disk) are never kept.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -60,19 +63,18 @@ def file_state(topic: roadmap.Topic, exercises: Path | None = None) -> tuple[str
     return ("untouched" if data == stubs.stub_for(topic).encode("utf-8") else "edited"), ""
 
 
-def run_key(topic: roadmap.Topic, path: Path, *, seed: int, device: str, memory_limit: str | None) -> str:
-    """A digest of everything a topic's results depend on: the file under test, its suite,
-    the grader, the data generators, the settings and the versions."""
+def suite_key(topic: roadmap.Topic, *, seed: int, device: str, memory_limit: str | None) -> str:
+    """A digest of everything a topic's results depend on besides the files under test: its
+    suite, the grader, the data generators, the settings and the versions."""
     h = hashlib.sha256()
 
     def add(label: str, data: bytes) -> None:
         h.update(f"{label}\0{len(data)}\0".encode())
         h.update(data)
 
-    add("file", path.read_bytes())
     root = roadmap.ROOT
     shared = [root / "tests" / "conftest.py", root / "pyproject.toml", roadmap.ROADMAP_FILE]
-    for folder in (topic.tests(), root / "grader", root / "kata"):
+    for folder in (topic.tests(), root / "grader", root / "grader" / "plugin", root / "kata"):
         shared += sorted(p for p in folder.glob("*.py"))
     for p in shared:
         if p.is_file():
@@ -80,6 +82,28 @@ def run_key(topic: roadmap.Topic, path: Path, *, seed: int, device: str, memory_
     versions = f"{sys.version}|{_version('torch')}|{_version('pytest')}|{seed}|{device}|{memory_limit}"
     add("settings", versions.encode())
     return h.hexdigest()
+
+
+def _digest(path: str | Path) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _cache_key(topic: roadmap.Topic, suite: str, file_digest: str) -> str:
+    return f"{topic.slug}:{suite}:{file_digest}"
+
+
+def _cached(kept: dict, key: str) -> list[Record] | None:
+    """The kept records under `key`, if every file they depended on is still what ran then."""
+    entry = kept.get(key)
+    if not isinstance(entry, dict) or not isinstance(entry.get("records"), list):
+        return None  # absent, or written by an older grader
+    dependencies = entry.get("dependencies", {})
+    if any(_digest(path) != digest for path, digest in dependencies.items()):
+        return None
+    return [Record.from_json(r) for r in entry["records"]]
 
 
 def _version(package: str) -> str:
@@ -109,10 +133,21 @@ def aggregate(topic: roadmap.Topic, records: list[Record]) -> list[Record]:
     return suite_errors + tests
 
 
+# What the machine, not the code, can cause: such results are never kept.
+ENVIRONMENT = ("Timeout", "ran out of time", "hit the time limit earlier", "did not stop at its", "MemoryError",
+               "can't allocate memory", "more memory than", "killed by the system", "No space left on device",
+               "Errno 28", "Errno 122", "Disk quota exceeded", "Too many open files",
+               "Resource temporarily unavailable", "the test process crashed", "did not start a test")
+
+
 def _cacheable(records: list[Record]) -> bool:
-    """Results worth keeping: every test reported (no crash, time-out or stop in between)."""
-    return bool(records) and all(r.status is not None and r.name != "(suite)"
-                                 and not r.message.startswith("did not run to the end") for r in records)
+    """Results worth keeping: every test reported (no crash, time-out or stop in between), and
+    nothing in them that the machine may have caused (a time-out on a busy machine, memory,
+    a full disk): those are run again next time."""
+    if not records or any(r.status is None or r.name == "(suite)" or r.message.startswith("did not run to the end")
+                          for r in records):
+        return False
+    return not any(marker in r.message or marker in r.details for r in records for marker in ENVIRONMENT)
 
 
 def _changed_suite(topic: roadmap.Topic, changes: dict[str, list[str]] | None) -> str:
@@ -146,13 +181,15 @@ def grade(topics: list[roadmap.Topic], *, seed: int = 0, device: str = "cpu", ex
     states = {t.slug: file_state(t, exercises) for t in built}
     refused = {t.slug: _changed_suite(t, changes) for t in built}
     edited = [t for t in built if states[t.slug][0] == "edited" and not refused[t.slug]]
-    keys = {t.slug: run_key(t, t.file_in(exercises), seed=seed, device=device, memory_limit=memory_limit)
-            for t in edited} if cache else {}
+    suites_now = {t.slug: suite_key(t, seed=seed, device=device, memory_limit=memory_limit)
+                  for t in edited} if cache else {}
     kept = state.load_results() if cache else {}
     results: dict[str, list[Record]] = {}
     for t in edited:
-        if cache and keys[t.slug] in kept:
-            results[t.slug] = [Record.from_json(r) for r in kept[keys[t.slug]]]
+        digest = _digest(t.file_in(exercises)) if cache else None
+        hit = _cached(kept, _cache_key(t, suites_now[t.slug], digest)) if digest else None
+        if hit is not None:
+            results[t.slug] = hit
     to_run = [t.slug for t in edited if t.slug not in results]
     started: list[str] = []
 
@@ -161,13 +198,21 @@ def grade(topics: list[roadmap.Topic], *, seed: int = 0, device: str = "cpu", ex
         if progress is not None:
             progress(slug, len(started), len(to_run))
 
+    dependencies: dict[str, dict[str, str]] = {}
     results.update(runner.run(to_run, exercises, seed=seed, device=device, time_limit=time_limit,
-                              memory_limit=memory_limit, progress=started_topic))
+                              memory_limit=memory_limit, progress=started_topic, dependencies=dependencies))
     if cache and to_run:
+        by_slug = {t.slug: t for t in edited}
         for slug in to_run:
-            if _cacheable(results[slug]):
-                kept.pop(keys[slug], None)
-                kept[keys[slug]] = [r.to_json() for r in results[slug]]
+            # Kept under the file as it was imported (not as it was before the run: the learner
+            # may have saved it since), with every other file under test the run depended on.
+            depends = dict(dependencies.get(slug, {}))
+            tested = depends.pop(os.path.realpath(by_slug[slug].file_in(exercises)), None)
+            if tested is None or not _cacheable(results[slug]):
+                continue
+            key = _cache_key(by_slug[slug], suites_now[slug], tested)
+            kept.pop(key, None)
+            kept[key] = {"dependencies": depends, "records": [r.to_json() for r in results[slug]]}
         state.save_results(kept)
     return [_grade_one(t, exercises, states.get(t.slug, ("", "")), refused.get(t.slug, ""), results.get(t.slug, []))
             for t in topics]

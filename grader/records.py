@@ -52,7 +52,14 @@ class Record:
 
     @classmethod
     def from_json(cls, data: dict) -> Record:
-        return cls(**{**data, "metrics": [Metric(**m) for m in data.get("metrics", [])]})
+        text = {key: printable(data[key]) for key in ("name", "message", "details") if isinstance(data.get(key), str)}
+        return cls(**{**data, **text, "metrics": [Metric(**m) for m in data.get("metrics", [])]})
+
+
+def printable(text: str) -> str:
+    """`text` with what no UTF-8 output can show (a lone surrogate from the learner's message)
+    written as an escape: `\\udcff`."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def by_topic(slugs: list[str], records: list[Record]) -> dict[str, list[Record]]:

@@ -71,6 +71,7 @@ class _Child:
     started: list[str] = field(default_factory=list)  # topics, in the order their first test started
     cause: str = ""  # why it ended before every test reported ("" when none is known)
     timed_out: bool = False  # the last started topic ran out of time
+    dependencies: dict[str, dict[str, str]] = field(default_factory=dict)  # topic -> {file under test: sha256}
 
     def unfinished(self, slug: str) -> bool:
         records = [r for r in self.records.values() if r.topic == slug]
@@ -79,28 +80,32 @@ class _Child:
 
 def run(slugs: list[str], target: Path, *, seed: int = 0, device: str = "cpu", extra: list[str] = (),
         time_limit: float | Mapping[str, float] = TOPIC_TIME_LIMIT, memory_limit: str | None = None,
-        progress: Callable[[str], None] | None = None) -> dict[str, list[Record]]:
+        progress: Callable[[str], None] | None = None,
+        dependencies: dict[str, dict[str, str]] | None = None) -> dict[str, list[Record]]:
     """Run the suites of `slugs` against `target` in child processes: {slug: records}.
 
     `time_limit` is seconds per topic (one figure, or one per slug); `memory_limit`
     the plugin's --kata-memory-limit (None: its default); `progress(slug)` is called
-    when a topic's first test starts.
+    when a topic's first test starts. `dependencies`, when given, receives for each
+    topic the files under test its results depend on ({path: sha256 of what ran}).
     """
     final: dict[str, list[Record]] = {}
     options = dict(seed=seed, device=device, extra=list(extra), time_limit=time_limit,
                    memory_limit=memory_limit, progress=progress)
     if slugs:
-        _grade(list(slugs), target, final, options)
+        _grade(list(slugs), target, final, options, dependencies if dependencies is not None else {})
     return {slug: final[slug] for slug in slugs}
 
 
-def _grade(slugs: list[str], target: Path, final: dict[str, list[Record]], options: dict) -> None:
+def _grade(slugs: list[str], target: Path, final: dict[str, list[Record]], options: dict,
+           dependencies: dict[str, dict[str, str]]) -> None:
     child = _run_child(slugs, target, **options)
     records = by_topic(slugs, list(child.records.values()))
     unfinished = [slug for slug in slugs if child.unfinished(slug)]
     for slug in slugs:
         if slug not in unfinished:
             final[slug] = records[slug]
+            dependencies[slug] = child.dependencies.get(slug, {})
     if not unfinished:
         return
     if len(slugs) == 1:
@@ -109,15 +114,15 @@ def _grade(slugs: list[str], target: Path, final: dict[str, list[Record]], optio
     culprit = child.started[-1] if child.started and child.started[-1] in unfinished else None
     if culprit is None:  # it died before any topic was at work: grade each alone
         for slug in unfinished:
-            _grade([slug], target, final, options)
+            _grade([slug], target, final, options, dependencies)
         return
     if child.timed_out:  # it spent its time already: no second run
         final[culprit] = _finish(culprit, records[culprit], child.cause)
     else:  # alone, it shows whether it was at fault
-        _grade([culprit], target, final, options)
+        _grade([culprit], target, final, options, dependencies)
     rest = [slug for slug in unfinished if slug != culprit]
     if rest:
-        _grade(rest, target, final, options)
+        _grade(rest, target, final, options, dependencies)
 
 
 def _limit(time_limit: float | Mapping[str, float], slug: str) -> float:
@@ -129,7 +134,7 @@ def _limit(time_limit: float | Mapping[str, float], slug: str) -> float:
 def _run_child(slugs: list[str], target: Path, *, seed: int, device: str, extra: list[str],
                time_limit: float | Mapping[str, float], memory_limit: str | None,
                progress: Callable[[str], None] | None) -> _Child:
-    from grader.plugin import DEFAULT_MEMORY_LIMIT, read_results
+    from grader.plugin import DEFAULT_MEMORY_LIMIT, read_dependencies, read_results
 
     child = _Child()
     limits = [f"--kata-memory-limit={memory_limit if memory_limit is not None else DEFAULT_MEMORY_LIMIT}"]
@@ -173,6 +178,7 @@ def _run_child(slugs: list[str], target: Path, *, seed: int, device: str, extra:
                 _kill_group(proc)
         records, last = read_results(results)
         child.records = records
+        child.dependencies = read_dependencies(results)
         output = log.read_bytes()[-4000:].decode("utf-8", "replace")
     child.cause = killed or _cause(proc.returncode, last, output)
     running = last.get("started", {}).get("nodeid")

@@ -78,7 +78,7 @@ def forget_hints(slug: str) -> None:
 
 
 def load_results() -> dict:
-    """The last results: {key: [record as JSON, ...]} (key: grading.run_key)."""
+    """The last results: {key: {"dependencies": {...}, "records": [record as JSON, ...]}} (grading._cache_key)."""
     return _load_json("results.json", "the results cache")
 
 

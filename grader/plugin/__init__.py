@@ -18,7 +18,7 @@ One concern per module (imports run one way, top to bottom; none imports this pa
 - `routing`: which files a run tests, and the header that says so;
 - `loading`: the `topic` fixture, which imports the file under test;
 - `run`: one run's state, and the rule that every collected test must report;
-- `torchstate`: PyTorch's and the shared modules' global state, put back before each test;
+- `isolation`: PyTorch's and the shared modules' global state, put back between tests and topics;
 - `exits`: os._exit(), forked children and hangs;
 - `reports`: what a learner reads when a test fails;
 - `diffs`: short explanations of failed comparisons of big containers;
@@ -35,14 +35,14 @@ import pytest
 from grader.plugin.loading import ImportFailed, MissingName, ReturnError, load_file
 from grader.plugin.memory import DEFAULT_MEMORY_LIMIT, limit_memory, parse_size
 from grader.plugin.reports import short_message
-from grader.plugin.results import ResultsWriter, read_results
+from grader.plugin.results import ResultsWriter, read_dependencies, read_results
 from grader.plugin.routing import check_device, redirect
 from grader.plugin.run import RUN, Run
 
 pytest_plugins = [
     "grader.plugin.loading",
     "grader.plugin.run",
-    "grader.plugin.torchstate",
+    "grader.plugin.isolation",
     "grader.plugin.exits",
     "grader.plugin.reports",
     "grader.plugin.diffs",
@@ -50,7 +50,7 @@ pytest_plugins = [
 ]
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "ImportFailed", "MissingName", "ResultsWriter", "ReturnError", "load_file",
-           "parse_size", "read_results", "redirect", "short_message"]
+           "parse_size", "read_dependencies", "read_results", "redirect", "short_message"]
 
 TARGET_HELP = ("whose files the hidden suites test: 'exercises' (yours, the default), 'solutions' "
                "(the reference) or a folder laid out like them")
@@ -88,6 +88,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN] = Run(config)
     config.pluginmanager.register(config.stash[RUN], "kata-run")
     if config.getoption("--kata-results"):
-        writer = ResultsWriter(config.getoption("--kata-results"), config.getoption("--kata-seed"))
+        writer = ResultsWriter(config.getoption("--kata-results"), config.getoption("--kata-seed"), config.kata_target)
         config.pluginmanager.register(writer, "kata-results")
 

@@ -4,7 +4,9 @@ cause, instead of pages of traceback; and the one-line reason the grader shows."
 
 from __future__ import annotations
 
+import re
 import sys
+import unittest
 from pathlib import Path
 
 import pytest
@@ -13,14 +15,7 @@ from grader.plugin.exits import ExitCalled, timed_out
 from grader.plugin.loading import ImportFailed, MissingName, ReturnError
 from grader.plugin.memory import out_of_memory, size_text
 from grader.plugin.run import in_hidden_suite, run_of, target_file
-from grader.plugin.where import (
-    MAX_LINE,
-    display,
-    first_line,
-    learner_frame,
-    location,
-    summary,
-)
+from grader.plugin.where import MAX_LINE, display, first_line, learner_frame, location, summary, text_of
 from grader.text import shorten
 
 OUTPUT_CAP = 10_000  # characters of captured output kept per section of a report
@@ -41,7 +36,8 @@ def _todo_message(excinfo: pytest.ExceptionInfo, target: Path | None) -> str | N
     if not entry.path or Path(str(entry.path)).resolve() != target:
         return None
     where = f"{display(Path(str(entry.path)))}:{entry.lineno}"
-    return f"not implemented yet ({where}): {excinfo.value}" if str(excinfo.value) else f"not implemented yet ({where})"
+    todo = text_of(excinfo.value)
+    return f"not implemented yet ({where}): {todo}" if todo else f"not implemented yet ({where})"
 
 
 def _learner_error(item: pytest.Item, excinfo: pytest.ExceptionInfo, target: Path | None) -> str | None:
@@ -70,12 +66,18 @@ def _learner_error(item: pytest.Item, excinfo: pytest.ExceptionInfo, target: Pat
 
 
 def _skipped_by_learner(excinfo: pytest.ExceptionInfo, target: Path | None) -> str | None:
-    if not excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
+    """A skip or an xfail raised from the file under test (pytest's, or unittest's SkipTest)."""
+    if not excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception, unittest.SkipTest)):
         return None
     entry = learner_frame(excinfo, target)
     if entry is None:
         return None
-    what = "pytest.xfail()" if excinfo.errisinstance(pytest.xfail.Exception) else "pytest.skip()"
+    if excinfo.errisinstance(pytest.xfail.Exception):
+        what = "pytest.xfail()"
+    elif excinfo.errisinstance(unittest.SkipTest):
+        what = "raise unittest.SkipTest"
+    else:
+        what = "pytest.skip()"
     return f"your code called {what} at {location(entry)}: a test cannot be skipped by the file it tests"
 
 
@@ -89,6 +91,7 @@ def _cap(text: str) -> str:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    raised = call.excinfo  # before pytest's unittest plugin turns a SkipTest into a skip of its own
     report = yield
     run = run_of(item.config)
     report.sections = [(title, _cap(text)) for title, text in report.sections]
@@ -107,7 +110,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             report.longrepr = (f"not run: {display(path)} could not be imported "
                                f"(the reason is shown once, under {first})")
         return report
-    skipped = _skipped_by_learner(excinfo, target)
+    skipped = _skipped_by_learner(excinfo, target) or (raised is not None and _skipped_by_learner(raised, target))
     if skipped:
         report.outcome = "failed"
         report.longrepr = skipped
@@ -127,9 +130,20 @@ def metrics() -> list[dict]:
 
 
 def short_message(report: pytest.TestReport) -> str:
-    """The one-line reason a test failed, as the grader shows it."""
+    """The one-line reason a test failed (or was skipped), as the grader shows it."""
     longrepr = report.longrepr
     crash = getattr(longrepr, "reprcrash", None)
-    text = crash.message if crash is not None else str(longrepr)
+    if crash is not None:
+        text = crash.message
+    elif isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
+        text = str(longrepr[2]).removeprefix("Skipped: ")
+    else:
+        text = str(longrepr)
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    return shorten(lines[0], MAX_LINE) if lines else ""
+    first = lines[0] if lines else ""
+    first = _OWN_EXCEPTION.sub("", first)  # `grader.plugin.loading.ImportFailed: ...`: the message is the news
+    return shorten(first, MAX_LINE)
+
+
+# The plugin's own exception classes, as pytest prefixes a crash message with them.
+_OWN_EXCEPTION = re.compile(r"^(?:grader\.plugin(?:\.\w+)*\.)?(?:ImportFailed|OffLimits|ExitCalled): ")

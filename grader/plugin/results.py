@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,20 +22,53 @@ class ResultsWriter:
 
         {"event": "collected", "records": [...]}   every test, status null
         {"event": "started", "nodeid": ..., "topic": ...}
+        {"event": "loaded", "files": {path: sha256}}   files under test imported since the last one
         {"event": "record", "nodeid": ..., "record": {...}}   after a test's teardown
         {"event": "finished", "exitstatus": 0, "stopped": "..."}
+
+    A topic's results depend on every file under test that was imported before its last
+    record (its own, one it imports, and those of the topics run before it in the same
+    process): `read_dependencies` gives them, and the grader's cache keys on them.
     """
 
-    def __init__(self, path: str, seed: int) -> None:
+    def __init__(self, path: str, seed: int, target: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = self.path.open("a", encoding="utf-8")
         self.seed = seed
+        self.target = os.path.realpath(target) + os.sep
+        self.pid = os.getpid()
         self.records: dict[str, Record] = {}
+        self.loaded: set[str] = set()  # module names already looked at
 
     def _emit(self, event: dict) -> None:
-        self.file.write(json.dumps(event) + "\n")
+        if os.getpid() != self.pid or self.file.closed:  # a process the learner's code forked: not its to say
+            return
+        self.file.write(json.dumps(event) + "\n")  # ASCII: a lone surrogate is escaped, not an error
         self.file.flush()
+
+    def abort(self, reason: str) -> None:
+        """The run ends now (the watchdog): say why, as a finished run would."""
+        self._emit({"event": "finished", "exitstatus": 1, "stopped": reason})
+
+    def _new_files_under_test(self) -> dict[str, str]:
+        """Files under the target imported since the last look, with the digest of what ran."""
+        files = {}
+        for name, module in list(sys.modules.items()):
+            if name in self.loaded:
+                continue
+            self.loaded.add(name)
+            file = getattr(module, "__file__", None)
+            if not isinstance(file, str) or not os.path.realpath(file).startswith(self.target):
+                continue
+            digest = getattr(module, "__kata_sha256__", None)
+            if digest is None:  # imported the usual way (a topic importing another): as it is now
+                try:
+                    digest = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+                except OSError:
+                    digest = "unreadable"
+            files[os.path.realpath(file)] = digest
+        return files
 
     def pytest_runtest_logstart(self, nodeid: str, location) -> None:
         record = self.records.get(nodeid)
@@ -58,6 +94,9 @@ class ResultsWriter:
                 record.metrics = [Metric(**m, seed=self.seed) for m in value]
 
     def pytest_runtest_logfinish(self, nodeid: str, location) -> None:
+        files = self._new_files_under_test()
+        if files:
+            self._emit({"event": "loaded", "files": files})
         record = self.records.get(nodeid)
         if record is not None:
             self._emit({"event": "record", "nodeid": nodeid, "record": record.to_json()})
@@ -106,3 +145,21 @@ def read_results(path: Path) -> tuple[dict[str, Record], dict]:
         else:
             events[event["event"]] = event
     return records, events
+
+
+def read_dependencies(path: Path) -> dict[str, dict[str, str]]:
+    """{topic: {file: sha256}}: the files under test imported before each topic's last record."""
+    seen: dict[str, str] = {}
+    dependencies: dict[str, dict[str, str]] = {}
+    if not path.exists():
+        return dependencies
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if event["event"] == "loaded":
+            seen.update(event["files"])
+        elif event["event"] == "record" and event["record"].get("topic"):
+            dependencies[event["record"]["topic"]] = dict(seen)
+    return dependencies

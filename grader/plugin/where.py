@@ -49,8 +49,16 @@ def location(entry) -> str:
     return f"{display(Path(str(entry.path)))}:{entry.lineno + 1}, in {entry.name}()"
 
 
+def text_of(exc: BaseException) -> str:
+    """str(exc), or what pytest shows when the exception's own __str__ fails."""
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001  (a learner's exception class whose __str__ raises)
+        return "<exception str() failed>"
+
+
 def summary(exc: BaseException) -> str:
     """An exception's first line, at most MAX_LINE characters, cut between words."""
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    lines = [line for line in text_of(exc).strip().splitlines() if line.strip()]
     text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
     return shorten(text, MAX_LINE)
