@@ -14,6 +14,7 @@ import threading
 import pytest
 
 from grader.plugin.run import in_hidden_suite, run_of
+from grader.plugin.where import text_of
 
 
 class ExitCalled(Exception):
@@ -90,4 +91,4 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
 def timed_out(excinfo: pytest.ExceptionInfo | None) -> bool:
     """Whether a test failed by pytest-timeout's limit."""
     return (excinfo is not None and excinfo.errisinstance(pytest.fail.Exception)
-            and str(excinfo.value).startswith("Timeout"))
+            and text_of(excinfo.value).startswith("Timeout"))

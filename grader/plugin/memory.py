@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from grader.plugin.where import text_of
+
 DEFAULT_MEMORY_LIMIT = "4G"
 
 
@@ -43,4 +45,4 @@ def size_text(n: int) -> str:
 
 
 def out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or "can't allocate memory" in str(exc)
+    return isinstance(exc, MemoryError) or "can't allocate memory" in text_of(exc)
