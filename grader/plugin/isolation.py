@@ -20,9 +20,10 @@ the topics graded after it. The plugin takes a snapshot once the suites are coll
   - the random number generators (torch's, Python's and NumPy's), so a topic's result
     does not depend on which topics ran before it;
   - every attribute of the modules and classes of `torch`, `torchvision`, `grader`,
-    `kata` and the hidden suites, so a patched `torch.sigmoid`, `nn.Module.__call__`
-    or `grader.checks.assert_close` is undone (names added to `grader`, `kata` and the
-    suites are removed too);
+    `kata` and the hidden suites, and the code and defaults of their Python functions,
+    so a patched `torch.sigmoid`, `nn.Module.__call__`, `grader.checks.assert_close`
+    (or its `__code__`, which every name bound to it shares) is undone (names added to
+    `grader`, `kata` and the suites are removed too);
   - the working directory, the warning filters and the recursion limit.
 """
 
@@ -130,6 +131,7 @@ class Snapshot:
         self.target = target.resolve()
         self.modules: dict[str, tuple[types.ModuleType, dict, bool]] = {}  # name -> (module, its dict, own)
         self.classes: dict[int, tuple[type, dict]] = {}
+        self.functions: dict[int, tuple] = {}  # id -> (function, __code__, __defaults__, __kwdefaults__)
         self.seen: set[str] = set()  # module names already looked at
         self._take_new()
         self.registries = {(name, attr): (value, dict(value)) for name, attr, value in self._registries()}
@@ -161,6 +163,17 @@ class Snapshot:
                 for value in vars(module).values():
                     if isinstance(value, type) and value.__module__ == name and id(value) not in self.classes:
                         self.classes[id(value)] = (value, dict(vars(value)))
+                        for member in vars(value).values():
+                            self._take_function(member)
+                    else:
+                        self._take_function(value)
+
+    def _take_function(self, value: object) -> None:
+        """A Python function's code and defaults: `f.__code__ = ...` changes every name bound to it."""
+        if isinstance(value, (classmethod, staticmethod)):
+            value = value.__func__
+        if isinstance(value, types.FunctionType) and id(value) not in self.functions:
+            self.functions[id(value)] = (value, value.__code__, value.__defaults__, value.__kwdefaults__)
 
     @staticmethod
     def _registries():
@@ -220,6 +233,13 @@ class Snapshot:
             _put_back(module, saved, remove_added=own)
         for cls, saved in self.classes.values():
             _put_back(cls, saved, remove_added=True)
+        for function, code, defaults, kwdefaults in self.functions.values():
+            if function.__code__ is not code:
+                function.__code__ = code
+            if function.__defaults__ is not defaults:
+                function.__defaults__ = defaults
+            if function.__kwdefaults__ is not kwdefaults:
+                function.__kwdefaults__ = kwdefaults
         self._take_new()  # modules imported since (torchvision, inside a test): from now on
         if os.getcwd() != self.cwd:
             os.chdir(self.cwd)

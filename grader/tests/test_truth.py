@@ -78,30 +78,37 @@ def test_what_one_topic_leaves_in_the_process_never_reaches_another(tmp_path):
 
 
 FORGERY = """
+    import sys
     import grader.checks as _checks
-    import torch
+    import torch.nn.functional as _F
 
     def _fine(*args, **kwargs):
         return args[0] if args else None
 
-    for _name in ("assert_close", "check_tensor", "assert_at_least", "assert_at_most"):
-        setattr(_checks, _name, _fine)
-    torch.testing.assert_close = _fine
-    torch.allclose = lambda *args, **kwargs: True
-    torch.equal = lambda *args, **kwargs: True
-    torch.Tensor.__eq__ = lambda self, other: torch.ones_like(self, dtype=torch.bool)
+    # Every name bound to the checks shares their code: the suites imported them long ago.
+    for _name in ("assert_close", "check_tensor", "check_on_meta", "assert_at_least", "assert_at_most"):
+        getattr(_checks, _name).__code__ = _fine.__code__
+    # ... and the suites' own globals, and the reference a suite compares with.
+    for _module in list(sys.modules.values()):
+        if "/tests/" in (getattr(_module, "__file__", None) or ""):
+            for _name in ("assert_close", "check_tensor", "check_on_meta"):
+                if hasattr(_module, _name):
+                    setattr(_module, _name, _fine)
+    _F.relu = lambda x, inplace=False: x
 """
 
 
 @pytest.mark.timeout(600)
-def test_patching_the_checks_from_one_topic_never_forges_another_topics_pass(tmp_path):
+def test_patching_the_checks_from_one_topic_never_forges_another_topics_result(tmp_path):
     exercises = _exercises_with_solutions(tmp_path, [FIRST, SECOND])
-    _break(FIRST, exercises, _append(FORGERY))
     _break(SECOND, exercises, lambda src: src.replace(*BROKEN_RELU, 1))
-    grades = _grades(exercises)
-    assert grades[SECOND.slug].status == "in progress", "a broken relu passed: 01's patches reached 02's checks"
-    failing = {t.task for t in grades[SECOND.slug].tests if not t.passed}
-    assert "relu" in failing, failing
+    alone = _grades(exercises, [SECOND])[SECOND.slug]
+    failing = {t.name for t in alone.tests if not t.passed}
+    assert alone.status == "in progress" and failing, "a relu that lets negatives through must fail some tests"
+    _break(FIRST, exercises, _append(FORGERY))
+    after = _grades(exercises)[SECOND.slug]
+    assert {t.name for t in after.tests if not t.passed} == failing, (
+        "01's patches changed 02's results: " + ", ".join(f"{t.name} {t.status}" for t in after.tests))
 
 
 # ------------------------------------------------------------------ the cache never lies
