@@ -211,5 +211,9 @@ MUST_PASS = {
          "    optimizer.zero_grad()  # gradients accumulate across backward() calls otherwise\n",
          "    optimizer.zero_grad()\n"
          "    loss = torch.nn.functional.mse_loss(model(inputs), X)\n"),
+        # the noise drawn in place into a new tensor shaped like X (the same stream as torch.randn)
+        ("    noise = torch.randn(X.shape, generator=generator, device=X.device, dtype=X.dtype)  # same shape as X\n"
+         "    return X + noise_std * noise",
+         "    return X + noise_std * torch.empty_like(X).normal_(generator=generator)"),
     ],
 }
