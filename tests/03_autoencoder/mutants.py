@@ -108,6 +108,10 @@ MUTANTS = {
          "        hidden_sizes = hidden_sizes or (64,)\n"
          "        self.encoder = mlp([in_features, *hidden_sizes, code_size], activation)\n"),
     ],
+    "train_reads_lr_zero_as_not_given": [
+        ("optimizer = torch.optim.Adam(model.parameters(), lr=lr)",
+         "optimizer = torch.optim.Adam(model.parameters(), lr=lr or 1e-2)"),
+    ],
     # in_place: corrupt promises a new tensor and to leave X alone; the other tasks promise nothing in place.
     "corrupt_returns_X_itself_for_zero_noise": [
         ("    noise = torch.randn(X.shape, generator=generator, device=X.device, dtype=X.dtype)  # same shape as X\n",
@@ -150,7 +154,7 @@ PATTERNS = {
                "anomaly_score_through_python_floats"],
     "inputs": ["encode_views_instead_of_flattening", "anomaly_score_last_axis_only"],
     "falsy": ["activation_none_read_as_not_given", "mlp_activation_none_read_as_not_given",
-              "hidden_sizes_empty_read_as_not_given"],
+              "hidden_sizes_empty_read_as_not_given", "train_reads_lr_zero_as_not_given"],
     "in_place": ["corrupt_in_place", "corrupt_returns_X_itself_for_zero_noise", "train_step_corrupts_X_in_place",
                  "anomaly_score_subtracts_in_place"],
     "constants": ["corrupt_default_generator_fixed", "anomaly_score_sums_the_squares",

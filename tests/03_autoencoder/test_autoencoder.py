@@ -513,6 +513,25 @@ def test_train_visits_every_sample_once_per_epoch(topic):
 
 @gradients
 @task("train")
+def test_train_with_zero_epochs_or_zero_lr_leaves_the_model(topic):
+    # 0 and 0.0 are values, not "not given": `lr or 1e-2` would step at the default rate.
+    torch.manual_seed(0)
+    X = torch.arange(30.0).reshape(10, 3) / 10 + 2
+    model = ConstantModel(3)
+    start = model.b.detach().clone()
+    losses = topic.train(model, X, epochs=0, lr=0.1, batch_size=4)
+    assert losses == [] and not model.inputs, (
+        f"train(epochs=0) should visit no batch and return [], got {losses!r:.200} after {len(model.inputs)} batches")
+    losses = topic.train(model, X, epochs=2, lr=0.0, batch_size=4)
+    assert isinstance(losses, list) and len(losses) == 2, (
+        f"train(epochs=2, lr=0.0) should return 2 losses, got {losses!r:.200}")
+    assert_close(model.b, start, "the parameters after train(epochs=2, lr=0.0)", atol=0, rtol=0,
+                 hint="lr=0.0 is a step of size 0, not 'no lr given': Adam with lr = 0.0 changes nothing, so pass "
+                      "lr on as it is, never `lr or default`")
+
+
+@gradients
+@task("train")
 def test_train_with_noise_std_feeds_corrupted_batches(topic):
     torch.manual_seed(0)
     X = torch.zeros(12, 4)  # every clean row is 0, so whatever the model sees beyond 0 is noise
