@@ -73,7 +73,7 @@ class LogisticRegression(nn.Module):
         raise NotImplementedError("LogisticRegression.predict_proba(): turn the logits into probabilities with your sigmoid")
 
     def predict(self, x: Tensor) -> Tensor:
-        """x: (N, D). Returns class labels 0 or 1 as int64, shape (N,)."""
+        """x: (N, D). Returns class labels as int64, shape (N,): 1 where p(y = 1 | x) >= 0.5, else 0."""
         # TODO: predict class 1 where the probability is at least 0.5, as int64 labels
         raise NotImplementedError("LogisticRegression.predict(): predict class 1 where the probability is at least 0.5, as int64 labels")
 

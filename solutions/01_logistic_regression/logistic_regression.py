@@ -91,7 +91,7 @@ class LogisticRegression(nn.Module):
         # END SOLUTION
 
     def predict(self, x: Tensor) -> Tensor:
-        """x: (N, D). Returns class labels 0 or 1 as int64, shape (N,)."""
+        """x: (N, D). Returns class labels as int64, shape (N,): 1 where p(y = 1 | x) >= 0.5, else 0."""
         # BEGIN SOLUTION: predict class 1 where the probability is at least 0.5, as int64 labels
         return (self(x) >= 0).long()  # σ(z) >= 0.5 exactly when z >= 0
         # END SOLUTION

@@ -65,6 +65,26 @@ MUTANTS = {
     "sigmoid_computed_in_float64": [
         ("e = torch.exp(torch.where(z >= 0, -z, z))", "e = torch.exp(torch.where(z >= 0, -z, z).double())"),
     ],
+    # falsy: lr=0.0 read as "not given" (the step is then taken at the default rate).
+    "train_reads_lr_zero_as_not_given": [
+        ("optimizer = torch.optim.SGD(model.parameters(), lr=lr)",
+         "optimizer = torch.optim.SGD(model.parameters(), lr=lr or 0.5)"),
+    ],
+    # in_place: right values, but the caller's tensors are changed (no task promises to work in place).
+    "sigmoid_fills_z_itself": [
+        ("e = torch.exp(torch.where(z >= 0, -z, z))\n    return torch.where(z >= 0, 1 / (1 + e), e / (1 + e))",
+         "out = z  # meant as a fresh tensor: torch.empty_like(z)\n    positive = z >= 0\n"
+         "    out[positive] = 1 / (1 + torch.exp(-z[positive]))\n"
+         "    e = torch.exp(z[~positive])\n    out[~positive] = e / (1 + e)\n    return out"),
+    ],
+    "bce_multiplies_y_in_place": [
+        ("return (softplus - y * logits).mean()", "return (softplus - y.mul_(logits)).mean()"),
+    ],
+    "bce_gradients_divides_X_in_place": [
+        ("dw = X.T @ residual / X.shape[0]", "dw = X.div_(X.shape[0]).T @ residual"),
+    ],
+    # constants: "at least 0.5" includes p = 0.5 exactly, where the logit is 0.
+    "predict_strictly_above_half": [("return (self(x) >= 0).long()", "return (self(x) > 0).long()")],
 }
 
 # Which mutants prove each pattern of the suite author's checklist (docs/CHECKLIST.md).
@@ -75,11 +95,17 @@ PATTERNS = {
     "device": ["softplus_zeros_made_on_the_cpu", "sigmoid_computed_in_float64"],
     "inputs": ["sigmoid_naive_overflows", "sigmoid_abs_kills_gradient_at_zero", "softplus_by_clamp_and_abs",
                "bce_from_probabilities", "squeeze_eats_the_batch"],
+    "falsy": ["train_reads_lr_zero_as_not_given"],
+    "in_place": ["sigmoid_fills_z_itself", "bce_multiplies_y_in_place", "bce_gradients_divides_X_in_place"],
+    "constants": ["predict_strictly_above_half", "bce_summed_not_averaged"],
 }
 NOT_APPLICABLE = {
     "init": "the model is one nn.Linear with PyTorch's default initialisation, which the lesson does not ask to "
             "change (the loss is convex, so any start trains), and nothing has a training mode: no BatchNorm, "
             "no dropout",
+    "method_args": "no method takes an argument that the object was built with: LogisticRegression is built with "
+                   "in_features alone, and its methods (forward, predict_proba, predict) take only the input x; "
+                   "every other task is a plain function given all its settings at each call",
 }
 
 # Correct implementations written differently from the reference: each must pass every test.

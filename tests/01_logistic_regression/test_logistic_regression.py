@@ -20,6 +20,21 @@ TRAIN = ("train(model, X, y, *, epochs, lr): one full-batch step per epoch with 
 
 DEVICE_HINT = ("a tensor made without device= lands on the CPU: make new tensors from the input "
                "(torch.zeros_like(z), torch.where(c, z, 0.0)) or pass device=z.device")
+IN_PLACE = ("an in-place operation on an input (add_, mul_, div_, +=, x[mask] = ..., or out = x where a new "
+            "tensor was meant): no task here promises to work in place, so compute into new tensors")
+
+
+def clones(**tensors) -> dict:
+    """Copies of the inputs, taken before a call, to show afterwards that the call left them alone."""
+    return {name: t.detach().clone() for name, t in tensors.items()}
+
+
+def check_unchanged(call: str, before: dict, **after) -> None:
+    """Each input still holds the values it held before `call` (against its clone)."""
+    __tracebackhide__ = True
+    for name, value in after.items():
+        assert_close(value, before[name], f"{name} after {call}, against a copy taken before the call", atol=0, rtol=0,
+                     hint=f"{call} changed its input {name}, which the caller still needs: {IN_PLACE}")
 
 
 def pair(result, name: str) -> tuple:
@@ -36,8 +51,10 @@ def pair(result, name: str) -> tuple:
 def test_sigmoid_keeps_shape_and_range(topic):
     with calling(ELEMENTWISE):
         z = torch.linspace(-100, 100, 24).reshape(2, 3, 4)  # (2, 3, 4)
+        before = clones(z=z)
         p = check_tensor(topic.sigmoid(z), "sigmoid(z) for z of shape (2, 3, 4)", shape=(2, 3, 4), dtype=torch.float32,
                          hint="the output must have the input's shape and dtype; compute elementwise, no reduction")
+        check_unchanged("sigmoid(z)", before, z=z)
         assert ((p >= 0) & (p <= 1)).all(), (
             f"sigmoid(z) must lie in [0, 1]; got values from {p.min():.3g} to {p.max():.3g}")
 
@@ -106,9 +123,11 @@ def test_bce_matches_torch(topic):
         logits = torch.randn(64, generator=g, dtype=torch.float64) * 3
         y = (torch.rand(64, generator=g) < 0.5).double()
         expected = F.binary_cross_entropy_with_logits(logits, y)
+        before = clones(logits=logits, y=y)
         assert_close(topic.bce_with_logits(logits, y), expected, "bce_with_logits on random logits", atol=1e-10,
                      hint="the loss is -[y log σ(z) + (1-y) log(1-σ(z))], averaged (mean, not sum) over the batch; "
                           "it takes logits, not probabilities")
+        check_unchanged("bce_with_logits(logits, y)", before, logits=logits, y=y)
 
 
 @gradients
@@ -183,8 +202,10 @@ def test_hand_gradient_equals_autograd(topic):
         w = torch.randn(5, generator=g, dtype=torch.float64, requires_grad=True)
         b = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
         F.binary_cross_entropy_with_logits(X @ w + b, y).backward()
+        before = clones(X=X, y=y, w=w, b=b)
         with torch.no_grad():
             dw, db = pair(topic.bce_gradients(X, y, w, b), "bce_gradients(X (40, 5), y, w, b)")
+        check_unchanged("bce_gradients(X, y, w, b)", before, X=X, y=y, w=w, b=b)
         assert_close(dw, w.grad, "dw = d loss / d w", atol=1e-10,
                      hint="dw = Xᵀ(σ(Xw+b) - y) / N: check the sign of the residual and the 1/N of the mean")
         assert_close(db, b.grad, "db = d loss / d b", atol=1e-10, hint="db = mean(σ(Xw+b) - y)")
@@ -233,6 +254,7 @@ def test_model_is_linear_then_threshold(topic):
             model.linear.weight.copy_(torch.tensor([[2.0, -1.0]]))
             model.linear.bias.fill_(0.5)
         X = torch.tensor([[1.0, 1.0], [0.0, 3.0], [-1.0, -1.0], [0.0, 0.5]])  # logits 1.5, -2.5, -0.5, 0.0
+        before = clones(X=X)
         logits = torch.tensor([1.5, -2.5, -0.5, 0.0])
         assert_close(model(X), logits, "model(X) with w = (2, -1), b = 0.5",
                      hint="forward must return the raw score w·x + b (logits), with no sigmoid")
@@ -242,8 +264,10 @@ def test_model_is_linear_then_threshold(topic):
         labels = check_tensor(model.predict(X), "predict(X) for logits (1.5, -2.5, -0.5, 0.0)", shape=(4,))
         assert labels.tolist() == [1, 0, 0, 1], (
             f"predict(X) for logits (1.5, -2.5, -0.5, 0.0): expected [1, 0, 0, 1], got {labels.tolist()}. "
-            "Likely cause: thresholding the logits at 0.5 instead of the probabilities (or the logits at 0)"
+            "Likely cause: thresholding the logits at 0.5 instead of the probabilities (or the logits at 0); "
+            "the last sample has p = 0.5 exactly, which is class 1: p >= 0.5 (logit >= 0), not p > 0.5"
         )
+        check_unchanged("model(X), model.predict_proba(X) and model.predict(X)", before, X=X)
 
 
 @gradients
@@ -254,7 +278,9 @@ def test_train_takes_plain_gradient_steps(topic):
         X, y = torch.randn(30, 2, generator=g), (torch.rand(30, generator=g) < 0.5).float()
         model = topic.LogisticRegression(in_features=2)
         w0, b0 = model.linear.weight.detach().clone(), model.linear.bias.detach().clone()
+        before = clones(X=X, y=y)
         losses = topic.train(model, X, y, epochs=3, lr=0.1)
+        check_unchanged("train(model, X, y, epochs=3, lr=0.1)", before, X=X, y=y)
         assert isinstance(losses, list) and len(losses) == 3 and all(isinstance(v, float) for v in losses), (
             f"train(epochs=3) should return a list of 3 floats, got {losses!r:.200}")
         # Three steps of plain gradient descent on the mean BCE, from the same start.
@@ -273,6 +299,33 @@ def test_train_takes_plain_gradient_steps(topic):
                      "the losses train(epochs=3, lr=0.1) returns", atol=1e-5,
                      hint="train returns the loss before each step: the loss the step's gradient comes from, "
                           "not one computed again after optimizer.step()")
+
+
+@gradients
+@task("train")
+def test_train_with_zero_epochs_or_zero_lr_leaves_the_model(topic):
+    # 0 and 0.0 are values, not "not given": `lr or 0.5` would step at the default rate.
+    with calling(TRAIN):
+        g = torch.Generator().manual_seed(4)
+        X, y = torch.randn(20, 3, generator=g), (torch.rand(20, generator=g) < 0.5).float()
+        model = topic.LogisticRegression(in_features=3)
+        start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        losses = topic.train(model, X, y, epochs=0, lr=0.1)
+        assert losses == [], f"train(epochs=0) should take no step and return [], got {losses!r:.200}"
+        for key, value in model.state_dict().items():
+            assert_close(value, start[key], f"model.{key} after train(epochs=0, lr=0.1)", atol=0, rtol=0,
+                         hint="epochs=0 means no step at all, not a default number of epochs")
+        losses = topic.train(model, X, y, epochs=2, lr=0.0)
+        expected = F.binary_cross_entropy_with_logits(X @ start["linear.weight"][0] + start["linear.bias"], y)
+        assert isinstance(losses, list) and len(losses) == 2, (
+            f"train(epochs=2, lr=0.0) should return 2 losses, got {losses!r:.200}")
+        assert_close(torch.tensor(losses, dtype=torch.float64), expected.double().repeat(2),
+                     "the losses train(epochs=2, lr=0.0) returns: twice the loss of the untouched model", atol=1e-6,
+                     hint="lr=0.0 is a step of size 0, not 'no lr given': nothing may move, so both losses are the "
+                          "starting loss. `lr or 0.5` (or `if lr:`) reads 0.0 as missing")
+        for key, value in model.state_dict().items():
+            assert_close(value, start[key], f"model.{key} after train(epochs=2, lr=0.0)", atol=0, rtol=0,
+                         hint="a step of size lr = 0.0 changes nothing: pass lr on as it is, never `lr or default`")
 
 
 @accuracy

@@ -100,6 +100,38 @@ MUTANTS = {
         ("one_hot = torch.zeros_like(probs).scatter_(1, y[:, None], 1.0)",
          "one_hot = torch.nn.functional.one_hot(y).to(probs.dtype)"),
     ],
+    # falsy: an empty hidden_sizes, an empty name and lr=0.0, each read as "not given".
+    "hidden_sizes_empty_read_as_not_given": [
+        ("sizes = [in_features, *hidden_sizes, out_features]", "sizes = [in_features, *(hidden_sizes or [32]), out_features]"),
+    ],
+    "activation_derivative_reads_an_empty_name_as_relu": [
+        ("    if activation == \"relu\":\n        return (z > 0).to(z.dtype)",
+         "    activation = activation or \"relu\"\n    if activation == \"relu\":\n        return (z > 0).to(z.dtype)"),
+    ],
+    "train_reads_lr_zero_as_not_given": [
+        ("optimizer = torch.optim.Adam(model.parameters(), lr=lr)",
+         "optimizer = torch.optim.Adam(model.parameters(), lr=lr or 0.01)"),
+    ],
+    # in_place: right values, but the caller's tensor is overwritten (no task promises to work in place).
+    "relu_clamps_x_in_place": [
+        ("return torch.where(x > 0, x, torch.zeros_like(x))", "return x.clamp_(min=0)"),
+    ],
+    "relu_derivative_overwrites_z": [("return (z > 0).to(z.dtype)", "return z.gt_(0)  # 1.0 where z > 0, in z's dtype")],
+    "cross_entropy_shifts_the_logits_in_place": [
+        ("    log_sum_exp = m + torch.log(torch.exp(logits - m).sum(dim=1, keepdim=True))  # (N, 1)\n"
+         "    log_probs = logits - log_sum_exp  # (N, C)\n",
+         "    logits = logits.sub_(m)  # the shift cancels in log softmax\n"
+         "    log_probs = logits - torch.log(torch.exp(logits).sum(dim=1, keepdim=True))  # (N, C)\n"),
+    ],
+    "mse_subtracts_y_in_place": [("return ((pred - y) ** 2).mean()", "return (pred.sub_(y) ** 2).mean()")],
+    # constants: the documented mean, and the documented default activation="relu" of two_layer_backprop.
+    "cross_entropy_summed_not_averaged": [
+        ("return -log_probs.gather(1, y[:, None]).mean()", "return -log_probs.gather(1, y[:, None]).sum()"),
+    ],
+    "backprop_default_activation_not_relu": [
+        ("                       activation: str = \"relu\") -> dict[str, Tensor]:",
+         "                       activation: str = \"tanh\") -> dict[str, Tensor]:"),
+    ],
 }
 
 # Which mutants prove each pattern of the suite author's checklist (docs/CHECKLIST.md).
@@ -109,10 +141,19 @@ PATTERNS = {
     "returns": ["train_records_the_loss_after_the_step"],
     "device": ["relu_zeros_made_on_the_cpu", "relu_derivative_in_float32", "backprop_one_hot_made_on_the_cpu"],
     "inputs": ["cross_entropy_global_max_shift", "backprop_one_hot_without_num_classes"],
+    "falsy": ["hidden_sizes_empty_read_as_not_given", "activation_derivative_reads_an_empty_name_as_relu",
+              "train_reads_lr_zero_as_not_given"],
+    "in_place": ["relu_clamps_x_in_place", "relu_derivative_overwrites_z", "cross_entropy_shifts_the_logits_in_place",
+                 "mse_subtracts_y_in_place"],
+    "constants": ["cross_entropy_summed_not_averaged", "mse_summed_not_averaged", "relu_derivative_one_at_zero",
+                  "backprop_default_activation_not_relu"],
 }
 NOT_APPLICABLE = {
     "init": "the MLP's layers are nn.Linear with PyTorch's default initialisation, which the lesson does not ask "
             "to change, and nothing has a training mode: no BatchNorm, no dropout",
+    "method_args": "no method takes an argument that the object was built with: MLP's only method, forward(x), "
+                   "takes the input alone (the sizes and the activation are fixed at construction), and every "
+                   "other task is a plain function given all its settings at each call",
 }
 
 # Correct implementations written differently from the reference: each must pass every test.

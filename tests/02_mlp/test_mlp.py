@@ -16,6 +16,21 @@ TORCH_ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch
 EDGE_X = [-1000.0, -100.0, -20.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 20.0, 100.0, 1000.0]
 DEVICE_HINT = ("a tensor made without device= lands on the CPU: make new tensors from the input "
                "(torch.zeros_like(x), torch.where(c, x, 0.0)) or pass device=x.device")
+IN_PLACE = ("an in-place operation on an input (clamp_, gt_, sub_, +=, x[mask] = ..., or out = x where a new "
+            "tensor was meant): no task here promises to work in place, so compute into new tensors")
+
+
+def clones(**tensors) -> dict:
+    """Copies of the inputs, taken before a call, to show afterwards that the call left them alone."""
+    return {name: t.detach().clone() for name, t in tensors.items()}
+
+
+def check_unchanged(call: str, before: dict, **after) -> None:
+    """Each input still holds the values it held before `call` (against its clone)."""
+    __tracebackhide__ = True
+    for name, value in after.items():
+        assert_close(value, before[name], f"{name} after {call}, against a copy taken before the call", atol=0, rtol=0,
+                     hint=f"{call} changed its input {name}, which the caller still needs: {IN_PLACE}")
 
 
 def _value_and_grad(fn, x: torch.Tensor, name: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,8 +67,10 @@ def _check_activation(topic, name: str, hint: str) -> None:
 @task("relu")
 def test_relu_keeps_shape_and_sign(topic):
     x = torch.linspace(-3, 3, 24).reshape(2, 3, 4)  # (2, 3, 4)
+    before = clones(x=x)
     out = check_tensor(topic.relu(x), "relu(x) for x of shape (2, 3, 4)", shape=(2, 3, 4), dtype=torch.float32,
                        hint="compute elementwise, with no reduction or reshape")
+    check_unchanged("relu(x)", before, x=x)
     assert (out >= 0).all(), f"relu(x) must never be negative; got a minimum of {out.min():.3g}"
     assert torch.equal(out[x > 0], x[x > 0]), "relu(x) must return positive x unchanged"
 
@@ -91,9 +108,11 @@ def test_activation_derivative_equals_autograd(topic):
              "tanh": "tanh'(z) = 1 - tanh(z)²: the formula 1 - t² is in terms of the output t = tanh(z), not of z"}
     for name, ref in TORCH_ACTIVATIONS.items():
         _, expected = _value_and_grad(ref, z)
-        got = check_tensor(topic.activation_derivative(z.clone(), name), f"activation_derivative(z, {name!r}) for "
+        before = clones(z=z)
+        got = check_tensor(topic.activation_derivative(z, name), f"activation_derivative(z, {name!r}) for "
                            "float64 z", shape=(44,), dtype=torch.float64, finite=False,
                            hint="return the slope in z's own dtype: (z > 0).to(z.dtype), not .float()")
+        check_unchanged(f"activation_derivative(z, {name!r})", before, z=z)
         assert_close(got, expected, f"activation_derivative(z, {name!r}) for z of shape (44,), against autograd",
                      atol=1e-10, hint=hints[name])
         check_on_meta(f"activation_derivative(z, {name!r}) for z (2, 3)", topic.activation_derivative,
@@ -103,11 +122,12 @@ def test_activation_derivative_equals_autograd(topic):
 @shapes
 @task("activation_derivative")
 def test_activation_derivative_refuses_unknown_names(topic):
-    for name in ("gelu", "ReLU"):
+    for name in ("gelu", "ReLU", ""):
         with pytest.raises(ValueError):
             topic.activation_derivative(torch.zeros(3), name)
             raise AssertionError(f"activation_derivative(z, {name!r}) should raise ValueError: the names are "
-                                 "'relu', 'sigmoid' and 'tanh', and any other must not silently return a slope")
+                                 "'relu', 'sigmoid' and 'tanh', and any other must not silently return a slope "
+                                 "(an empty name is a wrong name, not a missing one: no `activation or 'relu'`)")
 
 
 # ------------------------------------------------------------------ the model
@@ -119,7 +139,8 @@ def test_mlp_has_the_configured_layers(topic):
     for args, layers, count in (((2, [16, 8], 3), [(2, 16), (16, 8), (8, 3)], 2 * 16 + 16 + 16 * 8 + 8 + 8 * 3 + 3),
                                 ((2, [], 3), [(2, 3)], 2 * 3 + 3),
                                 ((5, [7], 1), [(5, 7), (7, 1)], 5 * 7 + 7 + 7 * 1 + 1),
-                                ((3, (6, 4), 2), [(3, 6), (6, 4), (4, 2)], 3 * 6 + 6 + 6 * 4 + 4 + 4 * 2 + 2)):
+                                ((3, (6, 4), 2), [(3, 6), (6, 4), (4, 2)], 3 * 6 + 6 + 6 * 4 + 4 + 4 * 2 + 2),
+                                ((4, (), 2), [(4, 2)], 4 * 2 + 2)):  # empty, and falsy: still no hidden layer
         model = topic.MLP(*args)
         assert isinstance(getattr(model, "layers", None), nn.ModuleList), (
             f"MLP{args}.layers: expected an nn.ModuleList, got {type(getattr(model, 'layers', None)).__name__}. "
@@ -142,8 +163,10 @@ def test_mlp_has_the_configured_layers(topic):
 def test_mlp_equals_torch_layers(topic):
     torch.manual_seed(6)
     X = torch.randn(20, 3, dtype=torch.float64) * 2
-    for name, ref_act in TORCH_ACTIVATIONS.items():
-        model = topic.MLP(3, [8, 5], 4, activation=name).double().eval()
+    # The last case leaves `activation` out: the documented default is "relu".
+    for name, ref_act in [*TORCH_ACTIVATIONS.items(), (None, torch.relu)]:
+        call = f"MLP(3, [8, 5], 4, activation={name!r})" if name else "MLP(3, [8, 5], 4) (default activation)"
+        model = topic.MLP(3, [8, 5], 4, **({"activation": name} if name else {})).double().eval()
         layers = [m for m in model.modules() if isinstance(m, nn.Linear)]
         assert len(layers) == 3, f"MLP(3, [8, 5], 4) should hold 3 nn.Linear layers, found {len(layers)}"
         expected = X
@@ -151,19 +174,23 @@ def test_mlp_equals_torch_layers(topic):
             expected = F.linear(expected, layer.weight, layer.bias)
             if i < len(layers) - 1:
                 expected = ref_act(expected)
-        assert_close(model(X), expected, f"MLP(3, [8, 5], 4, activation={name!r})(X) against "
-                     f"linear -> torch.{name} -> linear -> torch.{name} -> linear", atol=1e-10,
-                     hint="apply the activation after every hidden layer and never after the last one "
-                          "(an activation on the logits clips or squashes them)")
+        act = ref_act.__name__
+        assert_close(model(X), expected, f"{call}(X) against linear -> torch.{act} -> linear -> torch.{act} -> linear",
+                     atol=1e-10, hint="apply the activation after every hidden layer and never after the last one "
+                                      "(an activation on the logits clips or squashes them); without an "
+                                      "activation argument it is relu")
 
 
 # ------------------------------------------------------------------ losses
 @shapes
 @task("cross_entropy")
 def test_cross_entropy_is_a_scalar(topic):
-    loss = topic.cross_entropy(torch.randn(8, 3), torch.randint(0, 3, (8,)))
+    logits, y = torch.randn(8, 3), torch.randint(0, 3, (8,))
+    before = clones(logits=logits, y=y)
+    loss = topic.cross_entropy(logits, y)
     check_tensor(loss, "cross_entropy(logits (8, 3), y (8,))", shape=(), dtype=torch.float32,
                  hint="return the mean over the batch, a 0-dimensional tensor (not a list, not .item())")
+    check_unchanged("cross_entropy(logits, y)", before, logits=logits, y=y)
     loss = topic.cross_entropy(torch.randn(8, 3, dtype=torch.float64), torch.randint(0, 3, (8,)))
     check_tensor(loss, "cross_entropy(logits (8, 3) float64, y (8,))", shape=(), dtype=torch.float64,
                  hint="compute in the logits' own dtype: no .float() and no new float32 tensors")
@@ -207,7 +234,9 @@ def test_mse_matches_torch(topic):
     g = torch.Generator().manual_seed(8)
     pred = torch.randn(12, 2, generator=g, dtype=torch.float64)
     y = torch.randn(12, 2, generator=g, dtype=torch.float64)
+    before = clones(pred=pred, y=y)
     loss = topic.mse_loss(pred, y)
+    check_unchanged("mse_loss(pred, y)", before, pred=pred, y=y)
     check_tensor(loss, "mse_loss(pred (12, 2), y (12, 2))", shape=(), dtype=torch.float64,
                  hint="return one number, the mean, in the inputs' dtype")
     check_on_meta("mse_loss(pred (4, 2), y (4, 2))", topic.mse_loss, torch.empty(4, 2, device="meta"),
@@ -288,12 +317,17 @@ def test_backprop_returns_one_gradient_per_parameter(topic):
 @task("two_layer_backprop")
 def test_backprop_equals_autograd(topic):
     X, y, params = _two_layer_case(10)
-    for activation in TORCH_ACTIVATIONS:
-        expected = _autograd_gradients(X, y, params, activation)
+    before = clones(X=X, y=y, **params)
+    # The last case leaves `activation` out: the documented default is "relu".
+    for activation in [*TORCH_ACTIVATIONS, None]:
+        expected = _autograd_gradients(X, y, params, activation or "relu")
+        call = f"activation={activation!r}" if activation else "activation left out (default 'relu')"
         with torch.no_grad():
-            grads = _gradients(topic.two_layer_backprop(X, y, **params, activation=activation))
+            grads = _gradients(topic.two_layer_backprop(X, y, **params, **({"activation": activation} if activation
+                                                                             else {})))
+        check_unchanged(f"two_layer_backprop(X, y, W1, b1, W2, b2, {call})", before, X=X, y=y, **params)
         for key in ("W2", "b2", "W1", "b1"):
-            assert_close(grads[key], expected[key], f"d loss / d {key} by hand, activation={activation!r}, float64",
+            assert_close(grads[key], expected[key], f"d loss / d {key} by hand, {call}, float64",
                          atol=1e-10, hint=BACKPROP_HINTS[key])
 
 
@@ -334,7 +368,9 @@ def test_train_takes_adam_steps(topic):
     torch.manual_seed(12)
     model, reference = nn.Linear(2, 3), nn.Linear(2, 3)
     reference.load_state_dict(model.state_dict())
+    before = clones(X=X, y=y)
     losses = topic.train(model, X, y, F.cross_entropy, epochs=3, lr=0.1)
+    check_unchanged("train(model, X, y, F.cross_entropy, epochs=3, lr=0.1)", before, X=X, y=y)
     assert isinstance(losses, list) and len(losses) == 3, f"train(epochs=3) should return 3 losses, got {losses!r:.200}"
     optimizer = torch.optim.Adam(reference.parameters(), lr=0.1)
     expected = []
@@ -352,6 +388,33 @@ def test_train_takes_adam_steps(topic):
                  "the losses train(epochs=3, lr=0.1) returns", atol=1e-5,
                  hint="train returns the loss before each step: the loss the step backpropagates, not one computed "
                       "again after optimizer.step()")
+
+
+@gradients
+@task("train")
+def test_train_with_zero_epochs_or_zero_lr_leaves_the_model(topic):
+    # 0 and 0.0 are values, not "not given": `lr or 0.01` would step at the default rate.
+    g = torch.Generator().manual_seed(14)
+    X, y = torch.randn(20, 2, generator=g), torch.randint(0, 3, (20,), generator=g)
+    torch.manual_seed(14)
+    model = nn.Linear(2, 3)
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    losses = topic.train(model, X, y, F.cross_entropy, epochs=0, lr=0.1)
+    assert losses == [], f"train(epochs=0) should take no step and return [], got {losses!r:.200}"
+    for key, value in model.state_dict().items():
+        assert_close(value, start[key], f"{key} after train(epochs=0, lr=0.1)", atol=0, rtol=0,
+                     hint="epochs=0 means no step at all, not a default number of epochs")
+    losses = topic.train(model, X, y, F.cross_entropy, epochs=2, lr=0.0)
+    assert isinstance(losses, list) and len(losses) == 2, (
+        f"train(epochs=2, lr=0.0) should return 2 losses, got {losses!r:.200}")
+    expected = F.cross_entropy(F.linear(X, start["weight"], start["bias"]), y).double()
+    assert_close(torch.tensor(losses, dtype=torch.float64), expected.repeat(2),
+                 "the losses train(epochs=2, lr=0.0) returns: twice the loss of the untouched model", atol=1e-6,
+                 hint="lr=0.0 is a step of size 0, not 'no lr given': nothing may move, so both losses are the "
+                      "starting loss. `lr or 0.01` (or `if lr:`) reads 0.0 as missing")
+    for key, value in model.state_dict().items():
+        assert_close(value, start[key], f"{key} after train(epochs=2, lr=0.0)", atol=0, rtol=0,
+                     hint="Adam with lr = 0.0 changes nothing: pass lr on as it is, never `lr or default`")
 
 
 @accuracy

@@ -93,6 +93,57 @@ MUTANTS = {
     "encode_views_instead_of_flattening": [
         ("return self.encoder(x.flatten(start_dim=1))", "return self.encoder(x.view(x.shape[0], -1))"),
     ],
+    # falsy: None and () are values here ("no activation", "no hidden layer"), not "not given".
+    "activation_none_read_as_not_given": [
+        ("self.encoder = mlp([in_features, *hidden_sizes, code_size], activation)\n"
+         "        self.decoder = mlp([code_size, *reversed(hidden_sizes), in_features], activation)",
+         "self.encoder = mlp([in_features, *hidden_sizes, code_size], activation or nn.ReLU)\n"
+         "        self.decoder = mlp([code_size, *reversed(hidden_sizes), in_features], activation or nn.ReLU)"),
+    ],
+    "mlp_activation_none_read_as_not_given": [
+        ("    layers: list[nn.Module] = []\n", "    activation = activation or nn.ReLU\n    layers: list[nn.Module] = []\n"),
+    ],
+    "hidden_sizes_empty_read_as_not_given": [
+        ("        self.encoder = mlp([in_features, *hidden_sizes, code_size], activation)\n",
+         "        hidden_sizes = hidden_sizes or (64,)\n"
+         "        self.encoder = mlp([in_features, *hidden_sizes, code_size], activation)\n"),
+    ],
+    "train_reads_lr_zero_as_not_given": [
+        ("optimizer = torch.optim.Adam(model.parameters(), lr=lr)",
+         "optimizer = torch.optim.Adam(model.parameters(), lr=lr or 1e-2)"),
+    ],
+    # in_place: corrupt promises a new tensor and to leave X alone; the other tasks promise nothing in place.
+    "corrupt_returns_X_itself_for_zero_noise": [
+        ("    noise = torch.randn(X.shape, generator=generator, device=X.device, dtype=X.dtype)  # same shape as X\n",
+         "    if not noise_std:\n        return X  # nothing to add\n"
+         "    noise = torch.randn(X.shape, generator=generator, device=X.device, dtype=X.dtype)  # same shape as X\n"),
+    ],
+    "train_step_corrupts_X_in_place": [
+        ("inputs = corrupt(X, noise_std, generator=generator) if noise_std > 0 else X",
+         "inputs = X.add_(noise_std * torch.randn(X.shape, generator=generator, device=X.device, dtype=X.dtype)) "
+         "if noise_std > 0 else X"),
+    ],
+    "anomaly_score_subtracts_in_place": [
+        ("squared = (model(X) - X) ** 2", "squared = X.sub_(model(X)) ** 2"),
+    ],
+    # constants: corrupt's default generator=None means torch's global generator, not a fixed stream.
+    "corrupt_default_generator_fixed": [
+        ("noise = torch.randn(X.shape, generator=generator, device=X.device, dtype=X.dtype)",
+         "generator = generator or torch.Generator(device=X.device).manual_seed(0)\n"
+         "    noise = torch.randn(X.shape, generator=generator, device=X.device, dtype=X.dtype)"),
+    ],
+    "anomaly_score_sums_the_squares": [
+        ("return squared.flatten(start_dim=1).mean(dim=1)", "return squared.flatten(start_dim=1).sum(dim=1)"),
+    ],
+    "autoencoder_default_hidden_sizes_empty": [
+        ("hidden_sizes: Sequence[int] = (64,),", "hidden_sizes: Sequence[int] = (),"),
+    ],
+    # mlp's docstring: activation() makes a *fresh* module for each place; one shared module shares its parameters.
+    "mlp_shares_one_activation_module": [
+        ("    layers: list[nn.Module] = []\n", "    shared = activation() if activation is not None else None\n"
+         "    layers: list[nn.Module] = []\n"),
+        ("            layers.append(activation())", "            layers.append(shared)"),
+    ],
 }
 
 # Which mutants prove each pattern of the suite author's checklist (docs/CHECKLIST.md).
@@ -102,6 +153,12 @@ PATTERNS = {
     "device": ["train_step_ignores_the_generator", "corrupt_noise_made_on_the_cpu",
                "anomaly_score_through_python_floats"],
     "inputs": ["encode_views_instead_of_flattening", "anomaly_score_last_axis_only"],
+    "falsy": ["activation_none_read_as_not_given", "mlp_activation_none_read_as_not_given",
+              "hidden_sizes_empty_read_as_not_given", "train_reads_lr_zero_as_not_given"],
+    "in_place": ["corrupt_in_place", "corrupt_returns_X_itself_for_zero_noise", "train_step_corrupts_X_in_place",
+                 "anomaly_score_subtracts_in_place"],
+    "constants": ["corrupt_default_generator_fixed", "anomaly_score_sums_the_squares",
+                  "autoencoder_default_hidden_sizes_empty"],
 }
 NOT_APPLICABLE = {
     "builtin": "no task here rebuilds a PyTorch built-in: mlp and Autoencoder are made of nn.Linear and "
@@ -110,6 +167,10 @@ NOT_APPLICABLE = {
                "off-limits list is empty",
     "init": "the layers are nn.Linear with PyTorch's default initialisation, which the lesson does not ask to "
             "change, and nothing has a training mode: no BatchNorm, no dropout",
+    "method_args": "no method takes an argument that the object was built with: Autoencoder's methods (encode, "
+                   "decode, forward) take only the data (the sizes and the activation are fixed at construction), "
+                   "and corrupt, anomaly_score, train_step and train are plain functions given all their settings "
+                   "at each call (train passing noise_std on to train_step is 'arguments': train_drops_noise_std)",
 }
 
 # Correct implementations written differently from the reference: each must pass every test.
@@ -154,5 +215,9 @@ MUST_PASS = {
          "    optimizer.zero_grad()  # gradients accumulate across backward() calls otherwise\n",
          "    optimizer.zero_grad()\n"
          "    loss = torch.nn.functional.mse_loss(model(inputs), X)\n"),
+        # the noise drawn in place into a new tensor shaped like X (the same stream as torch.randn)
+        ("    noise = torch.randn(X.shape, generator=generator, device=X.device, dtype=X.dtype)  # same shape as X\n"
+         "    return X + noise_std * noise",
+         "    return X + noise_std * torch.empty_like(X).normal_(generator=generator)"),
     ],
 }

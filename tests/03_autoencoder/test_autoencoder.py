@@ -11,6 +11,21 @@ shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, p
 
 DEVICE_HINT = ("a tensor made without device= lands on the CPU: make new tensors on the input's device "
                "(torch.randn(..., device=X.device), torch.zeros_like(X))")
+IN_PLACE = ("an in-place operation on an input (add_, sub_, +=, or returning the input itself where a new tensor "
+            "was meant): the clean X is still needed (it is the target), so compute into new tensors")
+
+
+def clones(**tensors) -> dict:
+    """Copies of the inputs, taken before a call, to show afterwards that the call left them alone."""
+    return {name: t.detach().clone() for name, t in tensors.items()}
+
+
+def check_unchanged(call: str, before: dict, **after) -> None:
+    """Each input still holds the values it held before `call` (against its clone)."""
+    __tracebackhide__ = True
+    for name, value in after.items():
+        assert_close(value, before[name], f"{name} after {call}, against a copy taken before the call", atol=0, rtol=0,
+                     hint=f"{call} changed its input {name}, which the caller still needs: {IN_PLACE}")
 
 
 # ------------------------------------------------------------------ helpers of the suite
@@ -110,6 +125,19 @@ def test_mlp_layers(topic):
         out = check_tensor(net(torch.randn(3, sizes[0])), f"mlp({sizes})(x) for x of shape (3, {sizes[0]})",
                            shape=(3, sizes[-1]))
         assert out.requires_grad, f"mlp({sizes}) output has no gradient: are the layers' parameters trainable?"
+    got = [type(m).__name__ for m in topic.mlp([4, 8, 2])]
+    assert got == ["Linear", "ReLU", "Linear"], (
+        f"mlp([4, 8, 2]) without an activation argument: expected Linear, ReLU, Linear (the default is nn.ReLU), "
+        f"got {got}")
+    # A module with parameters shows whether each place gets a fresh one: PReLU learns one slope.
+    net = topic.mlp([4, 8, 6, 2], nn.PReLU)
+    prelus = [m for m in net if isinstance(m, nn.PReLU)]
+    count = sum(p.numel() for p in net.parameters())
+    assert len(prelus) == 2 and prelus[0] is not prelus[1] and count == 4 * 8 + 8 + 8 * 6 + 6 + 6 * 2 + 2 + 2, (
+        f"mlp([4, 8, 6, 2], nn.PReLU) should hold two separate PReLU modules (each with its own slope: "
+        f"{4 * 8 + 8 + 8 * 6 + 6 + 6 * 2 + 2 + 2} parameters in all), got {len(prelus)} PReLU entries, "
+        f"{len({id(m) for m in prelus})} distinct, {count} parameters.\nLikely cause: call activation() once per "
+        "place, inside the loop: one module reused at every place shares its parameters")
 
 
 @gradients
@@ -165,19 +193,26 @@ def test_codes_and_reconstruction_shapes(topic):
 @shapes
 @task("Autoencoder")
 def test_code_size_and_mirrored_layers(topic):
-    for in_features, code_size, hidden in ((20, 3, (16,)), (12, 5, (32, 8)), (9, 4, ()), (10, 2, [12, 6])):
-        model = topic.Autoencoder(in_features, code_size, hidden_sizes=hidden)
+    # The last case leaves hidden_sizes out: the documented default is (64,).
+    for in_features, code_size, hidden in ((20, 3, (16,)), (12, 5, (32, 8)), (9, 4, ()), (10, 2, [12, 6]),
+                                           (20, 3, None)):
+        if hidden is None:
+            model, hidden = topic.Autoencoder(in_features, code_size), (64,)
+            call = f"Autoencoder({in_features}, {code_size}) (hidden_sizes left out)"
+        else:
+            model = topic.Autoencoder(in_features, code_size, hidden_sizes=hidden)
+            call = f"Autoencoder({in_features}, {code_size}, hidden_sizes={hidden})"
         for part in ("encoder", "decoder"):
             assert isinstance(getattr(model, part, None), nn.Module), (
                 f"Autoencoder should keep its two halves as modules self.encoder and self.decoder; "
                 f"self.{part} is {getattr(model, part, 'missing')!r:.80}")
         expected_enc, expected_dec = [in_features, *hidden, code_size], [code_size, *hidden[::-1], in_features]
         got_enc, got_dec = _sizes(_linears(model.encoder)), _sizes(_linears(model.decoder))
-        call = f"Autoencoder({in_features}, {code_size}, hidden_sizes={hidden})"
         assert got_enc == expected_enc, (
             f"{call}: the encoder's Linear layers should go {' -> '.join(map(str, expected_enc))}, "
             f"got {' -> '.join(map(str, got_enc))}.\nLikely cause: the sizes are "
-            "[in_features, *hidden_sizes, code_size]; is code_size used, not a fixed number?")
+            "[in_features, *hidden_sizes, code_size]; is code_size used, not a fixed number? hidden_sizes=() means "
+            "no hidden layer (not the default), and leaving it out means (64,)")
         assert got_dec == expected_dec, (
             f"{call}: the decoder's Linear layers should go {' -> '.join(map(str, expected_dec))}, "
             f"got {' -> '.join(map(str, got_dec))}.\nLikely cause: the decoder mirrors the encoder: "
@@ -282,6 +317,12 @@ def test_corrupt_returns_a_new_noisy_tensor(topic):
         "corrupt(X, 0.3) changed X itself: the clean X is the target of the denoising step.\n"
         "Likely cause: an in-place operation (add_, +=); write X + noise_std * noise")
     assert (noisy - X).abs().max() > 0.05, "corrupt(X, 0.3) returned X unchanged: no noise was added"
+    # noise_std = 0.0 is a value: no noise, but still a new tensor, so writing into it leaves X alone.
+    same = check_tensor(topic.corrupt(X, 0.0), "corrupt(X, 0.0)", shape=(4, 1, 5, 5), dtype=torch.float32)
+    assert_close(same, original, "corrupt(X, 0.0) against X", atol=0, rtol=0,
+                 hint="noise of standard deviation 0 adds nothing: X + 0.0 * noise")
+    same.fill_(7.0)
+    check_unchanged("corrupt(X, 0.0), then filling its result with 7", {"X": original}, X=X)
     check_tensor(topic.corrupt(X.double(), 0.3), "corrupt(X, 0.3) for float64 X", dtype=torch.float64,
                  hint="draw the noise in X's dtype: torch.randn(..., dtype=X.dtype)")
     check_on_meta("corrupt(X (4, 3), 0.3)", topic.corrupt, torch.empty(4, 3, device="meta"), 0.3, shape=(4, 3),
@@ -297,6 +338,16 @@ def test_corrupt_adds_gaussian_noise_of_noise_std(topic):
     assert_close(noisy, expected, "corrupt(X, 0.7, generator=g) against X + 0.7 * torch.randn(X.shape, generator=g)",
                  hint="use the generator you are given: torch.randn(X.shape, generator=generator, ...), "
                       "times noise_std")
+    # generator=None (the default) means torch's global generator, seeded by torch.manual_seed.
+    for seed in (11, 12):
+        torch.manual_seed(seed)
+        noisy = topic.corrupt(X, 0.7)
+        torch.manual_seed(seed)
+        assert_close(noisy, X + 0.7 * torch.randn(X.shape),
+                     f"corrupt(X, 0.7) without a generator after torch.manual_seed({seed}), against "
+                     f"X + 0.7 * torch.randn(X.shape) after the same seed",
+                     hint="generator=None means torch's global generator: pass generator on to torch.randn as it "
+                          "is (None included), and make no generator of your own when none is given")
     torch.manual_seed(0)
     noise = check_tensor(topic.corrupt(torch.zeros(200, 100), 0.5), "corrupt(zeros (200, 100), 0.5)", shape=(200, 100))
     std, mean = noise.std().item(), noise.mean().item()
@@ -329,7 +380,9 @@ def test_anomaly_score_is_each_samples_mean_squared_error(topic):
     g = torch.Generator().manual_seed(4)
     X = torch.rand(6, 1, 4, 4, generator=g) * torch.arange(1.0, 7.0)[:, None, None, None]  # different scales
     expected = ((0.5 * X + 0.1 - X) ** 2).mean(dim=(1, 2, 3))  # (6,)
+    before = clones(X=X)
     score = topic.anomaly_score(model, X)
+    check_unchanged("anomaly_score(model, X)", before, X=X)
     assert_close(score, expected, "anomaly_score(model, X) for a model with x̂ = 0.5x + 0.1",
                  hint="score_i = mean over the pixels of sample i of (x̂ - x)²: the mean, not the sum, and per "
                       "sample")
@@ -369,7 +422,9 @@ def test_train_step_takes_one_plain_step(topic):
         b_var = b.clone().requires_grad_()
         expected_loss = ((b_var.expand(X.shape) - X) ** 2).mean()
         (grad,) = torch.autograd.grad(expected_loss, b_var)
+        before = clones(X=X)
         loss = topic.train_step(model, optimizer, X)
+        check_unchanged("train_step(model, optimizer, X)", before, X=X)
         assert isinstance(loss, float), (
             f"train_step should return the loss as a Python float (loss.item()), got {loss!r:.80}")
         assert torch.equal(model.inputs[-1], X), "train_step(noise_std=0) must feed the model X itself, unchanged"
@@ -392,7 +447,9 @@ def test_denoising_step_rebuilds_the_clean_input(topic):
     expected_loss = ((b.expand(X.shape) - X) ** 2).mean()  # against the clean X
     (grad,) = torch.autograd.grad(expected_loss, b)
     torch.manual_seed(0)  # the global stream: the noise must not come from it
+    before = clones(X=X)
     loss = topic.train_step(model, optimizer, X, noise_std=0.6, generator=torch.Generator().manual_seed(7))
+    check_unchanged("train_step(model, optimizer, X, noise_std=0.6, generator=g)", before, X=X)
     seen = model.inputs[-1]
     assert (seen - X).abs().mean() > 0.3, (
         f"train_step(noise_std=0.6) fed the model an input that differs from X by only "
@@ -415,7 +472,9 @@ def test_train_visits_every_sample_once_per_epoch(topic):
     torch.manual_seed(0)
     X = torch.arange(30.0).reshape(10, 3) / 10 + 2  # 10 distinct rows
     model = ConstantModel(3)
+    before = clones(X=X)
     losses = topic.train(model, X, epochs=3, lr=0.1, batch_size=4)
+    check_unchanged("train(model, X, epochs=3, lr=0.1, batch_size=4)", before, X=X)
     assert isinstance(losses, list) and len(losses) == 3 and all(isinstance(v, float) for v in losses), (
         f"train(epochs=3) should return a list of 3 floats (each epoch's mean loss), got {losses!r:.200}")
     sizes = [len(batch) for batch in model.inputs]
@@ -450,6 +509,25 @@ def test_train_visits_every_sample_once_per_epoch(topic):
         assert_close(got, plain, "the losses train(epochs=3, batch_size=4) returns, against the same batches replayed",
                      atol=1e-5, hint="append each epoch's mean loss: the mean of the losses train_step returned for "
                                      "the epoch's batches, not the last batch's loss or their sum")
+
+
+@gradients
+@task("train")
+def test_train_with_zero_epochs_or_zero_lr_leaves_the_model(topic):
+    # 0 and 0.0 are values, not "not given": `lr or 1e-2` would step at the default rate.
+    torch.manual_seed(0)
+    X = torch.arange(30.0).reshape(10, 3) / 10 + 2
+    model = ConstantModel(3)
+    start = model.b.detach().clone()
+    losses = topic.train(model, X, epochs=0, lr=0.1, batch_size=4)
+    assert losses == [] and not model.inputs, (
+        f"train(epochs=0) should visit no batch and return [], got {losses!r:.200} after {len(model.inputs)} batches")
+    losses = topic.train(model, X, epochs=2, lr=0.0, batch_size=4)
+    assert isinstance(losses, list) and len(losses) == 2, (
+        f"train(epochs=2, lr=0.0) should return 2 losses, got {losses!r:.200}")
+    assert_close(model.b, start, "the parameters after train(epochs=2, lr=0.0)", atol=0, rtol=0,
+                 hint="lr=0.0 is a step of size 0, not 'no lr given': Adam with lr = 0.0 changes nothing, so pass "
+                      "lr on as it is, never `lr or default`")
 
 
 @gradients

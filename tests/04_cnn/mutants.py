@@ -137,6 +137,20 @@ MUTANTS = {
         ("self.bias = nn.Parameter(torch.empty(out_channels).uniform_(-bound, bound)) if bias else None",
          "self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None"),
     ],
+    # falsy: padding=0 read as "not given", consistently (fc1 sized for it too, so nothing crashes).
+    "lenet_padding_zero_read_as_not_given": [
+        ("        c1, c2 = channels\n", "        c1, c2 = channels\n        padding = padding or 2  # LeCun's padding\n"),
+    ],
+    # in_place: the -inf padding traded for a shift that makes every value >= 0 (so zero padding never
+    # wins), written in place into the caller's x. Values and shapes stay right.
+    "pooling_shifts_x_in_place_to_pad_with_zeros": [
+        ("    x = F.pad(x, (padding, padding, padding, padding), value=-math.inf)  # (B, C, H + 2p, W + 2p)\n",
+         "    shift = x.min()\n"
+         "    x -= shift  # every value >= 0 now, so zero padding never wins the max\n"
+         "    x = F.pad(x, (padding, padding, padding, padding))  # (B, C, H + 2p, W + 2p)\n"),
+        ("    return windows.amax(dim=(-2, -1))  # (B, C, H_out, W_out)\n",
+         "    return windows.amax(dim=(-2, -1)) + shift  # (B, C, H_out, W_out)\n"),
+    ],
 }
 
 # Which mutants prove each pattern of the suite author's checklist (docs/CHECKLIST.md).
@@ -150,6 +164,16 @@ PATTERNS = {
     "device": ["pooling_pads_on_the_cpu", "conv2d_zero_bias_on_the_cpu"],
     "inputs": ["weight_flattened_with_view", "pooling_pads_with_zeros", "bias_added_along_the_width"],
     "init": ["conv_init_kaiming_uniform", "conv_bias_zero_init"],
+    "falsy": ["lenet_padding_zero_read_as_not_given"],
+    "in_place": ["pooling_shifts_x_in_place_to_pad_with_zeros"],
+    # max_pool2d's documented default stride=None (= kernel_size); the floor of conv_output_size's formula.
+    "constants": ["pooling_default_stride_1", "output_size_rounds_up"],
+}
+NOT_APPLICABLE = {
+    "method_args": "no method takes an argument that the object was built with: Conv2d.forward, LeNet.features "
+                   "and LeNet.forward take only the input x, and every setting (stride, padding, dilation, sizes) "
+                   "comes from the constructor (layer_forgets_its_padding proves forward reads them); conv2d, "
+                   "max_pool2d and conv_output_size are plain functions given all their settings at each call",
 }
 
 # Correct implementations written differently from the reference: the suite must accept them.

@@ -33,6 +33,15 @@ TRAINING = ("an error while training comes from your layers: run their shape tes
 DEVICE = ("a tensor made without device=x.device (torch.zeros, torch.full, torch.tensor) lands on the CPU, and the "
           "input cannot be copied into it (nor combined with it) on another device: pad with F.pad, make new tensors "
           "from the input (torch.zeros_like(x)) or pass device=x.device")
+IN_PLACE = ("an in-place operation on the input (x -= ..., add_, clamp_, x[...] = ...): no task here promises to work "
+            "in place, and the caller still needs x, so compute into new tensors (x = x - shift, F.pad)")
+
+
+def check_unchanged(call: str, before: torch.Tensor, x: torch.Tensor) -> None:
+    """x still holds the values it held before `call` (against a clone taken before)."""
+    __tracebackhide__ = True
+    assert_close(x, before, f"x after {call}, against a copy taken before the call", atol=0, rtol=0,
+                 hint=f"{call} changed its input x: {IN_PLACE}")
 
 
 def _result(value, name: str, like: torch.Tensor, shape, hint: str = "") -> torch.Tensor:
@@ -200,7 +209,12 @@ def test_max_pool_output_shapes(topic):
 def test_max_pool_equals_torch_with_gradients(topic):
     for B, C, H, W, k, stride, padding in _pool_cases():
         name = f"max_pool2d(x {(B, C, H, W)}, {k}, stride={stride}, padding={padding})"
-        x = (torch.randn(B, C, H, W, dtype=torch.float64) - 1.5).requires_grad_()  # mostly negative values
+        x = torch.randn(B, C, H, W, dtype=torch.float64) - 1.5  # mostly negative values
+        before = x.clone()
+        with calling(POOL):
+            topic.max_pool2d(x, k, stride=stride, padding=padding)
+        check_unchanged(name, before, x)  # an input that requires no grad: an in-place write would not raise
+        x.requires_grad_()
         expected = F.max_pool2d(x, k, stride, padding)
         with calling(POOL):
             out = topic.max_pool2d(x, k, stride=stride, padding=padding)
@@ -285,9 +299,11 @@ def test_conv_layer_equals_nn_conv2d(topic):
             layer = topic.Conv2d(3, 4, 3, **kwargs).double()
         layer.load_state_dict(reference.state_dict())  # parameter names and shapes as nn.Conv2d's
         x = torch.randn(2, 3, 9, 9, dtype=torch.float64)
+        before = x.clone()
         name = f"Conv2d(3, 4, 3, {kwargs}) against nn.Conv2d with the same weights"
         with calling(LAYER):
             out = layer(x)
+        check_unchanged(f"Conv2d(3, 4, 3, {kwargs})(x)", before, x)
         _result(out, name, x, reference(x).shape)
         assert_close(out, reference(x), name, atol=1e-10,
                      hint="forward must call conv2d with self.stride, self.padding and self.dilation")
@@ -377,6 +393,19 @@ def test_lenet_uses_every_argument(topic):
         _result(features, f"{call}.features(x (3, 2, 20, 20))", x, (3, 5, 2, 2),
                 hint="conv1 takes the `padding` argument (20 + 2*1 - 4 = 18 -> 9 -> 5 -> 2); conv2 has none")
         _result(logits, f"{call}(x (3, 2, 20, 20))", x, (3, 7), hint="fc2 has num_classes outputs")
+    # padding=0 is a value, not "not given": 28 -conv1-> 24 -pool-> 12 -conv2-> 8 -pool-> 4, fc1 takes 16 * 4 * 4.
+    with torch.device("meta"), calling(LENET):
+        unpadded = topic.LeNet(padding=0)
+    got = {k: tuple(v.shape) for k, v in unpadded.named_parameters() if k.startswith("fc1")}
+    assert got == {"fc1.weight": (84, 256), "fc1.bias": (84,)}, (
+        f"LeNet(padding=0): expected fc1 of 16*4*4 = 256 inputs (28 -> 24 -> 12 -> 8 -> 4), got {got}.\nLikely cause: "
+        "padding=0 read as 'not given' (`padding or 2`, `if padding:`): 0 is a value, use it as it is")
+    x = torch.rand(2, 1, 28, 28, device="meta")
+    with on_meta("LeNet(padding=0).features(x (2, 1, 28, 28))", hint=DEVICE) as meta, calling(LENET):
+        features = unpadded.features(x)
+    if meta.ran:
+        _result(features, "LeNet(padding=0).features(x (2, 1, 28, 28))", x, (2, 16, 4, 4),
+                hint="conv1 without padding: 28 - 4 = 24 -> 12 -> 8 -> 4")
 
 
 @gradients
@@ -386,6 +415,7 @@ def test_lenet_is_conv_relu_pool_twice_then_mlp(topic):
     with calling(LENET):
         model = topic.LeNet(2, 5, image_size=24, channels=(4, 8), hidden_size=16, padding=1).double()
     x = torch.rand(3, 2, 24, 24, dtype=torch.float64)
+    before = x.clone()
     p = model.state_dict()
     h = F.max_pool2d(F.relu(F.conv2d(x, p["conv1.weight"], p["conv1.bias"], padding=1)), 2)
     h = F.max_pool2d(F.relu(F.conv2d(h, p["conv2.weight"], p["conv2.bias"])), 2)  # (3, 8, 3, 3)
@@ -399,6 +429,7 @@ def test_lenet_is_conv_relu_pool_twice_then_mlp(topic):
     logits = F.linear(F.relu(F.linear(h.flatten(1), p["fc1.weight"], p["fc1.bias"])), p["fc2.weight"], p["fc2.bias"])
     with calling(LENET):
         out = model(x)
+    check_unchanged(f"{name}.features(x) and {name}(x)", before, x)
     _result(out, f"{name}(x)", x, logits.shape)
     assert_close(out, logits, f"{name}(x) against the same layers built from torch.nn.functional", atol=1e-10,
                  hint="forward = fc2(relu(fc1(features(x).flatten(1)))): no ReLU or softmax after fc2")
