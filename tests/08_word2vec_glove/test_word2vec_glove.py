@@ -294,8 +294,8 @@ def test_noise_distribution_follows_the_dtype(topic):
     counts = torch.tensor([0.0, 0, 0, 0, 0, 7, 3, 1], dtype=torch.float64)
     check_tensor(topic.noise_distribution(counts), "noise_distribution(float64 counts)", shape=(8,),
                  dtype=torch.float64, hint="float64 counts give float64 probabilities: no .float()")
-    assert_close(counts, torch.tensor([0.0, 0, 0, 0, 0, 7, 3, 1]), "the float64 counts after noise_distribution(counts)",
-                 atol=0, rtol=0, hint="noise_distribution must leave the caller's counts as they were: an in-place "
+    assert_close(counts, torch.tensor([0.0, 0, 0, 0, 0, 7, 3, 1]), "the float64 counts after "
+                 "noise_distribution(counts)", atol=0, rtol=0, hint="noise_distribution must leave the caller's counts as they were: an in-place "
                                       "power or division (counts.pow_, **=, /=) on float counts rewrites them. Make "
                                       "new tensors: counts ** power, weights / weights.sum()")
 
