@@ -95,8 +95,10 @@ class LSTMCell(nn.Module):
         self.reset_parameters(forget_bias)
 
     def reset_parameters(self, forget_bias: float | None = None) -> None:
-        """Every parameter uniform in ±1/sqrt(hidden_size); then, if forget_bias is given,
-        bias_ih[H:2H] = forget_bias and bias_hh[H:2H] = 0."""
+        """Redraw every parameter in place (the same nn.Parameters: an optimizer built before
+        still holds them), uniform in ±1/sqrt(hidden_size); then, if forget_bias is given (not
+        None: 0.0 is a value too), bias_ih[H:2H] = forget_bias and bias_hh[H:2H] = 0. The
+        forget_bias is this call's own, whatever the cell was built with."""
         # TODO: draw every parameter uniformly in ±1/sqrt(hidden_size), then set the forget gate's slice [H:2H]
         raise NotImplementedError("LSTMCell.reset_parameters(): draw every parameter uniformly in ±1/sqrt(hidden_size), then set the forget gate's slice [H:2H]")
 

@@ -109,8 +109,9 @@ def keep_probability(counts: Tensor, *, t: float = 1e-3) -> Tensor:
     occurrence of word w, min(1, sqrt(t / f(w))), where f(w) = counts[w] / counts.sum().
 
     counts: (V,) how often each word occurs (Vocab.counts). Returns (V,) on counts'
-    device, float64 for float64 counts, else the default float dtype. A word of count 0
-    (the special tokens) gets 1. The paper discards with probability 1 - sqrt(t / f);
+    device, in counts' dtype when it is a float one (float64 stays float64), else
+    (integer counts) the default float dtype. A word of count 0 (the special tokens)
+    gets 1. The paper discards with probability 1 - sqrt(t / f);
     word2vec.c keeps with sqrt(t / f) + t / f, gentler: not what this function computes.
     """
     if t <= 0:
@@ -150,8 +151,9 @@ def noise_distribution(counts: Tensor, *, power: float = 0.75) -> Tensor:
     proportional to counts[w] ** power, the unigram distribution raised to the 3/4 power.
 
     counts: (V,) word counts (Vocab.counts). Returns (V,) probabilities summing to 1, on
-    counts' device, float64 for float64 counts, else the default float dtype. A word of
-    count 0 has probability 0 for every power.
+    counts' device, in counts' dtype when it is a float one (float64 stays float64), else
+    (integer counts) the default float dtype. A word of count 0 has probability 0 for
+    every power.
     """
     if (counts < 0).any() or not (counts > 0).any():
         raise ValueError("counts must be >= 0 with at least one word seen")

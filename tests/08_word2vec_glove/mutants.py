@@ -16,6 +16,19 @@ MUTANTS = {
     "pairs_include_the_centre": [("                if j != i:\n                    pairs.append", "                if True:\n                    pairs.append")],
     # Comparing words instead of positions: "the cat the" loses its (the, the) pairs.
     "pairs_skip_a_repeated_word": [("                if j != i:\n                    pairs.append", "                if sentence[j] != centre:\n                    pairs.append")],
+    # Pairs by distance d = 1..window, vectorised: the right pairs, grouped by distance instead of centre by centre
+    # with contexts left to right, the order the docstring promises.
+    "pairs_grouped_by_distance": [
+        ("    pairs = []\n    for sentence in sentences:\n        sentence = list(sentence)\n        for i, centre in enumerate(sentence):\n"
+         "            # The window is cut at the sentence's ends: no pairs across sentences, no wrap-around.\n"
+         "            for j in range(max(0, i - window), min(len(sentence), i + window + 1)):\n"
+         "                if j != i:\n                    pairs.append((centre, sentence[j]))\n",
+         "    pairs = [torch.zeros(0, 2, dtype=torch.int64)]\n    for sentence in sentences:\n"
+         "        s = torch.tensor(list(sentence), dtype=torch.int64)\n        for d in range(1, window + 1):\n"
+         "            if d < len(s):\n                pairs.append(torch.stack([s[:-d], s[d:]], 1))\n"
+         "                pairs.append(torch.stack([s[d:], s[:-d]], 1))\n"
+         "    return torch.cat(pairs)\n"),
+    ],
     # torch.tensor([]) has shape (0,), not (0, 2).
     "pairs_without_the_reshape": [
         ("return torch.tensor(pairs, dtype=torch.int64).reshape(-1, 2)  # (P, 2)",
@@ -44,6 +57,10 @@ MUTANTS = {
         ("return torch.sqrt(t / frequency).clamp(max=1.0)  # (V,)", "return (torch.sqrt(t / frequency) + t / frequency).clamp(max=1.0)  # (V,)"),
     ],
     "keep_ignores_t": [("return torch.sqrt(t / frequency).clamp(max=1.0)  # (V,)", "return torch.sqrt(1e-3 / frequency).clamp(max=1.0)  # (V,)")],
+    # frequency by an in-place division: float64 counts are the caller's own tensor (.to() returns it), now divided.
+    "keep_divides_the_counts_in_place": [
+        ("frequency = counts / counts.sum()  # (V,)", "frequency = counts.div_(counts.sum())  # (V,)"),
+    ],
     "keep_always_float32": [
         ("    if not counts.is_floating_point():\n        counts = counts.to(torch.get_default_dtype())\n    frequency",
          "    counts = counts.float()\n    frequency"),
@@ -51,6 +68,11 @@ MUTANTS = {
     # ---- subsample
     "subsample_ignores_the_generator": [
         ("torch.rand(len(ids), generator=generator, dtype=torch.float64)", "torch.rand(len(ids), dtype=torch.float64)"),
+    ],
+    # generator None read as "make one": a fresh torch.Generator() always has the same seed, not torch's global stream.
+    "subsample_none_makes_a_fresh_generator": [
+        ("torch.rand(len(ids), generator=generator, dtype=torch.float64)",
+         "torch.rand(len(ids), generator=generator or torch.Generator(), dtype=torch.float64)"),
     ],
     "subsample_keeps_the_dropped": [("dtype=torch.float64) < keep[ids]  # (N,)", "dtype=torch.float64) >= keep[ids]  # (N,)")],
     # One coin per vocabulary word: all occurrences of a word stay or go together.
@@ -60,6 +82,10 @@ MUTANTS = {
     ],
     # ---- noise_distribution
     "noise_ignores_power": [("counts**power, torch.zeros_like(counts))", "counts**0.75, torch.zeros_like(counts))")],
+    # power 0 read as "not given": `power or 0.75`.
+    "noise_power_zero_read_as_default": [("counts**power, torch.zeros_like(counts))", "counts**(power or 0.75), torch.zeros_like(counts))")],
+    # The power taken in place: float counts are the caller's tensor (the mask counts > 0 is read before it changes).
+    "noise_raises_the_counts_in_place": [("counts**power, torch.zeros_like(counts))", "counts.pow_(power), torch.zeros_like(counts))")],
     # 0 ** 0 = 1: with power 0 the special tokens become noise words.
     "noise_unseen_words_drawn_at_power_0": [
         ("weights = torch.where(counts > 0, counts**power, torch.zeros_like(counts))  # (V,)", "weights = counts**power  # (V,)"),
@@ -73,6 +99,12 @@ MUTANTS = {
         ("torch.multinomial(noise.detach().cpu(), count, replacement=True, generator=generator)",
          "torch.multinomial(noise.detach().cpu(), count, replacement=True)"),
     ],
+    "negatives_none_makes_a_fresh_generator": [
+        ("torch.multinomial(noise.detach().cpu(), count, replacement=True, generator=generator)",
+         "torch.multinomial(noise.detach().cpu(), count, replacement=True, generator=generator or torch.Generator())"),
+    ],
+    # reshape(*shape) is reshape() for the empty shape (): one id as a 0-d tensor fails.
+    "negatives_empty_shape_unpacked": [("return ids.reshape(shape).to(noise.device)", "return ids.reshape(*shape).to(noise.device)")],
     # Every word equally likely: the noise distribution is not used.
     "negatives_uniform": [
         ("torch.multinomial(noise.detach().cpu(), count, replacement=True, generator=generator)",
@@ -140,6 +172,10 @@ MUTANTS = {
         ("return torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))", "return (x / x_max) ** alpha"),
     ],
     "weight_ignores_alpha": [("(x / x_max) ** alpha, torch.ones_like(x))", "(x / x_max) ** 0.75, torch.ones_like(x))")],
+    # alpha 0 read as "not given": `alpha or 0.75`.
+    "weight_alpha_zero_read_as_default": [("(x / x_max) ** alpha, torch.ones_like(x))", "(x / x_max) ** (alpha or 0.75), torch.ones_like(x))")],
+    # The ratio computed in place: the caller's x is divided by x_max.
+    "weight_divides_x_in_place": [("(x / x_max) ** alpha, torch.ones_like(x))", "x.div_(x_max) ** alpha, torch.ones_like(x))")],
     "weight_ones_on_the_cpu": [("(x / x_max) ** alpha, torch.ones_like(x))", "(x / x_max) ** alpha, torch.ones(x.shape))")],
     # ---- GloVe
     "glove_ignores_its_x_max": [
@@ -169,7 +205,7 @@ PATTERNS = {
     "builtin": ["gradients_by_autograd", "cbow_embedding_bag"],
     "arguments": ["keep_ignores_t", "noise_ignores_power", "weight_ignores_alpha", "glove_ignores_its_x_max"],
     "returns": ["sgns_summed_over_the_batch", "word_vectors_from_out_embed", "glove_vectors_w_only",
-                "sgns_negatives_averaged"],
+                "sgns_negatives_averaged", "pairs_grouped_by_distance"],
     "device": ["subsample_ignores_the_generator", "negatives_ignore_the_generator", "keep_always_float32",
                "noise_always_float32", "weight_ones_on_the_cpu"],
     "inputs": ["sgns_log_of_sigmoid", "sgns_squeeze_eats_k", "pairs_skip_a_repeated_word", "pairs_without_the_reshape",
@@ -177,19 +213,33 @@ PATTERNS = {
                "noise_unseen_words_drawn_at_power_0"],
     "init": ["output_vectors_left_at_default_init", "input_vectors_not_scaled_by_dim", "glove_biases_start_at_zero",
              "glove_normal_init"],
+    "falsy": ["weight_alpha_zero_read_as_default", "noise_power_zero_read_as_default", "negatives_empty_shape_unpacked"],
+    "in_place": ["keep_divides_the_counts_in_place", "noise_raises_the_counts_in_place", "weight_divides_x_in_place"],
+    "constants": ["subsample_none_makes_a_fresh_generator", "negatives_none_makes_a_fresh_generator"],
+}
+
+NOT_APPLICABLE = {
+    "method_args": "no method takes an argument its object was built with: SkipGram's and CBOW's forward take ids, "
+                   "GloVe's forward ids and co-occurrences, word_vectors() nothing; GloVe's x_max and alpha belong to "
+                   "the constructor alone (glove_ignores_its_x_max proves forward uses them)",
 }
 
 MUST_PASS = {
-    # Pairs by offset, vectorised: the same pairs in another order.
-    "pairs_by_offset": [
+    # Pairs vectorised per sentence: a (n, 2c) grid of context positions, masked where it leaves the sentence;
+    # the boolean mask reads the grid row by row, so the order is the promised one.
+    "pairs_by_offset_grid": [
         ("    pairs = []\n    for sentence in sentences:\n        sentence = list(sentence)\n        for i, centre in enumerate(sentence):\n"
          "            # The window is cut at the sentence's ends: no pairs across sentences, no wrap-around.\n"
          "            for j in range(max(0, i - window), min(len(sentence), i + window + 1)):\n"
          "                if j != i:\n                    pairs.append((centre, sentence[j]))\n",
+         "    offsets = torch.tensor([d for d in range(-window, window + 1) if d != 0])  # (2c,) left to right\n"
          "    pairs = [torch.zeros(0, 2, dtype=torch.int64)]\n    for sentence in sentences:\n"
-         "        s = torch.tensor(list(sentence), dtype=torch.int64)\n        for d in range(1, window + 1):\n"
-         "            if d < len(s):\n                pairs.append(torch.stack([s[:-d], s[d:]], 1))\n"
-         "                pairs.append(torch.stack([s[d:], s[:-d]], 1))\n"
+         "        s = torch.tensor(list(sentence), dtype=torch.int64)  # (n,)\n"
+         "        j = torch.arange(len(s))[:, None] + offsets  # (n, 2c): each centre's context positions\n"
+         "        inside = (j >= 0) & (j < len(s))\n"
+         "        centres = s[:, None].expand_as(j)\n"
+         "        contexts = s[j.clamp(0, max(len(s) - 1, 0))] if len(s) else j\n"
+         "        pairs.append(torch.stack([centres[inside], contexts[inside]], 1))\n"
          "    return torch.cat(pairs)\n"),
     ],
     # CBOW contexts in fixed slots (offset -c .. c), padding where the window leaves the sentence.

@@ -1,5 +1,6 @@
 """Hidden suite for 08 Word2Vec & GloVe: examples from a corpus, sampling, the SGNS and GloVe losses, neighbours."""
 
+import copy
 import math
 
 import pytest
@@ -68,10 +69,10 @@ def test_skipgram_pair_count_for_a_window(topic):
         check_tensor(got, f"skipgram_pairs(one sentence of {n} words, window={window})", shape=(expected, 2),
                      hint="each word pairs with the words up to `window` positions left and right of it, cut at the "
                           "sentence's ends, never with itself")
-    none = topic.skipgram_pairs([[5], [6]], window=2)
-    check_tensor(none, "skipgram_pairs([[5], [6]], window=2): two one-word sentences", shape=(0, 2),
-                 dtype=torch.int64, hint="no pairs still has two columns: torch.tensor([]) has shape (0,), so "
-                                         "reshape(-1, 2)")
+    for sentences, what in (([[5], [6]], "two one-word sentences"), ([], "no sentence at all")):
+        none = topic.skipgram_pairs(sentences, window=2)
+        check_tensor(none, f"skipgram_pairs({sentences}, window=2): {what}", shape=(0, 2), dtype=torch.int64,
+                     hint="no pairs still has two columns: torch.tensor([]) has shape (0,), so reshape(-1, 2)")
 
 
 @gradients
@@ -92,6 +93,26 @@ def test_skipgram_pairs_are_the_words_within_the_window(topic):
         "skipgram_pairs with the sentences as a tuple of tuples should give the same pairs as with lists")
 
 
+@gradients
+@task("skipgram_pairs")
+def test_skipgram_pairs_come_centre_by_centre_left_to_right(topic):
+    for window in (1, 2):
+        # The docstring's order: sentence by sentence, centre by centre, each centre's contexts left to right.
+        expected = [[s[i], s[j]] for s in SENTENCES for i in range(len(s)) for j in range(len(s))
+                    if 0 < abs(i - j) <= window]
+        got = topic.skipgram_pairs(SENTENCES, window=window).tolist()
+        assert sorted(got) == sorted(expected), (
+            f"skipgram_pairs(SENTENCES, window={window}) returned other pairs than every (centre, context) within the "
+            "window: test_skipgram_pairs_are_the_words_within_the_window says which; get the pairs right first")
+        k = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), None)
+        assert k is None, (
+            f"skipgram_pairs(SENTENCES = {SENTENCES}, window={window}) has the right pairs in another order: row {k} "
+            f"is {got[k]}, expected {expected[k]} (rows {k}-{k + 3}: {got[k:k + 4]} instead of "
+            f"{expected[k:k + 4]}). Likely cause: the pairs grouped by distance, or the contexts read right to left. "
+            "The docstring promises sentence by sentence, centre by centre, and each centre's contexts left to right "
+            "(j from i - window to i + window)")
+
+
 # ------------------------------------------------------------------ cbow_examples
 @shapes
 @task("cbow_examples")
@@ -107,6 +128,14 @@ def test_cbow_examples_shapes(topic):
         check_tensor(mask, f"{name}: mask", shape=(words, 2 * window), dtype=torch.bool,
                      hint="mask has the contexts' shape, True at real context words")
         check_tensor(centres, f"{name}: centres", shape=(words,), dtype=torch.int64)
+    for sentences in ([], [[5], [6]]):  # no word has a context: no example, and still the columns
+        contexts, mask, centres = topic.cbow_examples(sentences, window=2)
+        name = f"cbow_examples({sentences}, window=2)"
+        hint = ("no example at all: contexts and mask are (0, 2 * window), centres (0,); torch.tensor([]) has shape "
+                "(0,), so reshape(-1, 2 * window)")
+        check_tensor(contexts, f"{name}: contexts", shape=(0, 4), dtype=torch.int64, hint=hint)
+        check_tensor(mask, f"{name}: mask", shape=(0, 4), dtype=torch.bool, hint=hint)
+        check_tensor(centres, f"{name}: centres", shape=(0,), dtype=torch.int64, hint=hint)
 
 
 @gradients
@@ -141,18 +170,23 @@ def test_cbow_examples_hold_each_words_context(topic):
 def test_keep_probability_is_the_papers_formula(topic):
     counts = torch.tensor([0, 0, 0, 0, 0, 500, 120, 30, 10, 1, 0, 339])  # total 1000
     frequency = counts.double() / counts.sum()
-    for t in (1e-3, 1e-2, 0.05):
-        expected = torch.sqrt(t / frequency).clamp(max=1.0)  # unseen words: t / 0 = inf, capped at 1
-        got = topic.keep_probability(counts, t=t)
-        check_tensor(got, f"keep_probability(counts, t={t})", shape=(12,), dtype=torch.float32,
-                     hint="integer counts give the default float dtype")
-        assert_close(got, expected, f"keep_probability(counts {counts.tolist()}, t={t})", atol=1e-6,
+    for t in (None, 1e-2, 0.05):  # None: called without t, whose default is 1e-3
+        expected = torch.sqrt((t or 1e-3) / frequency).clamp(max=1.0)  # unseen words: t / 0 = inf, capped at 1
+        got = topic.keep_probability(counts) if t is None else topic.keep_probability(counts, t=t)
+        call = "keep_probability(counts)" if t is None else f"keep_probability(counts, t={t})"
+        check_tensor(got, call, shape=(12,), dtype=torch.float32, hint="integer counts give the default float dtype")
+        assert_close(got, expected, f"{call} with counts {counts.tolist()}", atol=1e-6,
                      hint="keep a word with probability min(1, sqrt(t / f)), f = count / total count: the paper "
                           "discards with 1 - sqrt(t / f). word2vec.c's sqrt(t / f) + t / f is another formula; "
                           "a word never seen (count 0) gets 1")
-    got = topic.keep_probability(counts.double(), t=0.05)
+    given = counts.double()
+    got = topic.keep_probability(given, t=0.05)
     check_tensor(got, "keep_probability(float64 counts, t=0.05)", dtype=torch.float64,
                  hint="float64 counts give float64 probabilities: no .float()")
+    assert_close(given, counts.double(), "the float64 counts after keep_probability(counts, t=0.05)", atol=0, rtol=0,
+                 hint="keep_probability must leave the caller's counts as they were: counts.double() of float64 "
+                      "counts is the same tensor, so an in-place division (counts /= counts.sum(), div_) rewrites "
+                      "the vocabulary's counts. Divide out of place: frequency = counts / counts.sum()")
 
 
 @shapes
@@ -213,6 +247,33 @@ def test_subsample_draws_once_per_occurrence_from_the_generator(topic):
     assert other != runs[0], "two generators with different seeds gave the same subsample: is the generator used?"
 
 
+@gradients
+@task("subsample")
+def test_subsample_without_a_generator_draws_from_torchs_global_one(topic):
+    keep = torch.tensor([1.0] * 5 + [0.5, 0.5, 0.5], dtype=torch.float64)
+    sentences = [[5, 6, 7] * 10 for _ in range(10)]  # 300 occurrences, each kept with probability 1/2
+    runs = []
+    for global_seed in (3, 3, 4):
+        torch.manual_seed(global_seed)
+        runs.append(topic.subsample(sentences, keep))
+    assert runs[0] == runs[1], (
+        "subsample(sentences, keep) without a generator gave two different results after the same "
+        "torch.manual_seed(3): with generator=None, draw from torch's global generator")
+    assert runs[0] != runs[2], (
+        "subsample(sentences, keep) without a generator gave the same result after torch.manual_seed(3) and "
+        "torch.manual_seed(4). Likely cause: a new torch.Generator() made when generator is None (its seed is "
+        "always the same); the docstring asks for torch's global one: pass generator=None on to torch.rand")
+    assert sentences == [[5, 6, 7] * 10 for _ in range(10)], (
+        "subsample changed the sentences it was given: build new lists, leave the caller's as they are")
+    assert_close(keep, torch.tensor([1.0] * 5 + [0.5, 0.5, 0.5]), "keep after subsample(sentences, keep)", atol=0,
+                 hint="subsample must leave keep as it was: no in-place operation on it")
+    for given in ([], [[], [5, 6], []]):  # nothing or little to draw for: as many sentences as were given
+        got = topic.subsample(given, torch.ones(8), generator=torch.Generator().manual_seed(0))
+        assert got == given, (
+            f"subsample({given}, keep = 1 for every word) should return {given}, got {got!r}: as many sentences as it "
+            "was given, empty ones included")
+
+
 # ------------------------------------------------------------------ noise_distribution
 @gradients
 @task("noise_distribution")
@@ -233,6 +294,10 @@ def test_noise_distribution_follows_the_dtype(topic):
     counts = torch.tensor([0.0, 0, 0, 0, 0, 7, 3, 1], dtype=torch.float64)
     check_tensor(topic.noise_distribution(counts), "noise_distribution(float64 counts)", shape=(8,),
                  dtype=torch.float64, hint="float64 counts give float64 probabilities: no .float()")
+    assert_close(counts, torch.tensor([0.0, 0, 0, 0, 0, 7, 3, 1]), "the float64 counts after "
+                 "noise_distribution(counts)", atol=0, rtol=0, hint="noise_distribution must leave the caller's counts as they were: an in-place "
+                                      "power or division (counts.pow_, **=, /=) on float counts rewrites them. Make "
+                                      "new tensors: counts ** power, weights / weights.sum()")
 
 
 # ------------------------------------------------------------------ sample_negatives
@@ -241,10 +306,11 @@ def test_noise_distribution_follows_the_dtype(topic):
 def test_sample_negatives_has_the_asked_shape(topic):
     noise = torch.tensor([0.0, 0, 0, 0, 0, 0.5, 0.25, 0.25])
     g = torch.Generator().manual_seed(0)
-    for shape in ((6, 4), (7,), (2, 3, 5), (1, 1)):
+    for shape in ((6, 4), (7,), (2, 3, 5), (1, 1), ()):  # (): one id, a 0-d tensor
         got = topic.sample_negatives(noise, shape, generator=g)
         check_tensor(got, f"sample_negatives(noise, {shape})", shape=shape, dtype=torch.int64,
-                     hint="draw prod(shape) ids and reshape them to `shape`")
+                     hint="draw prod(shape) ids (math.prod(()) is 1) and reshape them to `shape` itself: "
+                          "reshape(shape), not reshape(*shape), which is reshape() for shape ()")
         assert ((got >= 5) & (got < 8)).all(), f"sample_negatives drew ids {got.unique().tolist()} of probability 0"
 
 
@@ -265,6 +331,26 @@ def test_sample_negatives_draws_from_the_noise_with_replacement(topic):
         "sample_negatives(..., generator=g) changed with torch's global seed: pass generator=generator to the draw")
     other = topic.sample_negatives(noise, (50, 5), generator=torch.Generator().manual_seed(4))
     assert not torch.equal(other, runs[0]), "two generators with different seeds gave the same negatives"
+
+
+@gradients
+@task("sample_negatives")
+def test_sample_negatives_without_a_generator_draws_from_torchs_global_one(topic):
+    noise = torch.tensor([0.0, 0, 0, 0, 0, 0.4, 0.3, 0.3], dtype=torch.float64)
+    runs = []
+    for global_seed in (3, 3, 4):
+        torch.manual_seed(global_seed)
+        runs.append(topic.sample_negatives(noise, (40, 5)))
+    assert torch.equal(runs[0], runs[1]), (
+        "sample_negatives(noise, shape) without a generator gave two different results after the same "
+        "torch.manual_seed(3): with generator=None, draw from torch's global generator")
+    assert not torch.equal(runs[0], runs[2]), (
+        "sample_negatives(noise, shape) without a generator gave the same ids after torch.manual_seed(3) and "
+        "torch.manual_seed(4). Likely cause: a new torch.Generator() made when generator is None (its seed is always "
+        "the same); the docstring asks for torch's global one: pass generator=None on to torch.multinomial")
+    assert_close(noise, torch.tensor([0.0, 0, 0, 0, 0, 0.4, 0.3, 0.3], dtype=torch.float64),
+                 "noise after sample_negatives(noise, ...)", atol=0, rtol=0,
+                 hint="sample_negatives must leave noise as it was: no in-place normalisation")
 
 
 # ------------------------------------------------------------------ sgns_loss
@@ -340,6 +426,10 @@ def test_sgns_gradients_equal_autograd(topic):
         ref = [t.clone().requires_grad_() for t in (v, u_pos, u_neg)]
         want = torch.autograd.grad(_sgns(*ref), ref)
         got = topic.sgns_gradients(v, u_pos, u_neg)
+        for name, before, after in zip(("v", "u_pos", "u_neg"), ref, (v, u_pos, u_neg)):
+            assert_close(after, before, f"{name} after sgns_gradients(v, u_pos, u_neg)", atol=0, rtol=0,
+                         hint="sgns_gradients must leave its inputs as they were: no in-place operation (mul_, *=) "
+                              "on v, u_pos or u_neg")
         for name, a, b in zip(("dv", "du_pos", "du_neg"), got, want):
             assert_close(a, b, f"sgns_gradients: {name} for B={B}, K={K}, D={D}, scores up to ~{scale**2 * D:g} "
                          "(float64), against autograd", atol=1e-10,
@@ -440,6 +530,12 @@ def test_cooccurrence_is_a_symmetric_square_matrix(topic):
     check_tensor(X, "cooccurrence(SENTENCES, 16, window=2)", shape=(16, 16), dtype=torch.float32,
                  hint="one row and one column per id in the vocabulary, float32")
     assert torch.equal(X, X.T), "cooccurrence: X should be symmetric (each pair counts for X[a, b] and X[b, a])"
+    for sentences in ([], [[5], []]):  # no pair at all: a matrix of zeros
+        X = topic.cooccurrence(sentences, 8, window=2)
+        check_tensor(X, f"cooccurrence({sentences}, 8, window=2)", shape=(8, 8), dtype=torch.float32,
+                     hint="without any pair X is all zeros, still (V, V) float32: index_put_ with empty index "
+                          "tensors of dtype int64 (torch.tensor([], dtype=torch.int64)) adds nothing")
+        assert not X.any(), f"cooccurrence({sentences}, 8, window=2) should be all zeros, got {X.nonzero().tolist()}"
 
 
 @gradients
@@ -465,6 +561,11 @@ def test_glove_weight_values(topic):
     expected = torch.where(x < 10, (x / 10) ** 0.5, torch.ones(5))
     assert_close(topic.glove_weight(x, x_max=10.0, alpha=0.5), expected, "glove_weight(x, x_max=10, alpha=0.5)",
                  atol=1e-6, hint="use the x_max and alpha you are given")
+    assert_close(x, torch.tensor([0.5, 2.0, 8.0, 10.0, 30.0]), "x after glove_weight(x, x_max=10, alpha=0.5)", atol=0,
+                 rtol=0, hint="glove_weight must leave x as it was: x / x_max, not x.div_(x_max) or x /= x_max")
+    assert_close(topic.glove_weight(x, x_max=10.0, alpha=0.0), torch.ones(5), "glove_weight(x, x_max=10, alpha=0.0)",
+                 atol=1e-6, hint="alpha = 0 is a value, not 'no alpha': (x / x_max) ** 0 = 1, every pair weighs the "
+                                 "same. `alpha or 0.75` (or `if alpha:`) reads 0.0 as not given")
 
 
 @shapes
@@ -510,7 +611,7 @@ def test_glove_parameters_and_initialisation(topic):
 @task("GloVe")
 def test_glove_loss_is_the_weighted_least_squares(topic):
     g = torch.Generator().manual_seed(4)
-    for x_max, alpha in ((100.0, 0.75), (4.0, 0.5)):
+    for x_max, alpha in ((100.0, 0.75), (4.0, 0.5), (10.0, 0.0)):  # alpha 0: every pair weighs the same
         model = _randomise(topic.GloVe(10, 3, x_max=x_max, alpha=alpha).double(), g)
         i, j = torch.tensor([5, 6, 7, 5, 9]), torch.tensor([6, 5, 9, 5, 8])
         x = torch.tensor([1.0, 3.0, 0.5, 7.0, 150.0], dtype=torch.float64)

@@ -63,6 +63,22 @@ MUTANTS = {
         ("return x, torch.stack(h_n)  # (B, T, H), (num_layers, B, H)",
          "return output, torch.stack(h_n)  # (B, T, H), (num_layers, B, H)"),
     ],
+    # hx read as the buffer of h_n: the caller's initial states are written over with the final ones.
+    "rnn_writes_h_n_into_hx": [
+        (_LAYER_LOOP, "        h_n = hx if hx is not None else x.new_zeros(self.num_layers, x.shape[0], self.hidden_size)\n"
+                      "        for k, cell in enumerate(self.cells):\n"),
+        ("            h = None if hx is None else hx[k]  # (B, H): layer k's initial state\n", "            h = h_n[k]  # (B, H)\n"),
+        ("            h_n.append(h)\n", "            h_n[k] = h\n"),
+        ("return x, torch.stack(h_n)  # (B, T, H), (num_layers, B, H)", "return x, h_n  # (B, T, H), (num_layers, B, H)"),
+    ],
+    # A stateful layer, as char-RNN tutorials keep self.hidden: hx=None continues from the last call's h_n.
+    "rnn_keeps_the_last_state": [
+        ("            h = None if hx is None else hx[k]  # (B, H): layer k's initial state\n",
+         "            h = hx[k] if hx is not None else getattr(self, \"_h_n\", [None] * self.num_layers)[k]  # (B, H)\n"),
+        ("        return x, torch.stack(h_n)  # (B, T, H), (num_layers, B, H)\n",
+         "        self._h_n = [h.detach() for h in h_n]  # kept for the next call\n"
+         "        return x, torch.stack(h_n)  # (B, T, H), (num_layers, B, H)\n"),
+    ],
     "output_stacked_time_first": [
         ("x = torch.stack(states, dim=1)  # (B, T, H): this",
          "x = torch.stack(states, dim=0)  # (B, T, H): this"),
@@ -82,6 +98,12 @@ MUTANTS = {
     "gradient_norm_over_time_and_features": [
         ("torch.linalg.vector_norm(grad, dim=(0, 2))  # (T,)", "torch.linalg.vector_norm(grad, dim=(1, 2))  # (T,)"),
     ],
+    # The norms written into a tensor made on the CPU (and in float32).
+    "gradient_norms_on_the_cpu": [
+        ("    return torch.linalg.vector_norm(grad, dim=(0, 2))  # (T,)\n",
+         "    norms = torch.zeros(grad.shape[1])  # (T,)\n    for t in range(grad.shape[1]):\n"
+         "        norms[t] = torch.linalg.vector_norm(grad[:, t])\n    return norms\n"),
+    ],
     # ---- clipping
     "norm_type_ignored": [
         ("norms = torch.stack([torch.linalg.vector_norm(g, norm_type) for g in grads])",
@@ -99,6 +121,15 @@ MUTANTS = {
         ("    for g in grads:\n        g.mul_(scale)\n",
          "    for p in parameters:\n        if p.grad is not None:\n            p.grad.mul_(scale)\n"),
     ],
+    # p.grad = p.grad * scale: PyTorch keeps the new tensor, but whoever held the old gradient sees no clipping.
+    "clip_grad_norm_rebinds_the_gradient": [
+        ("    grads = [p.grad for p in parameters if p.grad is not None]  # one pass: a generator cannot be read twice\n",
+         "    parameters = [p for p in parameters if p.grad is not None]  # one pass: a generator cannot be read twice\n"
+         "    grads = [p.grad for p in parameters]\n"),
+        ("    for g in grads:\n        g.mul_(scale)\n", "    for p in parameters:\n        p.grad = p.grad * scale\n"),
+    ],
+    # The documented 1e-6 left out: max_norm / total, which differs where the norms are tiny.
+    "clip_without_the_epsilon": [("scale = (max_norm / (total + 1e-6)).clamp(max=1.0)", "scale = (max_norm / total).clamp(max=1.0)")],
     "clip_scales_up_small_gradients": [("scale = (max_norm / (total + 1e-6)).clamp(max=1.0)",
                                         "scale = max_norm / (total + 1e-6)")],
     # ---- the tagger and the training step
@@ -112,6 +143,11 @@ MUTANTS = {
     ],
     "train_step_clips_at_one": [("clip_grad_norm_(model.parameters(), max_norm)  # after",
                                  "clip_grad_norm_(model.parameters(), 1.0)  # after")],
+    # `if max_norm:` reads max_norm = 0.0 as None: no clipping at all.
+    "train_step_max_norm_zero_read_as_none": [
+        ("    if max_norm is not None:\n        clip_grad_norm_(model.parameters(), max_norm)  # after",
+         "    if max_norm:\n        clip_grad_norm_(model.parameters(), max_norm)  # after"),
+    ],
     "train_step_clips_after_the_step": [
         ("    if max_norm is not None:\n        clip_grad_norm_(model.parameters(), max_norm)  # after backward (the "
          "gradients exist), before step\n    optimizer.step()\n",
@@ -192,8 +228,12 @@ PATTERNS = {
                   "tagger_num_layers_ignored", "train_step_clips_at_one"],
     "returns": ["h_n_repeats_the_last_layer", "total_norm_after_clipping", "gradient_of_every_output",
                 "gradient_norms_by_backward"],
-    "device": ["zero_state_on_the_cpu", "total_norm_from_python_floats"],
+    "device": ["zero_state_on_the_cpu", "total_norm_from_python_floats", "gradient_norms_on_the_cpu"],
     "inputs": ["clip_reads_the_parameters_twice", "clip_scales_up_small_gradients", "output_stacked_time_first"],
     "init": ["init_by_input_size", "biases_start_at_zero"],
+    "falsy": ["train_step_max_norm_zero_read_as_none"],
+    "method_args": ["rnn_keeps_the_last_state"],
+    "in_place": ["clip_grad_norm_rebinds_the_gradient", "rnn_writes_h_n_into_hx"],
+    "constants": ["clip_without_the_epsilon"],
 }
 NOT_APPLICABLE = {}

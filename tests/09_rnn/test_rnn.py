@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.checks import assert_at_least, assert_at_most, assert_close, check_tensor
+from grader.checks import assert_at_least, assert_at_most, assert_close, check_on_meta, check_tensor
 from kata.sequences import last_token_targets, recall_task, token_accuracy
 from kata.text import IGNORE_INDEX
 
@@ -232,6 +232,31 @@ def test_rnn_equals_nn_rnn_with_relu_and_no_bias(topic):
     _check_against_nn_rnn(topic, g, num_layers=2, given=True, nonlinearity="relu", bias=False)
 
 
+@gradients
+@task("RNN")
+def test_rnn_starts_each_call_from_its_own_hx(topic):
+    g = torch.Generator().manual_seed(3)
+    ref = torch.nn.RNN(3, 4, num_layers=2, batch_first=True).double()
+    model = topic.RNN(3, 4, 2).double()
+    _copy_layer(model, ref)
+    x = torch.randn(2, 5, 3, generator=g, dtype=torch.float64)
+    hx = torch.randn(2, 2, 4, generator=g, dtype=torch.float64)
+    given = hx.clone()
+    hint = ("each call starts from the hx it is given, and from zeros when hx is None, whatever the call before "
+            "ended with: keep no state between calls (no self.h_n read back when hx is None)")
+    with torch.no_grad():
+        for k, (call, args) in enumerate((("model(x, hx)", (x, hx)), ("then model(x)", (x,)),
+                                          ("then model(x, hx) again", (x, hx)), ("then model(x) again", (x,)))):
+            output, h_n = model(*args)
+            if k == 0:
+                assert_close(hx, given, "hx after RNN(3, 4, num_layers=2)(x, hx)", atol=0, rtol=0,
+                             hint="the layer must leave the caller's hx as it was: h_n is a new tensor "
+                                  "(torch.stack of each layer's last state), not hx written over in place")
+            expected, expected_h = ref(*args)
+            assert_close(output, expected, f"output of RNN(3, 4, num_layers=2), {call}", atol=1e-12, hint=hint)
+            assert_close(h_n, expected_h, f"h_n of RNN(3, 4, num_layers=2), {call}", atol=1e-12, hint=hint)
+
+
 # ------------------------------------------------------------------ input_gradient_norms
 def _reference_norms(model, x):
     x = x.detach().clone().requires_grad_()
@@ -256,6 +281,11 @@ def test_gradient_norms_shape_and_no_side_effects(topic):
     assert not touched, (
         f"input_gradient_norms filled the model's .grad of {touched}: use torch.autograd.grad(h_T.sum(), x), which "
         f"returns the input's gradient only, instead of backward(), which accumulates into every parameter")
+    # On x's device: nn.RNN runs on the meta device, and so must every tensor the function makes.
+    check_on_meta("input_gradient_norms(nn.RNN(4, 6) on meta, x (3, 7, 4) on meta)", topic.input_gradient_norms,
+                  model.to("meta"), torch.randn(3, 7, 4, device="meta"), shape=(7,),
+                  hint="the norms must be made from the gradient itself (torch.linalg.vector_norm(grad, dim=(0, 2))), "
+                       "not written into a torch.zeros(T) made on the CPU")
 
 
 @gradients
@@ -328,21 +358,55 @@ def test_clip_returns_the_total_norm_as_a_tensor_of_the_gradients_dtype(topic):
 @gradients
 @task("clip_grad_norm_")
 def test_clip_equals_torch_clip_grad_norm_(topic):
-    for norm_type in (2.0, 1.0, float("inf")):
+    # max_norm 0.0 is a bound like any other (every gradient becomes 0), not "no max_norm".
+    for norm_type, max_norm in ((2.0, 0.5), (1.0, 0.5), (float("inf"), 0.5), (2.0, 0.0)):
         g = torch.Generator().manual_seed(1)
         params = _parameters_with_gradients(g, 2.0)
         expected_params = _with_grads(params)
-        expected = torch.nn.utils.clip_grad_norm_(expected_params, 0.5, norm_type)
-        total = topic.clip_grad_norm_(params, 0.5, norm_type)
+        expected = torch.nn.utils.clip_grad_norm_(expected_params, max_norm, norm_type)
+        total = topic.clip_grad_norm_(params, max_norm, norm_type)
+        call = f"clip_grad_norm_(params, max_norm={max_norm}, norm_type={norm_type})"
         hint = ("total = the norm_type-norm of all gradients as one vector (the norm of the per-tensor norms; "
                 "inf: the largest |entry|); multiply every gradient by min(1, max_norm / (total + 1e-6)) in place, "
-                "and return total from before the clipping")
-        assert_close(total, expected, f"clip_grad_norm_(params, max_norm=0.5, norm_type={norm_type}): the total "
-                     "norm returned", atol=1e-10, hint=hint)
+                "and return total from before the clipping; max_norm = 0 makes every gradient 0")
+        assert_close(total, expected, f"{call}: the total norm returned", atol=1e-10, hint=hint)
         for i, (p, q) in enumerate(zip(params[:3], expected_params[:3])):
-            assert_close(p.grad, q.grad, f"clip_grad_norm_(params, 0.5, norm_type={norm_type}): params[{i}].grad "
-                         f"afterwards", atol=1e-10, hint=hint)
+            assert_close(p.grad, q.grad, f"{call}: params[{i}].grad afterwards", atol=1e-10, hint=hint)
         assert params[3].grad is None, "a parameter without a gradient must keep .grad None"
+
+
+@gradients
+@task("clip_grad_norm_")
+def test_clip_scales_the_gradients_the_caller_holds(topic):
+    g = torch.Generator().manual_seed(4)
+    params = _parameters_with_gradients(g, 2.0)
+    expected_params = _with_grads(params)
+    torch.nn.utils.clip_grad_norm_(expected_params, 0.5)
+    held = [p.grad for p in params[:3]]  # what an optimizer, a hook or a gradient accumulator holds
+    topic.clip_grad_norm_(params, 0.5)
+    hint = ("'in place' (the trailing _): multiply each gradient tensor itself, g.mul_(scale). p.grad = p.grad * "
+            "scale makes a new tensor: p.grad then looks right, but whoever held the old one sees no clipping")
+    for i, (p, h, q) in enumerate(zip(params[:3], held, expected_params[:3])):
+        assert_close(h, q.grad, f"params[{i}].grad as held before clip_grad_norm_(params, 0.5), read afterwards",
+                     atol=1e-10, hint=hint)
+        assert p.grad is h, f"clip_grad_norm_ replaced params[{i}].grad by another tensor.\nLikely cause: {hint}"
+
+
+@gradients
+@task("clip_grad_norm_")
+def test_clip_keeps_the_epsilon_on_tiny_gradients(topic):
+    # Norms near the 1e-6 of min(1, max_norm / (total + 1e-6)): there the epsilon changes the factor 20-fold.
+    p = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    p.grad = torch.tensor([3e-8, 4e-8], dtype=torch.float64)  # norm 5e-8
+    q = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    q.grad = p.grad.clone()
+    expected = torch.nn.utils.clip_grad_norm_([q], 1e-8)
+    total = topic.clip_grad_norm_([p], 1e-8)
+    assert_close(total, expected, "clip_grad_norm_(grad [3e-8, 4e-8], max_norm=1e-8): the total norm", atol=0,
+                 rtol=1e-9, hint="the norm of the gradients, 5e-8, from before the clipping")
+    assert_close(p.grad, q.grad, "the gradient [3e-8, 4e-8] after clip_grad_norm_(..., max_norm=1e-8)", atol=0,
+                 rtol=1e-6, hint="the factor is max_norm / (total + 1e-6) = 1e-8 / 1.05e-6, about 0.0095, as "
+                                 "torch.nn.utils.clip_grad_norm_ computes it; without the 1e-6 it would be 0.2")
 
 
 @gradients
@@ -384,6 +448,9 @@ def test_clip_takes_a_generator_a_tuple_or_one_tensor(topic):
     for i, (p, q) in enumerate(zip(params[:3], expected_params[:3])):
         assert_close(p.grad, q.grad, f"params[{i}].grad after clip_grad_norm_(a tuple of parameters, 0.5)",
                      atol=1e-10, hint="parameters may be any iterable of tensors")
+    for nothing, what in (([], "[]"), (iter([]), "an empty generator")):
+        assert_close(topic.clip_grad_norm_(nothing, 1.0), torch.tensor(0.0), f"clip_grad_norm_({what}, 1.0)", atol=0,
+                     hint="no parameters at all: no gradient, so return torch.tensor(0.0)")
     one = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
     one.grad = torch.tensor([3.0, 0.0, 4.0], dtype=torch.float64)  # norm 5
     total = topic.clip_grad_norm_(one, 1.0)
@@ -441,30 +508,37 @@ def test_train_step_equals_hand_written_clipped_steps(topic):
     y = torch.full((4, 5), IGNORE_INDEX)
     y[:, -1] = ids[:, 0]  # scored at the last position only: recall
     y[0, :-1] = ids[0, 1:]  # and a few positions elsewhere
-    for max_norm in (0.05, None):
+    # max_norm 0.0 clips every gradient to 0 (the step changes nothing), None does not clip, and without
+    # max_norm its default 1.0 applies (the first gradient's norm is about 1.2 here).
+    for max_norm in (0.05, 0.0, None, "default"):
         mine, reference = copy.deepcopy(model), copy.deepcopy(model)
         # Plain SGD: Adam divides by the gradient's scale, so clipping would hardly show in its first steps.
         optimizer = torch.optim.SGD(mine.parameters(), lr=0.5)
         ref_optimizer = torch.optim.SGD(reference.parameters(), lr=0.5)
-        losses = [topic.train_step(mine, optimizer, (ids, y), max_norm=max_norm) for _ in range(2)]
+        if max_norm == "default":
+            losses = [topic.train_step(mine, optimizer, (ids, y)) for _ in range(2)]
+        else:
+            losses = [topic.train_step(mine, optimizer, (ids, y), max_norm=max_norm) for _ in range(2)]
+        clip = 1.0 if max_norm == "default" else max_norm
         expected = []
         for _ in range(2):
             ref_optimizer.zero_grad()
             loss = F.cross_entropy(reference(ids).flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX)
             loss.backward()
-            if max_norm is not None:
-                torch.nn.utils.clip_grad_norm_(reference.parameters(), max_norm)
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(reference.parameters(), clip)
             ref_optimizer.step()
             expected.append(loss.item())
         hint = ("zero_grad(), loss = F.cross_entropy(logits.flatten(0, 1), y.flatten()) (IGNORE_INDEX positions "
                 "skipped, mean over the rest), backward(), then clip_grad_norm_(model.parameters(), max_norm) "
-                "unless max_norm is None, and only then optimizer.step(); return loss.item()")
+                "unless max_norm is None (`if max_norm is not None`: 0.0 is a bound, not 'no clipping'), and only "
+                "then optimizer.step(); return loss.item()")
+        what = "without max_norm (default 1.0)" if max_norm == "default" else f"with max_norm={max_norm}"
         assert isinstance(losses[0], float), f"train_step should return loss.item(), a float, got {type(losses[0])}"
-        assert_close(torch.tensor(losses), torch.tensor(expected), f"the losses of two train_step calls, "
-                     f"max_norm={max_norm}", atol=1e-5, hint=hint)
+        assert_close(torch.tensor(losses), torch.tensor(expected), f"the losses of two train_step calls {what}",
+                     atol=1e-5, hint=hint)
         for (name, got), want in zip(mine.named_parameters(), reference.parameters()):
-            assert_close(got, want, f"parameter {name} after two train_step calls with max_norm={max_norm}",
-                         atol=1e-5, hint=hint)
+            assert_close(got, want, f"parameter {name} after two train_step calls {what}", atol=1e-5, hint=hint)
 
 
 @accuracy

@@ -15,6 +15,8 @@ MUTANTS = {
     "lstm_h_without_tanh_of_c": [("h = o * torch.tanh(c)  # (B, H)", "h = o * c  # (B, H)")],
     "lstm_no_input_gate": [("c = f * c + i * g  # (B, H)", "c = f * c + g  # (B, H)")],
     "lstm_one_bias_only": [("gates = gates + self.bias_ih + self.bias_hh", "gates = gates + self.bias_ih")],
+    # The memory updated in place: the caller's c (the hx it passed) is written over.
+    "lstm_cell_updates_c_in_place": [("c = f * c + i * g  # (B, H)", "c = c.mul_(f).add_(i * g)  # (B, H)")],
     # The shortcut: the fused kernel that nn.LSTMCell calls.
     "lstm_cell_calls_torch_lstm_cell": [
         ("        h, c = hx\n        gates",
@@ -65,6 +67,44 @@ MUTANTS = {
     ],
     "forget_bias_ignored": [("        if forget_bias is not None:\n            H = self.hidden_size",
                              "        if False:\n            H = self.hidden_size")],
+    # The total right, the split not the docstring's: half in each bias, where bias_ih takes it all and bias_hh 0.
+    "forget_bias_split_between_the_biases": [
+        ("self.bias_ih[H:2 * H] = forget_bias", "self.bias_ih[H:2 * H] = forget_bias / 2"),
+        ("self.bias_hh[H:2 * H] = 0.0", "self.bias_hh[H:2 * H] = forget_bias / 2"),
+    ],
+    # `if forget_bias:` skips the write for 0.0: the slice keeps its uniform init.
+    "forget_bias_zero_read_as_not_given": [("        if forget_bias is not None:\n            H = self.hidden_size",
+                                            "        if forget_bias:\n            H = self.hidden_size")],
+    # Jozefowicz et al.'s 1.0 as the default: None should keep PyTorch's init.
+    "forget_bias_defaults_to_one": [
+        ("        if forget_bias is not None:\n            H = self.hidden_size",
+         "        if forget_bias is None and self.bias_ih is not None:\n            forget_bias = 1.0\n"
+         "        if forget_bias is not None:\n"
+         "            H = self.hidden_size"),
+    ],
+    # The cell keeps its forget_bias and reset_parameters reads it instead of its own argument.
+    "reset_parameters_reads_self_forget_bias": [
+        ("        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))  # (4H, H)\n",
+         "        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))  # (4H, H)\n"
+         "        self.forget_bias = forget_bias\n"),
+        ("        if forget_bias is not None:\n            H = self.hidden_size",
+         "        forget_bias = self.forget_bias\n        if forget_bias is not None:\n            H = self.hidden_size"),
+    ],
+    # The same, only when the call gives none: reset_parameters() goes back to the cell's own forget_bias.
+    "reset_parameters_falls_back_to_self_forget_bias": [
+        ("        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))  # (4H, H)\n",
+         "        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))  # (4H, H)\n"
+         "        self.forget_bias = forget_bias\n"),
+        ("        if forget_bias is not None:\n            H = self.hidden_size",
+         "        if forget_bias is None:\n            forget_bias = getattr(self, 'forget_bias', None)\n"
+         "        if forget_bias is not None:\n            H = self.hidden_size"),
+    ],
+    # New nn.Parameters instead of a redraw in place: an optimizer built before holds the old ones.
+    "reset_parameters_makes_new_parameters": [
+        ("        for p in self.parameters():\n            nn.init.uniform_(p, -bound, bound)\n        if forget_bias",
+         "        for name, p in list(self.named_parameters()):\n"
+         "            setattr(self, name, nn.Parameter(torch.empty_like(p).uniform_(-bound, bound)))\n        if forget_bias"),
+    ],
     # ---------------------------------------------------------------- GRUCell
     # d2l's and the paper's form: the reset gate applied to h before the hidden matmul.
     "gru_reset_gate_before_the_matmul": [
@@ -216,10 +256,14 @@ MUST_PASS = {
          "            outputs.append(inp)\n"
          "        return torch.stack(outputs, dim=1), (torch.stack(hs), torch.stack(cs))"),
     ],
-    # The forget gate's total bias split evenly between the two biases.
-    "forget_bias_split_between_the_biases": [
-        ("self.bias_ih[H:2 * H] = forget_bias", "self.bias_ih[H:2 * H] = forget_bias / 2"),
-        ("self.bias_hh[H:2 * H] = 0.0", "self.bias_hh[H:2 * H] = forget_bias / 2"),
+    # The forget gate's slices written through narrow(): fill_ and zero_ on views of the biases. (Before the suite
+    # checked each bias, the variant here split forget_bias evenly between them; the docstring gives it all to
+    # bias_ih and 0 to bias_hh, so that split is now the mutant forget_bias_split_between_the_biases.)
+    "forget_bias_by_narrow_fill_and_zero": [
+        ("                self.bias_ih[H:2 * H] = forget_bias\n",
+         "                self.bias_ih.narrow(0, H, H).fill_(forget_bias)\n"),
+        ("                self.bias_hh[H:2 * H] = 0.0  # the two biases add up: keep the total at forget_bias\n",
+         "                self.bias_hh.narrow(0, H, H).zero_()\n"),
     ],
 }
 
@@ -233,6 +277,10 @@ PATTERNS = {
     "inputs": ["lstm_upper_layers_read_input_size", "lstm_batch_and_time_swapped", "gru_upper_layers_read_input_size"],
     "init": ["init_bound_from_input_size", "init_normal_not_uniform", "forget_bias_on_the_input_gate",
              "forget_bias_in_both_biases", "forget_bias_leaves_bias_hh_random", "forget_bias_zeroes_the_other_biases",
-             "forget_bias_ignored", "gru_init_bound_from_input_size"],
+             "forget_bias_ignored", "gru_init_bound_from_input_size", "forget_bias_split_between_the_biases"],
+    "falsy": ["forget_bias_zero_read_as_not_given"],
+    "method_args": ["reset_parameters_reads_self_forget_bias", "reset_parameters_falls_back_to_self_forget_bias"],
+    "in_place": ["reset_parameters_makes_new_parameters", "lstm_cell_updates_c_in_place"],
+    "constants": ["forget_bias_defaults_to_one"],
 }
 NOT_APPLICABLE = {}

@@ -67,6 +67,18 @@ def _check_uniform(values, bound, name, hint):
                 f"deviation {std:.4f}.\nLikely cause: {hint}")
 
 
+def _check_forget_slice(cell, forget_bias, what):
+    """bias_ih[H:2H] == forget_bias and bias_hh[H:2H] == 0, as the docstring says."""
+    H = cell.hidden_size
+    hint = ("the gates are stacked i, f, g, o, so the forget gate is rows H:2H. Set bias_ih[H:2H] to forget_bias "
+            "and bias_hh[H:2H] to 0 (the gate sees their sum); test `forget_bias is not None`, since `if forget_bias:` "
+            "skips 0.0")
+    assert_close(cell.bias_ih[H:2 * H], torch.full((H,), forget_bias), f"{what}: bias_ih of the forget gate (rows "
+                 "H:2H)", atol=1e-6, hint=hint)
+    assert_close(cell.bias_hh[H:2 * H], torch.zeros(H), f"{what}: bias_hh of the forget gate (rows H:2H)", atol=0,
+                 hint=hint)
+
+
 def _recall_accuracy(topic, kind, forget_bias, epochs, seed, device):
     """Train the given Tagger(kind) on the recall task (3200 sequences of 20-30 tokens, scored at the last token)
     and return its accuracy on 500 test sequences."""
@@ -102,7 +114,13 @@ def test_lstm_cell_has_pytorchs_parameters_and_shapes(topic):
     for batch in (4, 1):  # batch size 1: squeeze() would eat the batch dimension
         x = torch.randn(batch, 3)
         for hx in (None, (torch.randn(batch, 5), torch.randn(batch, 5))):
-            out = cell(x, hx)
+            given = None if hx is None else [t.clone() for t in hx]
+            with torch.no_grad():  # without autograd, which would refuse an in-place write into a leaf
+                out = cell(x, hx)
+            for name, before, after in zip("hc", given or (), hx or ()):
+                assert_close(after, before, f"the caller's {name} after LSTMCell(3, 5)(x, (h, c))", atol=0, rtol=0,
+                             hint="the cell must leave the state it is given as it was: c' = f * c + i * g makes a "
+                                  "new tensor, c.mul_(f) or c *= f writes over the caller's")
             assert isinstance(out, tuple) and len(out) == 2, (
                 f"LSTMCell.forward should return the pair (h, c), got {type(out).__name__}")
             for value, what in zip(out, "hc"):
@@ -170,14 +188,10 @@ def test_lstm_cell_starts_as_pytorch_does_with_the_forget_gate_bias_set(topic):
     cell = topic.LSTMCell(4, H)
     for name in NAMES:
         _check_uniform(getattr(cell, name), bound, f"LSTMCell(4, 64).{name} at initialisation", hint)
-    for forget_bias in (3.0, -1.5):
+    for forget_bias in (3.0, -1.5, 0.0):  # 0.0 is a value: the slice is 0, not left at its random init
         cell = topic.LSTMCell(4, H, forget_bias=forget_bias)
         what = f"LSTMCell(4, 64, forget_bias={forget_bias})"
-        total = (cell.bias_ih + cell.bias_hh).detach()  # (4H,): what the gates see
-        assert_close(total[H:2 * H], torch.full((H,), forget_bias), f"{what}: bias_ih + bias_hh of the forget gate "
-                     "(rows H:2H)", atol=1e-6,
-                     hint="the gates are stacked i, f, g, o, so the forget gate is rows H:2H. Set bias_ih[H:2H] to "
-                          "forget_bias and bias_hh[H:2H] to 0: the two biases add up")
+        _check_forget_slice(cell, forget_bias, what)
         for name in NAMES:  # the complement: everything else keeps PyTorch's init
             p = getattr(cell, name).detach()
             rest = torch.cat([p[:H], p[2 * H:]]) if name.startswith("bias") else p
@@ -185,6 +199,35 @@ def test_lstm_cell_starts_as_pytorch_does_with_the_forget_gate_bias_set(topic):
                                                             else ""),
                            "forget_bias changes the forget gate's slice only: the input, candidate and output gates' "
                            "biases and every weight keep nn.LSTMCell's uniform init")
+
+
+@gradients
+@task("LSTMCell")
+def test_lstm_cell_reset_parameters_uses_its_own_forget_bias_in_place(topic):
+    torch.manual_seed(2)
+    H, bound = 64, 1 / 8
+    cell = topic.LSTMCell(4, H, forget_bias=3.0)
+    held = {name: getattr(cell, name) for name in NAMES}  # what an optimizer built now holds
+    before = cell.weight_hh.detach().clone()
+    cell.reset_parameters(-1.0)
+    what = "LSTMCell(4, 64, forget_bias=3.0), then reset_parameters(-1.0)"
+    _check_forget_slice(cell, -1.0, what)
+    for name in NAMES:
+        assert getattr(cell, name) is held[name], (
+            f"{what}: {name} is another nn.Parameter than before the call, so an optimizer built before no longer "
+            "holds the cell's parameters. Likely cause: reset_parameters assigns new nn.Parameters; redraw the same "
+            "ones in place (nn.init.uniform_(p, ...), p[...] = value under torch.no_grad())")
+    assert not torch.equal(cell.weight_hh.detach(), before), (
+        f"{what}: weight_hh did not change: reset_parameters redraws every parameter")
+    cell.reset_parameters()
+    what = "LSTMCell(4, 64, forget_bias=3.0), then reset_parameters() (forget_bias None)"
+    for name in ("bias_ih", "bias_hh"):
+        _check_uniform(getattr(cell, name), bound, f"{what}: {name}, the forget gate's rows included",
+                       "reset_parameters(forget_bias=None) leaves every value at PyTorch's uniform init: the "
+                       "forget_bias of this call is None, whatever the cell was built with (not self's 3.0)")
+    cell = topic.LSTMCell(4, H)
+    cell.reset_parameters(0.0)
+    _check_forget_slice(cell, 0.0, "LSTMCell(4, 64), then reset_parameters(0.0)")
 
 
 # ------------------------------------------------------------------ GRUCell
@@ -204,7 +247,12 @@ def test_gru_cell_has_pytorchs_parameters_and_shapes(topic):
         f"as nn.GRUCell; got parameters {names}")
     for batch in (4, 1):
         for hx in (None, torch.randn(batch, 5)):
-            h = cell(torch.randn(batch, 3), hx)
+            given = None if hx is None else hx.clone()
+            with torch.no_grad():
+                h = cell(torch.randn(batch, 3), hx)
+            if hx is not None:
+                assert_close(hx, given, "the caller's h after GRUCell(3, 5)(x, h)", atol=0, rtol=0,
+                             hint="the cell must leave the state it is given as it was: no in-place update of h")
             check_tensor(h, f"GRUCell(3, 5)(x ({batch}, 3), hx={'None' if hx is None else 'h'})", shape=(batch, 5),
                          hint="a GRU cell returns only h' (B, hidden_size): it has no separate cell state")
     h = cell.to("meta")(torch.randn(2, 3, device="meta"))
@@ -281,6 +329,14 @@ def test_lstm_stacks_cells_and_returns_pytorchs_shapes(topic):
         check_tensor(output, f"output of {name}", shape=(batch, steps, 5), hint=hint)
         check_tensor(h_n, f"h_n of {name}", shape=(2, batch, 5), hint=hint)
         check_tensor(c_n, f"c_n of {name}", shape=(2, batch, 5), hint=hint)
+    hx = (torch.randn(2, 2, 5), torch.randn(2, 2, 5))
+    given = [t.clone() for t in hx]
+    with torch.no_grad():
+        model(torch.randn(2, 7, 3), hx)
+    for name, before, after in zip(("h_0", "c_0"), given, hx):
+        assert_close(after, before, f"the caller's {name} after LSTM(3, 5, num_layers=2)(x, (h_0, c_0))", atol=0,
+                     rtol=0, hint="the layer must leave the initial states it is given as they were: h_n and c_n are "
+                                  "new tensors (torch.stack), never hx written over")
     meta = topic.LSTM(3, 5, num_layers=2).to("meta")
     output, (h_n, c_n) = meta(torch.randn(2, 7, 3, device="meta"))
     assert {output.device.type, h_n.device.type, c_n.device.type} == {"meta"}, (
@@ -332,12 +388,11 @@ def test_lstm_equals_nn_lstm_forward_and_backward(topic):
 def test_lstm_gives_every_layer_the_forget_gate_bias(topic):
     torch.manual_seed(3)
     H = 8
-    model = topic.LSTM(3, H, num_layers=2, forget_bias=2.0)
-    for k, cell in enumerate(model.cells):
-        total = (cell.bias_ih + cell.bias_hh).detach()  # (4H,)
-        assert_close(total[H:2 * H], torch.full((H,), 2.0),
-                     f"LSTM(3, 8, num_layers=2, forget_bias=2.0).cells[{k}]: bias_ih + bias_hh of the forget gate",
-                     atol=1e-6, hint="pass forget_bias on to every LSTMCell")
+    for forget_bias in (2.0, 0.0):
+        model = topic.LSTM(3, H, num_layers=2, forget_bias=forget_bias)
+        for k, cell in enumerate(model.cells):
+            _check_forget_slice(cell, forget_bias, f"LSTM(3, 8, num_layers=2, forget_bias={forget_bias}).cells[{k}] "
+                                                   "(pass forget_bias on to every LSTMCell)")
     plain = topic.LSTM(3, H, num_layers=2)
     for k, cell in enumerate(plain.cells):
         forget = (cell.bias_ih + cell.bias_hh).detach()[H:2 * H]

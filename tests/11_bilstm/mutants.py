@@ -49,6 +49,17 @@ MUTANTS = {
         ("h = x.new_zeros(B, cell.hidden_size)  # (B, H)", "h = torch.zeros(B, cell.hidden_size)  # (B, H)"),
         ("c = x.new_zeros(B, cell.hidden_size)  # (B, H)", "c = torch.zeros(B, cell.hidden_size)  # (B, H)"),
     ],
+    # The rows reversed in place: the caller's x (token ids, embeddings) comes back reversed too.
+    "reverse_padded_overwrites_x": [
+        ("    T = x.shape[1]\n    t = torch.arange(T, device=x.device)  # (T,)\n",
+         "    for b, L in enumerate(lengths.tolist()):\n        x[b, :L] = x[b, :L].flip(0)\n    return x\n"
+         "    T = x.shape[1]\n    t = torch.arange(T, device=x.device)  # (T,)\n"),
+    ],
+    # mask=None guessed from the input: a step whose features are all 0 is taken for padding.
+    "unroll_mask_none_skips_zero_inputs": [
+        ("mask = torch.ones(B, T, dtype=torch.bool, device=x.device)  # (B, T)",
+         "mask = x.ne(0).any(-1)  # (B, T): an all-zero step is padding"),
+    ],
     "reverse_index_on_the_cpu": [
         ("t = torch.arange(T, device=x.device)  # (T,)", "t = torch.arange(T)  # (T,)"),
     ],
@@ -88,6 +99,16 @@ MUTANTS = {
     "h_n_grouped_by_direction": [
         ("return x, (torch.stack(h_n), torch.stack(c_n))",
          "return x, (torch.stack(h_n[0::2] + h_n[1::2]), torch.stack(c_n[0::2] + c_n[1::2]))"),
+    ],
+    # lengths=None read as "work them out": the [PAD] id 0 taken for padding, where None means all T.
+    "lengths_none_skips_padding_id_zero": [
+        ("        output, _ = self.lstm(self.embedding(x), lengths)  # (B, T, 2H)\n",
+         "        if lengths is None:\n            lengths = (x != 0).sum(1)  # the [PAD] id 0 is not a token\n"
+         "        output, _ = self.lstm(self.embedding(x), lengths)  # (B, T, 2H)\n"),
+    ],
+    # The given lengths replaced by ones worked out from the ids: right only when the padding holds id 0.
+    "tagger_lengths_from_the_pad_ids": [
+        ("output, _ = self.lstm(self.embedding(x), lengths)", "output, _ = self.lstm(self.embedding(x), (x != 0).sum(1))"),
     ],
     "tagger_ignores_lengths": [
         ("output, _ = self.lstm(self.embedding(x), lengths)", "output, _ = self.lstm(self.embedding(x))"),
@@ -149,10 +170,21 @@ MUST_PASS = {
 PATTERNS = {
     "builtin": ["unroll_calls_torch_lstm"],
     "arguments": ["num_layers_ignored", "tagger_ignores_bidirectional", "tagger_ignores_num_layers",
-                  "tagger_head_to_vocab_size", "tagger_ignores_lengths", "train_step_ignores_lengths"],
+                  "tagger_head_to_vocab_size", "tagger_ignores_lengths", "train_step_ignores_lengths",
+                  "tagger_lengths_from_the_pad_ids"],
     "returns": ["h_n_grouped_by_direction", "c_n_returns_the_hidden_state", "output_not_zero_at_padding"],
     "device": ["zero_state_on_the_cpu", "reverse_index_on_the_cpu", "mask_on_the_cpu"],
     "inputs": ["backward_reads_the_padding_first", "state_not_frozen_at_padding", "reverse_keeps_the_first_token"],
     "init": ["backward_cells_copy_forward"],
+    "in_place": ["reverse_padded_overwrites_x"],
+    "constants": ["lengths_none_skips_padding_id_zero", "unroll_mask_none_skips_zero_inputs"],
 }
-NOT_APPLICABLE: dict[str, str] = {}
+NOT_APPLICABLE: dict[str, str] = {
+    "falsy": "the one argument that takes a falsy value is bidirectional=False, and it is an argument test of its "
+             "own (BiLSTM and Tagger with bidirectional=False against nn.LSTM, causality and shapes: "
+             "tagger_ignores_bidirectional); lengths and mask are tensors or None, never read for truth (bool() of a "
+             "batch raises), lengths are at least 1, and num_layers=0 is refused by given code",
+    "method_args": "no method takes an argument its object was built with, and no module keeps a state between "
+                   "calls: BiLSTM.forward and Tagger.forward take x and lengths, which no constructor holds, and "
+                   "unroll starts from zeros on every call (the suite calls one model with several lengths in a row)",
+}

@@ -124,7 +124,12 @@ def test_reverse_padded_reverses_each_sequence_within_its_length(topic):
                              [23, 22, 21, 0, 0],
                              [31, 0, 0, 0, 0],
                              [42, 41, 0, 0, 0]])
+    given = ids.clone()
     got = topic.reverse_padded(ids, lengths)
+    assert torch.equal(ids, given), (
+        f"reverse_padded(ids, lengths) changed the caller's ids into {ids.tolist()}: it returns a new tensor and "
+        "leaves x as it was. Likely cause: the rows reversed in place (x[b, :L] = x[b, :L].flip(0)) without a "
+        "clone first; x.gather(1, index) or out = x.clone() make a new tensor")
     assert torch.equal(got, expected), (
         f"reverse_padded(ids, lengths=[5, 3, 1, 2]) should reverse each row within its length and leave the "
         f"padding in place:\nexpected {expected.tolist()},\ngot      {got.tolist()}.\nLikely cause: x.flip(1) reverses "
@@ -174,11 +179,14 @@ def test_unroll_shapes_on_the_input_device(topic):
 def test_unroll_equals_nn_lstm(topic):
     g = torch.Generator().manual_seed(1)
     cell, lstm = _cell_and_lstm(g)
-    x = torch.randn(2, 5, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 5, 3, generator=g, dtype=torch.float64)
+    x[1, 3:] = 0.0  # steps whose features are all 0 are still steps: mask=None means every position is real
+    x.requires_grad_(True)
     output, (h_n, c_n) = topic.unroll(cell, x)
     expected, (h_ref, c_ref) = lstm(x)
     hint = ("start from h = c = 0 and step h, c = cell(x[:, t], (h, c)) for t = 0 .. T-1, keeping every h as "
-            "the output")
+            "the output; mask=None means every step is real, all-zero inputs included (do not guess a mask from "
+            "x == 0)")
     check_tensor(output, "unroll(cell, x float64)", dtype=torch.float64,
                  hint="make the zero state like x (x.new_zeros): float64 in, float64 out")
     assert_close(output, expected, "unroll(LSTMCell(3, 4), x (2, 5, 3)) output", atol=1e-10, hint=hint)
@@ -474,6 +482,26 @@ def test_tagger_is_embedding_bilstm_head_with_the_lengths(topic):
     assert_close(logits, expected, "Tagger(12, 7, embed_dim=6, hidden_size=5)(ids, lengths)", atol=1e-10,
                  hint="embed the ids, run self.lstm(embedded, lengths) (pass the lengths on, or the backward "
                       "direction starts at the padding), then apply self.head at every position")
+    junk = ids.clone()
+    junk[torch.arange(6) >= lengths[:, None]] = 9  # padding that is not [PAD]: the lengths alone say where it is
+    assert_close(model(junk, lengths), logits, "Tagger(...)(ids, lengths) with other ids than [PAD] (0) after each "
+                 "length", atol=1e-10, hint="the lengths you are given say where each sequence ends; pass them on as "
+                                             "they are, do not work them out from the ids (ids != 0)")
+
+
+@gradients
+@task("Tagger")
+def test_tagger_without_lengths_reads_every_position(topic):
+    g = torch.Generator().manual_seed(9)
+    model = _fill(topic.Tagger(12, 7, embed_dim=6, hidden_size=5), g).double()
+    ids = torch.randint(5, 12, (3, 6), generator=g)
+    ids[1, 4:] = 0  # rows that end in id 0 ([PAD]): with lengths=None they are still read to the end
+    ids[2, 5] = 0
+    expected = model(ids, torch.tensor([6, 6, 6]))
+    assert_close(model(ids), expected, "Tagger(12, 7, ...)(ids) with lengths=None (rows ending in id 0) against "
+                 "lengths = [6, 6, 6]", atol=1e-12,
+                 hint="lengths=None means every sequence has all T positions (the docstring): pass None on to the "
+                      "BiLSTM; do not work lengths out of the ids ((ids != 0).sum(1)), which treats a 0 as padding")
 
 
 @gradients
