@@ -4,8 +4,6 @@ and the learner's state in .grader/. The runs themselves are in test_isolation.p
 from __future__ import annotations
 
 import hashlib
-import os
-
 import json
 import os
 
