@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from grader import mutants, roadmap, rules, runner, stubs
-from grader.tests.test_topics import _stub_tasks
+from grader import mutants, roadmap, rules, selfcheck, stubs
+from grader.tests.test_topics import SELF_CHECK_LIMIT, _stub_tasks
 
 BUILT = roadmap.load().built
 VARIANTS = [(t, name) for t in BUILT for name in mutants.must_pass(t)]
@@ -79,16 +79,13 @@ def test_notes_name_the_mutants_of_each_pattern(topic):
     assert not missing, f"{topic.slug}: tests/{topic.slug}/NOTES.md should list, by pattern, the mutants {missing}"
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(SELF_CHECK_LIMIT)
 @pytest.mark.parametrize("topic", [t for t in BUILT if any(t.off_limits.values())], ids=lambda t: t.slug)
-def test_shortcut_mutants_fail_because_of_the_rule(topic, tmp_path):
+def test_shortcut_mutants_fail_because_of_the_rule(topic):
     names = _attr(mutants.load_module(topic), "PATTERNS", {}).get("builtin", [])
     assert names, f"{topic.slug}: add a mutant that calls an off-limits built-in, under PATTERNS['builtin']"
-    solution = topic.solution().read_text(encoding="utf-8")
     for name in names:
-        source = mutants.apply(solution, mutants.load(topic)[name], name)
-        target = mutants.write_target(topic, source, tmp_path / name)
-        records = runner.run_inprocess([topic.slug], target, extra=["-x"])[topic.slug]
+        records = selfcheck.results(topic.slug)[(topic.slug, "mutant", name)]  # the run test_topics checks
         assert any("off limits" in r.message for r in records), (
             f"{topic.slug}: mutant {name} should fail with the off-limits message, got "
             f"{[r.message for r in records if r.status != 'pass'][:2]}"
@@ -102,13 +99,12 @@ def test_topic_keeps_two_correct_variants(topic):
     )
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(SELF_CHECK_LIMIT)
 @pytest.mark.parametrize(("topic", "variant"), VARIANTS, ids=[f"{t.slug}-{v}" for t, v in VARIANTS])
-def test_correct_variant_passes_every_test(topic, variant, tmp_path):
-    source = mutants.apply(topic.solution().read_text(encoding="utf-8"), mutants.must_pass(topic)[variant], variant)
+def test_correct_variant_passes_every_test(topic, variant):
+    source = selfcheck.source(selfcheck.Job(topic.slug, "variant", variant, False))
     assert source != topic.solution().read_text(encoding="utf-8")
     stubs.make_stub(source, topic)  # still a well-formed solution
-    target = mutants.write_target(topic, source, tmp_path)
-    records = runner.run_inprocess([topic.slug], target)[topic.slug]
+    records = selfcheck.results(topic.slug)[(topic.slug, "variant", variant)]
     failing = [f"{r.name}: {r.message}" for r in records if r.status != "pass"]
     assert records and not failing, f"{topic.slug}: the correct variant '{variant}' fails: {failing}"

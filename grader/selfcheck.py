@@ -1,0 +1,96 @@
+"""The maintainer's self-check, fast: a topic's stub, mutants and correct variants each run
+its suite once, in worker processes forked from the warm test process, as many at a time
+as there are cores.
+
+A fresh process would pay `import torch` (seconds) for a suite that takes a fraction of
+one; a forked worker starts with everything imported. Each run is one `pytest.main` in
+the worker (`runner.run_inprocess`), so a run sees exactly what the learner's would. The
+results are kept for the whole session, so a check that needs the same run again (the
+off-limits shortcuts are mutants too) reads it instead of running it twice. Where there is
+no fork (Windows), the runs are made one after the other in this process.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import mutants, roadmap, runner, stubs
+from grader.records import Record
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of a topic's suite against a version of its file."""
+
+    slug: str
+    kind: str  # "stub", "mutant" or "variant"
+    name: str  # the mutant's or variant's name ("stub" for the stub)
+    first_failure: bool  # stop at the first failing test (-x): all a mutant needs
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.slug, self.kind, self.name
+
+
+def jobs(topic: roadmap.Topic) -> list[Job]:
+    """Every run the self-check makes for a topic: the stub, each mutant, each variant."""
+    return ([Job(topic.slug, "stub", "stub", False)]
+            + [Job(topic.slug, "mutant", name, True) for name in mutants.load(topic)]
+            + [Job(topic.slug, "variant", name, False) for name in mutants.must_pass(topic)])
+
+
+def source(job: Job) -> str:
+    """The file the job tests."""
+    topic = roadmap.load().find(job.slug)
+    solution = topic.solution().read_text(encoding="utf-8")
+    if job.kind == "stub":
+        return stubs.stub_for(topic)
+    edits = (mutants.load(topic) if job.kind == "mutant" else mutants.must_pass(topic))[job.name]
+    return mutants.apply(solution, edits, job.name)
+
+
+def run_job(job: Job) -> list[Record]:
+    topic = roadmap.load().find(job.slug)
+    with tempfile.TemporaryDirectory(prefix="kata-selfcheck-") as tmp:
+        target = mutants.write_target(topic, source(job), Path(tmp))
+        return runner.run_inprocess([job.slug], target, extra=["-x"] if job.first_failure else [])[job.slug]
+
+
+def _run_in_worker(job: Job) -> tuple[tuple[str, str, str], list[dict]]:
+    try:
+        records = run_job(job)
+    except Exception as exc:  # noqa: BLE001  (a broken mutant file: its check says so)
+        records = [Record(job.slug, "(self-check)", status="error", message=f"{type(exc).__name__}: {exc}")]
+    return job.key, [r.to_json() for r in records]
+
+
+def workers() -> int:
+    """How many runs at a time: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_all(todo: list[Job]) -> dict[tuple[str, str, str], list[Record]]:
+    """Run every job: {job.key: records}."""
+    if not todo:
+        return {}
+    if "fork" not in multiprocessing.get_all_start_methods() or workers() == 1 or len(todo) == 1:
+        return {job.key: run_job(job) for job in todo}
+    # Longest first (the stub and variants run every test), so no worker is left with one at the end.
+    todo = sorted(todo, key=lambda job: job.first_failure)
+    with multiprocessing.get_context("fork").Pool(workers(), maxtasksperchild=50) as pool:
+        results = pool.imap_unordered(_run_in_worker, todo, chunksize=1)
+        return {key: [Record.from_json(r) for r in records] for key, records in results}
+
+
+@functools.cache
+def results(slug: str) -> dict[tuple[str, str, str], list[Record]]:
+    """Every run of a topic's self-check, made once per session (at the first check that needs one)."""
+    return run_all(jobs(roadmap.load().find(slug)))
