@@ -152,7 +152,8 @@ def test_make_layers_layout(topic):
         narrow = topic.make_layers(cfg, batch_norm=True, in_channels=1, width_divisor=4)
         out = narrow(torch.rand(2, 1, 16, 16))
     check_tensor(out, "make_layers([8, 'M', 16, 16, 'M'], in_channels=1, width_divisor=4)", shape=(2, 4, 4, 4),
-                 dtype=torch.float32, hint="the first convolution takes in_channels; each int v gives v // width_divisor")
+                 dtype=torch.float32,
+                 hint="the first convolution takes in_channels; each int v gives v // width_divisor")
     assert cfg == [8, "M", 16, 16, "M"], (
         f"make_layers([8, 'M', 16, 16, 'M'], ..., width_divisor=4) changed the caller's cfg to {cfg}: make_layers "
         "only reads it. Likely cause: v // width_divisor written back into cfg[i]; keep it in a local "
@@ -393,7 +394,8 @@ def test_init_weights_called_later_works_in_place(topic):
                  "model built with init_weights=False", hint=hint)
     std = model.classifier[0].weight.detach().std().item()
     assert abs(std / 0.01 - 1) < 0.03, (
-        f"classifier[0] weights after model._init_weights(): expected std ≈ 0.01, got {std:.4f}. Likely cause: {hint}")
+        f"classifier[0] weights after model._init_weights(): expected std ≈ 0.01, got {std:.4f}. "
+        f"Likely cause: {hint}")
     after = dict(model.named_parameters())
     assert after.keys() == before.keys(), (
         f"model._init_weights() changed the parameters' names: {sorted(after.keys() ^ before.keys())[:4]}")

@@ -315,8 +315,9 @@ def test_unet_output_has_the_input_size(topic):
                    tuple(paper.head.weight.shape)]
     expected = [(64, 1, 3, 3), 4, 4, (1024, 1024, 3, 3), (1, 64, 1, 1)]
     assert shapes_seen == expected, (
-        f"UNet() with its defaults (in_channels=1, num_classes=1, depth=4, width=64): expected inc.conv1 (64, 1, 3, 3), "
-        f"4 Downs, 4 Ups, the deepest conv (1024, 1024, 3, 3) and the head (1, 64, 1, 1); got {shapes_seen}")
+        "UNet() with its defaults (in_channels=1, num_classes=1, depth=4, width=64): expected inc.conv1 "
+        f"(64, 1, 3, 3), 4 Downs, 4 Ups, the deepest conv (1024, 1024, 3, 3) and the head (1, 64, 1, 1); "
+        f"got {shapes_seen}")
     check_follows_the_input(lambda: topic.UNet(in_channels=1, num_classes=1, depth=2, width=2),
                             torch.randn(1, 1, 9, 11), (1, 1, 9, 11), "UNet(depth=2, width=2) on (1, 1, 9, 11)")
 
