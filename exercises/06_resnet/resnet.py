@@ -137,7 +137,8 @@ class ResNet(nn.Module):
             raise NotImplementedError("ResNet.__init__(): set the weight of the last BatchNorm of every block (bn2 of a BasicBlock, bn3 of a Bottleneck) to 0")
 
     def _make_layer(self, block: Block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
-        """One stage: `blocks` blocks; the first one changes the stride and the width."""
+        """One stage: `blocks` blocks of the `block` given here (not necessarily the network's), the
+        first from self.inplanes channels; the first one changes the stride and the width."""
         # TODO: give the first block the stride and, if the stride is not 1 or the channels change, a downsample nn.Sequential(conv1x1, BatchNorm2d); the others keep the shape
         raise NotImplementedError("ResNet._make_layer(): give the first block the stride and, if the stride is not 1 or the channels change, a downsample nn.Sequential(conv1x1, BatchNorm2d); the others keep the shape")
 

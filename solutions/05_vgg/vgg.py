@@ -44,6 +44,7 @@ def config(name: str) -> Config:
 
     name: "A" (VGG-11), "B" (VGG-13), "D" (VGG-16) or "E" (VGG-19). Raises ValueError
     for any other name. (Columns A-LRN and C of the paper are left out, as in torchvision.)
+    Returns a new list at every call: a caller may edit it without changing the table.
     """
     # BEGIN SOLUTION: return Table 1's column for `name` (channels as ints, "M" for each max-pool); ValueError otherwise
     # Five blocks each; the blocks widen 64 -> 128 -> 256 -> 512 -> 512, and the deeper
@@ -65,8 +66,9 @@ def config(name: str) -> Config:
 def make_layers(cfg: Config, batch_norm: bool = False, *, in_channels: int = 3, width_divisor: int = 1) -> nn.Sequential:
     """The convolutional part ("features") of a VGG, one module per step of `cfg`.
 
-    Each int v gives Conv2d(c, v // width_divisor, 3, padding=1) then ReLU(inplace=True),
-    with BatchNorm2d between them when batch_norm; each "M" gives MaxPool2d(2, 2).
+    Each int v gives Conv2d(c, v // width_divisor, 3, padding=1) then a ReLU (torchvision's
+    works in place to save memory), with BatchNorm2d (PyTorch's defaults) between them when
+    batch_norm; each "M" gives MaxPool2d(2, 2). cfg is only read, never changed.
     The modules sit flat in one nn.Sequential, so their indices (and the state-dict
     keys "0.weight", "1.running_mean", ...) are torchvision's.
     width_divisor > 1 makes a narrow copy of the same architecture (64 -> 8 for 8).
@@ -98,7 +100,9 @@ class VGG(nn.Module):
     features: from make_layers, ending with `out_channels` channels.
     The classifier is Linear(out_channels * pool_size², hidden_size), ReLU, Dropout,
     Linear(hidden_size, hidden_size), ReLU, Dropout, Linear(hidden_size, num_classes):
-    seven modules at indices 0-6. The defaults (512, 7, 4096) are the paper's.
+    seven modules at indices 0-6. The defaults (512, 7, 4096, dropout 0.5) are the paper's;
+    dropout=0.0 keeps every unit. init_weights=True applies _init_weights; False keeps
+    the modules' own initialisation.
     """
 
     def __init__(self, features: nn.Sequential, num_classes: int = 1000, *, out_channels: int = 512,
@@ -125,7 +129,10 @@ class VGG(nn.Module):
         # END SOLUTION
 
     def _init_weights(self) -> None:
-        """torchvision's initialisation: He (fan_out) for convolutions, N(0, 0.01) for Linear, zero biases."""
+        """torchvision's initialisation, in place (every module keeps its parameter tensors, so an
+        optimizer built before still holds them): He (fan_out) for convolutions, BatchNorm at
+        weight 1, N(0, 0.01) for Linear, zero biases. It runs whenever it is called, whatever
+        init_weights the model was built with."""
         # BEGIN SOLUTION: kaiming_normal_(fan_out, relu) conv weights, BN weight 1, Linear N(0, 0.01), every bias 0
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

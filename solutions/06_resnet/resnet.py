@@ -182,7 +182,8 @@ class ResNet(nn.Module):
             # END SOLUTION
 
     def _make_layer(self, block: Block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
-        """One stage: `blocks` blocks; the first one changes the stride and the width."""
+        """One stage: `blocks` blocks of the `block` given here (not necessarily the network's), the
+        first from self.inplanes channels; the first one changes the stride and the width."""
         # BEGIN SOLUTION: give the first block the stride and, if the stride is not 1 or the channels change, a downsample nn.Sequential(conv1x1, BatchNorm2d); the others keep the shape
         out_channels = planes * block.expansion
         downsample = None

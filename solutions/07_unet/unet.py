@@ -42,8 +42,9 @@ from kata.training import fit
 class DoubleConv(nn.Module):
     """(3x3 conv, padding 1 -> BatchNorm -> ReLU) twice: the unit of both paths.
 
-    Attributes, in order: conv1, bn1, conv2, bn2 (bn1/bn2 are nn.Identity when
-    batch_norm=False). Keeps H and W; maps in_channels to out_channels.
+    Attributes, in order: conv1, bn1, conv2, bn2 (nn.BatchNorm2d with PyTorch's defaults,
+    eps 1e-5 and momentum 0.1; nn.Identity when batch_norm=False). Keeps H and W; maps
+    in_channels to out_channels.
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, batch_norm: bool = True) -> None:
@@ -182,7 +183,9 @@ class UNet(nn.Module):
 def binarize(pred: Tensor, *, threshold: float = 0.5, from_logits: bool = True) -> Tensor:
     """Turn scores into a 0/1 mask: 1 where the probability is at least `threshold`.
 
-    pred: any shape, logits (from_logits=True) or probabilities. Returns a bool tensor.
+    pred: any shape, logits (from_logits=True) or probabilities. threshold lies in (0, 1)
+    for logits; probabilities take any value (0.0 marks every pixel). Returns a bool
+    tensor; pred itself is left as it was.
     """
     # BEGIN SOLUTION: compare the probability with threshold; for logits, compare with the logit of threshold instead
     if not from_logits:
@@ -227,7 +230,8 @@ def soft_dice_loss(logits: Tensor, target: Tensor, *, eps: float = 1.0) -> Tenso
 
     logits: (B, 1, H, W); target: (B, 1, H, W) of 0/1. Per image,
     dice = (2 Σ p t + eps) / (Σ p + Σ t + eps) with p = sigmoid(logits); returns the
-    scalar mean over the batch of 1 - dice. eps keeps empty masks defined (dice 1).
+    scalar mean over the batch of 1 - dice. eps keeps empty masks defined (dice 1);
+    eps=0.0 is the plain soft Dice.
     """
     # BEGIN SOLUTION: per image dice = (2 Σ p t + eps) / (Σ p + Σ t + eps), p = sigmoid(logits); mean of 1 - dice
     p = torch.sigmoid(logits).flatten(1)  # (B, H*W): no threshold, so gradients flow

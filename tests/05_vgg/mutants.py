@@ -105,6 +105,61 @@ MUTANTS = {
         ("layers += [conv, nn.BatchNorm2d(out), nn.ReLU(inplace=True)]",
          "layers += [conv, nn.BatchNorm2d(out, momentum=0.99), nn.ReLU(inplace=True)]"),
     ],
+
+    # falsy: dropout=0.0 read as "not given" (`dropout or 0.5`), in the module or in the builder.
+    "VGG_dropout_zero_read_as_not_given": [
+        ("        self.features = features\n",
+         "        self.features = features\n        dropout = dropout or 0.5  # none given: the paper's\n"),
+    ],
+    "vgg_dropout_zero_read_as_not_given": [
+        ("dropout=dropout, init_weights=init_weights)", "dropout=dropout or 0.5, init_weights=init_weights)"),
+    ],
+    # method_args: _init_weights asks the constructor's flag instead of doing what it is called to do, so
+    # model._init_weights() on a model built with init_weights=False changes nothing.
+    "init_weights_checks_the_constructors_flag": [
+        ("        if init_weights:\n            self._init_weights()",
+         "        self.init_weights = init_weights\n        self._init_weights()"),
+        ("        for m in self.modules():\n            if isinstance(m, nn.Conv2d):",
+         "        if not self.init_weights:\n            return\n"
+         "        for m in self.modules():\n            if isinstance(m, nn.Conv2d):"),
+    ],
+    # in_place: make_layers narrows the caller's cfg in place (its vgg reads the width before the call, so the
+    # model is right); torchvision's module-level table handed out itself; new Linear parameters instead of
+    # initialising the ones the model (and any optimizer) holds.
+    "make_layers_divides_cfg_in_place": [
+        ("    channels = in_channels\n    for v in cfg:\n",
+         "    channels = in_channels\n    for i, v in enumerate(cfg):  # narrow the table first\n"
+         "        if v != \"M\":\n            cfg[i] = v // width_divisor\n    for v in cfg:\n"),
+        ("        out = v // width_divisor\n", "        out = v\n"),
+        ("    features = make_layers(layers, batch_norm, in_channels=in_channels, width_divisor=width_divisor)\n"
+         "    out_channels = [v for v in layers if v != \"M\"][-1] // width_divisor\n",
+         "    out_channels = [v for v in layers if v != \"M\"][-1] // width_divisor\n"
+         "    features = make_layers(layers, batch_norm, in_channels=in_channels, width_divisor=width_divisor)\n"),
+    ],
+    "config_returns_the_shared_table": [
+        ("Config = list[int | str]\n",
+         "Config = list[int | str]\n"
+         "CFGS: dict[str, Config] = {\n"
+         "    \"A\": [64, \"M\", 128, \"M\", 256, 256, \"M\", 512, 512, \"M\", 512, 512, \"M\"],\n"
+         "    \"B\": [64, 64, \"M\", 128, 128, \"M\", 256, 256, \"M\", 512, 512, \"M\", 512, 512, \"M\"],\n"
+         "    \"D\": [64, 64, \"M\", 128, 128, \"M\", 256, 256, 256, \"M\", 512, 512, 512, \"M\",\n"
+         "          512, 512, 512, \"M\"],\n"
+         "    \"E\": [64, 64, \"M\", 128, 128, \"M\", 256, 256, 256, 256, \"M\", 512, 512, 512, 512, \"M\",\n"
+         "          512, 512, 512, 512, \"M\"],\n"
+         "}\n"),
+        ("    return list(table[name])  # a copy: a caller that edits it cannot change the table\n",
+         "    return CFGS[name]  # torchvision's cfgs, kept at module level\n"),
+    ],
+    "init_weights_rebinds_the_parameters": [
+        ("                nn.init.normal_(m.weight, 0, 0.01)\n                nn.init.zeros_(m.bias)\n",
+         "                m.weight = nn.Parameter(torch.randn_like(m.weight) * 0.01)\n"
+         "                m.bias = nn.Parameter(torch.zeros_like(m.bias))\n"),
+    ],
+    # constants: Keras' BatchNorm epsilon (1e-3) instead of PyTorch's and torchvision's 1e-5.
+    "batchnorm_eps_keras": [
+        ("layers += [conv, nn.BatchNorm2d(out), nn.ReLU(inplace=True)]",
+         "layers += [conv, nn.BatchNorm2d(out, eps=1e-3), nn.ReLU(inplace=True)]"),
+    ],
 }
 
 # Which mutants prove each pattern of the suite author's checklist (docs/CHECKLIST.md).
@@ -119,6 +174,17 @@ PATTERNS = {
     "device": ["forward_casts_to_float32"],
     "inputs": ["max_pool_ceil_mode"],
     "init": ["conv_init_kaiming_uniform", "batchnorm_keras_momentum"],
+    # The dropout pair failed only the accuracy test before test_vgg_dropout_zero_keeps_every_unit (dropout
+    # 0.5 in a 64-wide head); the other four passed every test, accuracy included, before
+    # test_init_weights_called_later_works_in_place and the checks that config and make_layers leave the
+    # caller's lists alone.
+    "falsy": ["VGG_dropout_zero_read_as_not_given", "vgg_dropout_zero_read_as_not_given"],
+    "method_args": ["init_weights_checks_the_constructors_flag"],
+    "in_place": ["init_weights_rebinds_the_parameters", "make_layers_divides_cfg_in_place",
+                 "config_returns_the_shared_table"],
+    # Caught before too, by the comparison with torchvision's layers (running variances 0.5-1.5: eps 1e-3
+    # moves every output by about 5e-4).
+    "constants": ["batchnorm_eps_keras"],
 }
 
 # Correct implementations written differently from the reference: the suite must accept them.

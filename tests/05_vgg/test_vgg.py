@@ -96,6 +96,18 @@ def test_config_is_table_1(topic):
         )
     with pytest.raises(ValueError), calling(CONFIG):
         topic.config("C")  # the paper's column C has 1x1 convolutions: not in this table
+    # The caller owns what it gets: editing it must not change the next call's answer. (A tuple cannot be
+    # edited, so there is nothing to share.)
+    with calling(CONFIG):
+        edited = topic.config("A")
+        if isinstance(edited, list):
+            edited[0] = 1
+            edited.append("M")
+        again = topic.config("A")
+    assert list(again) == TABLE["A"], (
+        f"config('A') after a caller edited the list an earlier call returned: expected {TABLE['A']}, got "
+        f"{again!r:.300}. Likely cause: config returns the table's own list (a module-level table, as "
+        "torchvision's cfgs); return a copy, list(table[name])")
 
 
 # ------------------------------------------------------------------ make_layers
@@ -139,8 +151,13 @@ def test_make_layers_layout(topic):
     with calling(LAYERS):
         narrow = topic.make_layers(cfg, batch_norm=True, in_channels=1, width_divisor=4)
         out = narrow(torch.rand(2, 1, 16, 16))
-    check_tensor(out, f"make_layers({cfg}, in_channels=1, width_divisor=4)", shape=(2, 4, 4, 4), dtype=torch.float32,
+    check_tensor(out, "make_layers([8, 'M', 16, 16, 'M'], in_channels=1, width_divisor=4)", shape=(2, 4, 4, 4),
+                 dtype=torch.float32,
                  hint="the first convolution takes in_channels; each int v gives v // width_divisor")
+    assert cfg == [8, "M", 16, 16, "M"], (
+        f"make_layers([8, 'M', 16, 16, 'M'], ..., width_divisor=4) changed the caller's cfg to {cfg}: make_layers "
+        "only reads it. Likely cause: v // width_divisor written back into cfg[i]; keep it in a local "
+        "(out = v // width_divisor), the caller (vgg) still needs the table")
 
 
 @gradients
@@ -251,6 +268,28 @@ def test_vgg_module_layout(topic):
     assert default.classifier[2].p == 0.5, "the default dropout is 0.5, as in the paper and torchvision"
 
 
+@gradients
+@task("VGG")
+def test_vgg_dropout_zero_keeps_every_unit(topic):
+    # dropout=0.0 is a value, not "not given": no unit is dropped, so train() and eval() give the same logits
+    # (these features have no BatchNorm, the only other thing train() changes).
+    torch.manual_seed(0)
+    with calling(MODEL):
+        model = topic.VGG(_tiny_features(channels=16), num_classes=5, out_channels=16, pool_size=2, hidden_size=64,
+                          dropout=0.0)
+    _check_classifier(model, "VGG(..., dropout=0.0)")
+    ps = [model.classifier[i].p for i in (2, 5)]
+    assert ps == [0.0, 0.0], (
+        f"VGG(..., dropout=0.0): both Dropouts should have p=0.0, got {ps}. Likely cause: 0.0 read as 'not given' "
+        "(`dropout or 0.5`, `if dropout:`); pass dropout on as it is")
+    x = torch.rand(4, 3, 16, 16)
+    with torch.no_grad(), calling(MODEL):
+        trained = model.train()(x)
+        evaluated = model.eval()(x)
+    assert_close(trained, evaluated, "VGG(..., dropout=0.0)(x) in train() against eval()",
+                 hint="with dropout=0.0 no unit is dropped: nn.Dropout(p=dropout) with p exactly 0.0")
+
+
 def _features_to_initialise() -> nn.Sequential:
     """Two conv-BN-ReLU blocks whose values _init_weights must overwrite (or, with init_weights=False, keep)."""
     features = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
@@ -332,6 +371,40 @@ def test_vgg_without_init_weights_keeps_pytorch_defaults(topic):
         f"classifier[0] with init_weights=False: expected nn.Linear's own init, uniform in ±{bound:.4f} "
         f"(std {bound / 3**0.5:.4f}); got std {w.std().item():.4f}, largest {w.abs().max().item():.4f}. "
         "Likely cause: _init_weights runs although init_weights is False")
+
+
+@shapes
+@task("VGG")
+def test_init_weights_called_later_works_in_place(topic):
+    # Called on a model built with init_weights=False, _init_weights initialises (the call is the request),
+    # and it changes the model's own parameter tensors: an optimizer built before still holds them.
+    torch.manual_seed(0)
+    with calling(MODEL):
+        model = topic.VGG(_features_to_initialise(), num_classes=10, out_channels=64, pool_size=2, hidden_size=256,
+                          init_weights=False)
+    _check_classifier(model, "VGG(..., init_weights=False)")
+    before = {name: (p, p.data_ptr()) for name, p in model.named_parameters()}
+    with calling(MODEL):
+        model._init_weights()
+    hint = ("_init_weights() initialises whenever it is called: check init_weights in __init__ (if init_weights: "
+            "self._init_weights()), not inside _init_weights")
+    assert_close(model.features[0].bias, torch.zeros(64), "a convolution's bias after model._init_weights() on a "
+                 "model built with init_weights=False", hint=hint)
+    assert_close(model.features[1].weight, torch.ones(64), "a BatchNorm weight after model._init_weights() on a "
+                 "model built with init_weights=False", hint=hint)
+    std = model.classifier[0].weight.detach().std().item()
+    assert abs(std / 0.01 - 1) < 0.03, (
+        f"classifier[0] weights after model._init_weights(): expected std ≈ 0.01, got {std:.4f}. "
+        f"Likely cause: {hint}")
+    after = dict(model.named_parameters())
+    assert after.keys() == before.keys(), (
+        f"model._init_weights() changed the parameters' names: {sorted(after.keys() ^ before.keys())[:4]}")
+    for name, (p, pointer) in before.items():
+        assert after[name] is p and p.data_ptr() == pointer, (
+            f"model._init_weights() replaced {name} with a new tensor instead of filling the one the model had: "
+            "an optimizer built before would keep training the old one. Likely cause: m.weight = nn.Parameter(...) "
+            "(or .data = ...); use nn.init.normal_(m.weight, 0, 0.01), nn.init.zeros_(m.bias), ..., which work in "
+            "place")
 
 
 @shapes
@@ -480,6 +553,12 @@ def test_narrow_vgg_layout(topic):
     assert [plain.classifier[i].p for i in (2, 5)] == [0.2, 0.2], (
         f"vgg(..., dropout=0.2): both Dropouts should have p=0.2, got {[plain.classifier[i].p for i in (2, 5)]}. "
         "Likely cause: dropout is not passed on to VGG")
+    with calling(BUILD):
+        kept = topic.vgg("A", width_divisor=8, pool_size=1, hidden_size=64, num_classes=10, dropout=0.0)
+    _check_classifier(kept, "vgg('A', ..., dropout=0.0)")
+    assert [kept.classifier[i].p for i in (2, 5)] == [0.0, 0.0], (
+        f"vgg(..., dropout=0.0): both Dropouts should have p=0.0, got {[kept.classifier[i].p for i in (2, 5)]}. "
+        "Likely cause: 0.0 read as 'not given' (`dropout or 0.5`); pass dropout on as it is")
     biases = [m.bias for m in plain.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     assert all(float(b.detach().abs().max()) > 0 for b in biases), (
         "vgg(..., init_weights=False) should keep PyTorch's default initialisation (biases uniform, not 0). "

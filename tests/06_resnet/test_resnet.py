@@ -111,6 +111,12 @@ def compare_in_train_mode(reference: nn.Module, ours: nn.Module, x: torch.Tensor
                      atol=1e-5, rtol=1e-4, hint=BATCHNORM_TRAIN_HINT)
 
 
+INPUT_UNCHANGED = (
+    "the shortcut is x itself when there is no projection: add into a new tensor (out = out + identity, or "
+    "out += identity, which changes only the branch's own tensor), never into identity or x (identity += out, "
+    "x.add_(...)), which overwrites the caller's tensor")
+
+
 def downsample(inplanes: int, out_channels: int, stride: int) -> nn.Sequential:
     """The projection shortcut, as _make_layer builds it."""
     return nn.Sequential(nn.Conv2d(inplanes, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels))
@@ -148,8 +154,11 @@ def test_basic_block_shapes(topic):
     assert topic.BasicBlock.expansion == 1, (
         f"BasicBlock.expansion: expected 1 (its output has `planes` channels), got {topic.BasicBlock.expansion}")
     x = torch.randn(2, 8, 10, 10)  # (B, C, H, W)
+    before = x.clone()
     check_tensor(topic.BasicBlock(8, 8)(x), "BasicBlock(8, 8) on (2, 8, 10, 10)", shape=(2, 8, 10, 10),
                  hint="both 3x3 convolutions need padding=1 to keep H and W; the output has `planes` channels")
+    assert_close(x, before, "the input x after BasicBlock(8, 8)(x) (a block must not change its input)", atol=0,
+                 hint=INPUT_UNCHANGED)
     block = topic.BasicBlock(8, 16, stride=2, downsample=downsample(8, 16, 2))
     check_tensor(block(x), "BasicBlock(8, 16, stride=2, downsample=conv1x1 + BN) on (2, 8, 10, 10)",
                  shape=(2, 16, 5, 5), dtype=torch.float32,
@@ -176,8 +185,11 @@ def test_bottleneck_shapes(topic):
         f"Bottleneck.expansion: expected 4 (the last 1x1 convolution widens to 4 * planes), "
         f"got {topic.Bottleneck.expansion}")
     x = torch.randn(2, 16, 10, 10)  # (B, C, H, W)
+    before = x.clone()
     check_tensor(topic.Bottleneck(16, 4)(x), "Bottleneck(16, 4) on (2, 16, 10, 10)", shape=(2, 16, 10, 10),
                  hint="1x1 down to planes, 3x3 (padding 1) on planes, 1x1 up to planes * expansion channels")
+    assert_close(x, before, "the input x after Bottleneck(16, 4)(x) (a block must not change its input)", atol=0,
+                 hint=INPUT_UNCHANGED)
     block = topic.Bottleneck(16, 8, stride=2, downsample=downsample(16, 32, 2))
     check_tensor(block(x), "Bottleneck(16, 8, stride=2, downsample=conv1x1 + BN) on (2, 16, 10, 10)",
                  shape=(2, 32, 5, 5), dtype=torch.float32,
@@ -204,10 +216,18 @@ def test_small_resnets_give_logits(topic):
     check_tensor(model(torch.rand(3, 1, 16, 16)), "ResNet(BasicBlock, [1, 1, 1, 1], 10, in_channels=1, width=8, "
                  "small_input=True) on (3, 1, 16, 16)", shape=(3, 10),
                  hint="small_input: a 3x3 stride-1 conv1 and no max-pooling; avgpool then flatten(x, 1) before fc")
+    names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc")
+    missing = [name for name in names if not isinstance(getattr(model, name, None), nn.Module)]
+    assert not missing, (f"ResNet(...) should have torchvision's modules {list(names)}; missing {missing}. "
+                         "Likely cause: a module named differently (maxpool is nn.Identity() with small_input)")
+    x = torch.rand(2, 3, 32, 32)
+    before = x.clone()
     model = topic.ResNet(topic.Bottleneck, [1, 2, 1, 1], 7, width=4)
-    check_tensor(model(torch.rand(2, 3, 32, 32)), "ResNet(Bottleneck, [1, 2, 1, 1], 7, width=4) on (2, 3, 32, 32)",
+    check_tensor(model(x), "ResNet(Bottleneck, [1, 2, 1, 1], 7, width=4) on (2, 3, 32, 32)",
                  shape=(2, 7), dtype=torch.float32,
                  hint="fc takes width * 8 * block.expansion features; stage k has width * 2^(k-1) planes")
+    assert_close(x, before, "the input x after ResNet(...)(x) (the network must not change its input)", atol=0,
+                 hint=INPUT_UNCHANGED)
     # One image, of an odd size: a squeeze() before fc would eat the batch dimension.
     model = topic.ResNet(topic.BasicBlock, [1, 1, 1, 1], 10, in_channels=1, width=8, small_input=True).eval()
     with torch.no_grad():
@@ -219,6 +239,25 @@ def test_small_resnets_give_logits(topic):
         lambda: topic.ResNet(topic.Bottleneck, [1, 1, 1, 1], 5, in_channels=2, width=2, small_input=True),
         torch.rand(2, 2, 16, 16), (2, 5),
         "ResNet(Bottleneck, [1, 1, 1, 1], 5, in_channels=2, width=2, small_input=True)")
+
+
+@shapes
+@task("ResNet")
+def test_make_layer_builds_the_block_it_is_given(topic):
+    # _make_layer's own arguments win over what the constructor was given: a stage of Bottlenecks added to a
+    # BasicBlock network (and the other way round), from self.inplanes channels.
+    for built, asked in ((topic.BasicBlock, topic.Bottleneck), (topic.Bottleneck, topic.BasicBlock)):
+        model = topic.ResNet(built, [1, 1, 1, 1], 10, width=4, small_input=True)
+        model.inplanes = 12  # the channels entering the new stage
+        call = f"ResNet({built.__name__}, ...)._make_layer({asked.__name__}, 4, 2, stride=2) from 12 channels"
+        stage = model._make_layer(asked, 4, 2, stride=2)
+        kinds = [type(b).__name__ for b in stage]
+        assert kinds == [asked.__name__] * 2, (
+            f"{call}: expected the blocks {[asked.__name__] * 2}, got {kinds}. Likely cause: _make_layer builds "
+            "the block the constructor was given (self.block) instead of its own `block` argument")
+        check_tensor(stage(torch.randn(2, 12, 8, 8)), f"{call}, on (2, 12, 8, 8)", shape=(2, 4 * asked.expansion, 4, 4),
+                     hint="the stage has planes * block.expansion channels out, with the `block` _make_layer is "
+                          "given; its first block takes self.inplanes channels, the stride and the projection")
 
 
 @shapes
@@ -258,13 +297,15 @@ def test_stem_with_and_without_small_input(topic):
         with torch.no_grad():
             bn = model.bn1
             expected = F.conv2d(x, model.conv1.weight, stride=stride, padding=padding)
-            expected = F.relu(F.batch_norm(expected, bn.running_mean, bn.running_var, bn.weight, bn.bias, eps=bn.eps))
+            # eps=1e-5, PyTorch's default (torchvision's weights assume it), not the model's own bn1.eps
+            expected = F.relu(F.batch_norm(expected, bn.running_mean, bn.running_var, bn.weight, bn.bias, eps=1e-5))
             if not small_input:
                 expected = F.max_pool2d(expected, kernel_size=3, stride=2, padding=1)  # (2, 4, 4, 4)
         assert_close(seen[0], expected, f"{name}: the stem's output (what layer1 receives), eval mode",
                      hint="small_input=True: conv1 3x3 with stride 1 and padding 1, bn1, relu, and no max-pooling "
                           "(maxpool = nn.Identity()), so layer1 sees H x W; otherwise conv1 7x7 stride 2 padding 3, "
-                          "bn1, relu, MaxPool2d(3, stride=2, padding=1): H/4 x W/4")
+                          "bn1, relu, MaxPool2d(3, stride=2, padding=1): H/4 x W/4; bn1 is nn.BatchNorm2d(width) "
+                          "with PyTorch's defaults (eps 1e-5)")
 
 
 @shapes
@@ -308,12 +349,13 @@ def test_resnet50_matches_torchvision(topic):
 def test_zero_init_residual_makes_blocks_identities(topic):
     for block, last in ((topic.BasicBlock, "bn2"), (topic.Bottleneck, "bn3")):
         name = f"ResNet({block.__name__}, [2, 1, 1, 1], width=4, zero_init_residual"
-        model = topic.ResNet(block, [2, 1, 1, 1], 10, width=4, small_input=True)
-        for key, value in model.state_dict().items():
-            if key.endswith(f"{last}.weight"):
-                assert (value == 1).all(), (
-                    f"{name}=False): {key} should start at 1 (BatchNorm starts as the identity); got "
-                    f"{value.flatten()[:4].tolist()}. Likely cause: zeroing without checking zero_init_residual")
+        for flag in ({}, {"zero_init_residual": False}):  # the default, and False given
+            model = topic.ResNet(block, [2, 1, 1, 1], 10, width=4, small_input=True, **flag)
+            for key, value in model.state_dict().items():
+                if key.endswith(f"{last}.weight"):
+                    assert (value == 1).all(), (
+                        f"{name}=False): {key} should start at 1 (BatchNorm starts as the identity); got "
+                        f"{value.flatten()[:4].tolist()}. Likely cause: zeroing without checking zero_init_residual")
         model = topic.ResNet(block, [2, 1, 1, 1], 10, width=4, small_input=True, zero_init_residual=True).eval()
         for key, value in model.state_dict().items():
             if key.endswith(f"{last}.weight"):

@@ -134,6 +134,36 @@ MUTANTS = {
         ("        self.bn1 = nn.BatchNorm2d(out_channels) if batch_norm else nn.Identity()\n",
          "        self.bn1 = nn.BatchNorm2d(out_channels, momentum=0.9) if batch_norm else nn.Identity()\n"),
     ],
+    # falsy: 0 read as "not given" (`x or default`): soft Dice without smoothing becomes eps 1, a threshold of 0
+    # (every pixel on) becomes 0.5.
+    "soft_dice_eps_zero_read_as_not_given": [
+        ("    p = torch.sigmoid(logits).flatten(1)  # (B, H*W): no threshold, so gradients flow\n",
+         "    eps = eps or 1.0  # the usual smoothing when none is given\n"
+         "    p = torch.sigmoid(logits).flatten(1)  # (B, H*W): no threshold, so gradients flow\n"),
+    ],
+    "binarize_threshold_zero_read_as_not_given": [
+        ("    if not from_logits:\n        return pred >= threshold\n",
+         "    threshold = threshold or 0.5\n    if not from_logits:\n        return pred >= threshold\n"),
+    ],
+    # in_place: sigmoid_ turns the caller's logits into probabilities (binarize promises nothing of the kind).
+    "binarize_sigmoid_in_place": [
+        ("    return pred >= math.log(threshold / (1 - threshold))", "    return pred.sigmoid_() >= threshold"),
+    ],
+    # constants: Keras' BatchNorm epsilon (1e-3); the smoothing on one side of the fraction only; > where the
+    # docstring says "at least".
+    "batchnorm_eps_keras": [
+        ("        self.bn1 = nn.BatchNorm2d(out_channels) if batch_norm else nn.Identity()\n",
+         "        self.bn1 = nn.BatchNorm2d(out_channels, eps=1e-3) if batch_norm else nn.Identity()\n"),
+    ],
+    "soft_dice_eps_only_in_the_denominator": [
+        ("dice = (2 * (p * t).sum(1) + eps) / (p.sum(1) + t.sum(1) + eps)",
+         "dice = 2 * (p * t).sum(1) / (p.sum(1) + t.sum(1) + eps)"),
+    ],
+    "binarize_strictly_above_the_threshold": [
+        ("        return pred >= threshold\n", "        return pred > threshold\n"),
+        ("    return pred >= math.log(threshold / (1 - threshold))",
+         "    return pred > math.log(threshold / (1 - threshold))"),
+    ],
 }
 
 # Correct implementations written differently from the reference: the suite must accept them.
@@ -233,4 +263,19 @@ PATTERNS = {
     "inputs": ["pad_split_truncates_toward_zero", "dice_is_1_when_the_target_is_empty",
                "iou_is_1_when_the_target_is_empty"],
     "init": ["batchnorm_keras_momentum"],
+    # Both passed every test (accuracy included) before eps=0.0 and threshold=0.0 were tried.
+    "falsy": ["soft_dice_eps_zero_read_as_not_given", "binarize_threshold_zero_read_as_not_given"],
+    # Caught before only by accident: a later call on the same logits (now sigmoids) went wrong.
+    "in_place": ["binarize_sigmoid_in_place"],
+    # batchnorm_eps_keras passed every test (the eval-mode reference read the model's own bn.eps); the other two
+    # were caught before, by the soft Dice formula and by a logit of exactly 0 and a probability of exactly 0.7.
+    "constants": ["batchnorm_eps_keras", "soft_dice_eps_only_in_the_denominator",
+                  "binarize_strictly_above_the_threshold"],
+}
+
+NOT_APPLICABLE = {
+    "method_args": "no method takes an argument that its object was also built with: DoubleConv, Down and UNet "
+                   "forward take only x, Up.forward takes x and the skip (whose size no constructor fixes), "
+                   "every constructor argument (channels, depth, width, batch_norm) is fixed at construction and "
+                   "never passed again, and the scores and the loss are functions with no object behind them",
 }

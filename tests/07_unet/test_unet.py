@@ -40,6 +40,10 @@ def _no_batchnorm(module, name):
     assert not no_bias, f"{name}: without BatchNorm the convolutions need their bias, missing in {no_bias[:4]}"
 
 
+UNCHANGED = ("only the result is new: leave the inputs as they were (no in-place ops on them such as sigmoid_, "
+             "add_ or slice assignment; F.pad, torch.cat and torch.sigmoid make new tensors)")
+
+
 def _centre_pad(x, height, width):
     """The reference for pad_to_match: zeros split as d // 2 before and the rest after."""
     dh, dw = height - x.shape[-2], width - x.shape[-1]
@@ -68,18 +72,21 @@ def test_double_conv_keeps_the_size(topic):
 def test_double_conv_is_conv_bn_relu_twice(topic):
     g = torch.Generator().manual_seed(0)
     block = _randomise_batchnorm(topic.DoubleConv(3, 4), g).eval()
+    with torch.no_grad():
+        block.bn1.running_var[0] = 1e-4  # a nearly constant channel: here eps (1e-5, not 1e-3) shows
     x = torch.randn(2, 3, 8, 6, generator=g)
 
     def conv_bn_relu(x, conv, bn):
         y = F.conv2d(x, conv.weight, conv.bias, padding=1)
-        y = F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias, training=False, eps=bn.eps)
+        y = F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias, training=False, eps=1e-5)
         return F.relu(y)
 
     expected = conv_bn_relu(conv_bn_relu(x, block.conv1, block.bn1), block.conv2, block.bn2)
     with torch.no_grad():
-        assert_close(block(x), expected, "DoubleConv(3, 4)(x) in eval mode", atol=1e-5,
-                     hint="the order is conv1 -> bn1 -> ReLU -> conv2 -> bn2 -> ReLU; "
-                          "check that both ReLUs are there and bn1/bn2 are BatchNorm2d(out_channels)")
+        assert_close(block(x), expected, "DoubleConv(3, 4)(x) in eval mode, one running variance at 1e-4", atol=1e-5,
+                     hint="the order is conv1 -> bn1 -> ReLU -> conv2 -> bn2 -> ReLU; check that both ReLUs are "
+                          "there and bn1/bn2 are nn.BatchNorm2d(out_channels) with PyTorch's defaults (eps 1e-5: "
+                          "Keras' 1e-3 changes a channel of small variance)")
     # Train mode: each BatchNorm normalises with the batch's statistics and moves its running ones by
     # PyTorch's convention, running = 0.9 * running + 0.1 * batch statistic (unbiased variance).
     stats = [(bn.running_mean.clone(), bn.running_var.clone()) for bn in (block.bn1, block.bn2)]
@@ -88,7 +95,7 @@ def test_double_conv_is_conv_bn_relu_twice(topic):
         for (conv, bn), (mean, var) in zip(((block.conv1, block.bn1), (block.conv2, block.bn2)), stats):
             expected = F.conv2d(expected, conv.weight, conv.bias, padding=1)
             expected = F.relu(F.batch_norm(expected, mean, var, bn.weight, bn.bias, training=True, momentum=0.1,
-                                           eps=bn.eps))  # updates mean and var in place
+                                           eps=1e-5))  # updates mean and var in place
         got = block.train()(x)
     hint = ("in train mode BatchNorm uses the batch's statistics and updates its running ones with momentum 0.1 "
             "(PyTorch's convention: the weight of the new batch, not of the old value as in Keras): "
@@ -102,6 +109,9 @@ def test_double_conv_is_conv_bn_relu_twice(topic):
     plain = topic.DoubleConv(3, 4, batch_norm=False).eval()
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules()), (
         "DoubleConv(..., batch_norm=False) must not contain BatchNorm2d: use nn.Identity() for bn1 and bn2")
+    assert isinstance(plain.bn1, torch.nn.Identity) and isinstance(plain.bn2, torch.nn.Identity), (
+        f"DoubleConv(..., batch_norm=False): bn1 and bn2 should be nn.Identity(), got {type(plain.bn1).__name__} "
+        f"and {type(plain.bn2).__name__}")
     assert plain.conv1.bias is not None and plain.conv2.bias is not None, (
         "DoubleConv(..., batch_norm=False): the convolutions need their bias (bias=not batch_norm)")
     expected = F.relu(F.conv2d(F.relu(F.conv2d(x, plain.conv1.weight, plain.conv1.bias, padding=1)),
@@ -170,6 +180,13 @@ def test_pad_to_match_centres_the_map(topic):
                  "pad_to_match(x (1, 1, 2, 3), reference (1, 1, 5, 4))", atol=0,
                  hint="split each difference d as d // 2 before and d - d // 2 after, with zeros; "
                       "F.pad's list is (left, right, top, bottom): the last dimension (W) comes first")
+    # It makes a new map: neither input changes (a crop, too, may not write into x).
+    x, reference = torch.randn(2, 3, 7, 4), torch.randn(2, 5, 4, 6)
+    before = x.clone(), reference.clone()
+    topic.pad_to_match(x, reference)
+    for name, tensor, kept in (("x", x, before[0]), ("reference", reference, before[1])):
+        assert_close(tensor, kept, f"{name} after pad_to_match(x (2, 3, 7, 4), reference (2, 5, 4, 6))", atol=0,
+                     hint=UNCHANGED)
     x = torch.arange(1.0, 37.0).reshape(1, 1, 6, 6)
     assert_close(topic.pad_to_match(x, torch.zeros(1, 1, 4, 4)), x[..., 1:5, 1:5],
                  "pad_to_match(x (1, 1, 6, 6), reference (1, 1, 4, 4)): a centre crop", atol=0,
@@ -201,10 +218,14 @@ def test_up_doubles_the_size_and_concatenates_channels(topic):
     check_tensor(up.conv.conv1.weight, "Up(16, 8).conv.conv1.weight", shape=(8, 16, 3, 3),
                  hint="the DoubleConv reads the concatenation of 8 upsampled and 8 skip channels: 16 in, "
                       "8 out. Adding the skip instead of concatenating leaves 8 input channels")
-    y = up(torch.randn(2, 16, 5, 4), torch.randn(2, 8, 11, 9))
+    x, skip = torch.randn(2, 16, 5, 4), torch.randn(2, 8, 11, 9)
+    before = x.clone(), skip.clone()
+    y = up(x, skip)
     check_tensor(y, "Up(16, 8)(x (2, 16, 5, 4), skip (2, 8, 11, 9))", shape=(2, 8, 11, 9), dtype=torch.float32,
                  hint="the up-convolution gives 10x8; pad it to the skip's 11x9 with pad_to_match before "
                       "concatenating")
+    for name, tensor, kept in (("x", x, before[0]), ("skip", skip, before[1])):
+        assert_close(tensor, kept, f"{name} after Up(16, 8)(x, skip)", atol=0, hint=UNCHANGED)
     _no_batchnorm(topic.Up(16, 8, batch_norm=False), "Up(16, 8, batch_norm=False)")
     hint = "every tensor Up makes must follow the input's device and dtype"
     with torch.no_grad():
@@ -275,6 +296,28 @@ def test_unet_output_has_the_input_size(topic):
                               "size (pad_to_match) so the output keeps the input's size")
     _no_batchnorm(topic.UNet(in_channels=3, num_classes=2, depth=2, width=4, batch_norm=False),
                   "UNet(depth=2, width=4, batch_norm=False) (inc, every Down and every Up)")
+    # depth=0: no pooling at all, inc then the head (a value, not "not given").
+    flat = topic.UNet(in_channels=2, num_classes=3, depth=0, width=4).eval()
+    assert len(flat.downs) == 0 and len(flat.ups) == 0, (
+        f"UNet(depth=0) should have no Down and no Up block, got {len(flat.downs)} and {len(flat.ups)}. Likely "
+        "cause: depth=0 read as 'not given' (depth or 4), or a level built outside the loops")
+    x = torch.randn(2, 2, 5, 7)
+    with torch.no_grad():
+        got = check_tensor(flat(x), "UNet(in_channels=2, num_classes=3, depth=0, width=4)(x (2, 2, 5, 7))",
+                           shape=(2, 3, 5, 7), dtype=torch.float32)
+        assert_close(got, flat.head(flat.inc(x)), "UNet(depth=0)(x)",
+                     hint="with no Down and no Up block the network is self.head(self.inc(x))")
+    # The defaults are the paper's network: UNet() is depth 4, width 64, 1 channel in, 1 class (meta: no memory).
+    with torch.device("meta"):
+        paper = topic.UNet()
+    shapes_seen = [tuple(paper.inc.conv1.weight.shape), len(paper.downs), len(paper.ups),
+                   tuple(paper.downs[-1].conv.conv2.weight.shape) if len(paper.downs) else None,
+                   tuple(paper.head.weight.shape)]
+    expected = [(64, 1, 3, 3), 4, 4, (1024, 1024, 3, 3), (1, 64, 1, 1)]
+    assert shapes_seen == expected, (
+        "UNet() with its defaults (in_channels=1, num_classes=1, depth=4, width=64): expected inc.conv1 "
+        f"(64, 1, 3, 3), 4 Downs, 4 Ups, the deepest conv (1024, 1024, 3, 3) and the head (1, 64, 1, 1); "
+        f"got {shapes_seen}")
     check_follows_the_input(lambda: topic.UNet(in_channels=1, num_classes=1, depth=2, width=2),
                             torch.randn(1, 1, 9, 11), (1, 1, 9, 11), "UNet(depth=2, width=2) on (1, 1, 9, 11)")
 
@@ -366,6 +409,8 @@ def _with_threshold_pixels(pred):
 def test_binarize_thresholds_the_probability(topic):
     logits = torch.tensor([-3.0, -0.1, 0.0, 0.3, 0.6, 1.2, 1.5])
     got = topic.binarize(logits)
+    assert_close(logits, torch.tensor([-3.0, -0.1, 0.0, 0.3, 0.6, 1.2, 1.5]), "the logits after binarize(logits)",
+                 atol=0, hint=UNCHANGED + ". Compare the logits with log(t / (1 - t)), or compare torch.sigmoid(pred)")
     hint = "return the comparison itself (pred >= ...), a bool tensor, not .float() or .long() of it"
     check_tensor(got, "binarize(logits (7,))", shape=(7,), dtype=torch.bool, finite=False, hint=hint)
     expected = [False, False, True, True, True, True, True]
@@ -386,6 +431,13 @@ def test_binarize_thresholds_the_probability(topic):
     assert got == expected, (f"binarize(probabilities {probs.tolist()}, threshold=0.7, from_logits=False): "
                              f"expected {expected}, got {got}. Likely cause: with from_logits=False compare "
                              "the values themselves with the threshold (>=)")
+    got = check_tensor(topic.binarize(probs, threshold=0.0, from_logits=False),
+                       "binarize(probabilities, threshold=0.0, from_logits=False)", shape=(6,), dtype=torch.bool,
+                       finite=False, hint=hint).tolist()
+    assert got == [True] * 6, (
+        f"binarize(probabilities {probs.tolist()}, threshold=0.0, from_logits=False): every probability is at least "
+        f"0, expected {[True] * 6}, got {got}. Likely cause: threshold=0.0 read as 'not given' (threshold or 0.5); "
+        "use the threshold as it is")
     check_on_meta("binarize(logits (7,))", topic.binarize, logits.to("meta"), shape=(7,), dtype=torch.bool,
                   hint=hint)
 
@@ -411,8 +463,12 @@ def test_dice_on_hand_made_masks(topic):
             "Images: both empty, identical, P = half of T, P empty, half overlap")
     assert_close(topic.dice_score(pred * 0.9 + 0.05, target, from_logits=False), DICE,
                  "dice_score(probabilities, target, from_logits=False) on hand-made 4x4 masks", hint=hint)
-    assert_close(topic.dice_score((pred * 2 - 1) * 4, target), DICE,
+    logits = (pred * 2 - 1) * 4
+    kept = logits.clone(), target.clone()
+    assert_close(topic.dice_score(logits, target), DICE,
                  "dice_score(logits, target) on the same masks as logits of ±4", hint=hint)
+    for name, tensor, before in (("pred", logits, kept[0]), ("target", target, kept[1])):
+        assert_close(tensor, before, f"{name} after dice_score(logits, target)", atol=0, hint=UNCHANGED)
     probs, logits = _with_threshold_pixels(pred)
     hint = "pass threshold (and from_logits) on to binarize(pred, threshold=threshold, from_logits=from_logits)"
     assert_close(topic.dice_score(probs, target, threshold=0.8, from_logits=False), DICE,
@@ -432,8 +488,12 @@ def test_iou_on_hand_made_masks(topic):
             "and 1 when both are empty")
     assert_close(topic.iou_score(pred * 0.9 + 0.05, target, from_logits=False), IOU,
                  "iou_score(probabilities, target, from_logits=False) on hand-made 4x4 masks", hint=hint)
-    assert_close(topic.iou_score((pred * 2 - 1) * 4, target), IOU,
+    logits = (pred * 2 - 1) * 4
+    kept = logits.clone(), target.clone()
+    assert_close(topic.iou_score(logits, target), IOU,
                  "iou_score(logits, target) on the same masks as logits of ±4", hint=hint)
+    for name, tensor, before in (("pred", logits, kept[0]), ("target", target, kept[1])):
+        assert_close(tensor, before, f"{name} after iou_score(logits, target)", atol=0, hint=UNCHANGED)
     probs, logits = _with_threshold_pixels(pred)
     hint = "pass threshold (and from_logits) on to binarize(pred, threshold=threshold, from_logits=from_logits)"
     assert_close(topic.iou_score(probs, target, threshold=0.8, from_logits=False), IOU,
@@ -472,11 +532,15 @@ def test_soft_dice_loss_matches_its_formula_and_has_gradients(topic):
     (expected_grad,) = torch.autograd.grad(expected, logits)
     assert_close(grad, expected_grad, "d soft_dice_loss / d logits", atol=1e-10)
     with torch.no_grad():
-        for eps in (1e-3, 5.0):
+        kept = logits.clone(), target.clone()
+        for eps in (0.0, 1e-3, 5.0):  # 0.0: the plain soft Dice (no image here has Σ p + Σ t = 0)
             expected = (1 - (2 * (p * t).sum(1) + eps) / (p.sum(1) + t.sum(1) + eps)).mean()
             assert_close(topic.soft_dice_loss(logits, target, eps=eps), expected,
                          f"soft_dice_loss(logits, target, eps={eps})", atol=1e-10,
-                         hint="use the eps argument in both the numerator and the denominator, not a fixed 1")
+                         hint="use the eps argument as given in both the numerator and the denominator: not a fixed "
+                              "1, and not `eps or 1` (which reads eps=0.0 as 'not given')")
+        for name, tensor, before in (("logits", logits, kept[0]), ("target", target, kept[1])):
+            assert_close(tensor, before, f"{name} after soft_dice_loss(logits, target)", atol=0, hint=UNCHANGED)
 
 
 # ------------------------------------------------------------------ train and segmentation
