@@ -131,6 +131,23 @@ def assert_close(actual, expected: torch.Tensor, name: str, *, atol: float = 1e-
         )
 
 
+IN_PLACE = ("an in-place operation on an input (add_, mul_, clamp_, +=, x[mask] = ..., or returning the input "
+            "itself where a new tensor was meant): compute into new tensors")
+
+
+def clones(**tensors: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Copies of a call's inputs, taken before it, to show afterwards that the call left them alone."""
+    return {name: t.detach().clone() for name, t in tensors.items()}
+
+
+def check_unchanged(call: str, before: dict[str, torch.Tensor], *, hint: str = IN_PLACE, **after: torch.Tensor) -> None:
+    """Each input still holds the values it held before `call` (against its copy from `clones`)."""
+    __tracebackhide__ = True
+    for name, value in after.items():
+        assert_close(value, before[name], f"{name} after {call}, against a copy taken before the call", atol=0, rtol=0,
+                     hint=f"{call} changed its input {name}, which the caller still needs: {hint}")
+
+
 def assert_at_least(value: float, bar: float, name: str, *, chance: float | None = None, hint: str = "") -> None:
     """Fail unless a metric reaches its bar (say what chance would give)."""
     __tracebackhide__ = True

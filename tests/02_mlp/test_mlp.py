@@ -1,11 +1,14 @@
 """Hidden suite for 02 MLP: activations, the model, losses, backprop by hand, learning."""
 
+import functools
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.checks import assert_at_least, assert_at_most, assert_close, check_on_meta, check_tensor, on_meta
+from grader import checks
+from grader.checks import assert_at_least, assert_at_most, assert_close, check_on_meta, check_tensor, clones, on_meta
 from kata.data import rings, wave
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -20,17 +23,8 @@ IN_PLACE = ("an in-place operation on an input (clamp_, gt_, sub_, +=, x[mask] =
             "tensor was meant): no task here promises to work in place, so compute into new tensors")
 
 
-def clones(**tensors) -> dict:
-    """Copies of the inputs, taken before a call, to show afterwards that the call left them alone."""
-    return {name: t.detach().clone() for name, t in tensors.items()}
-
-
-def check_unchanged(call: str, before: dict, **after) -> None:
-    """Each input still holds the values it held before `call` (against its clone)."""
-    __tracebackhide__ = True
-    for name, value in after.items():
-        assert_close(value, before[name], f"{name} after {call}, against a copy taken before the call", atol=0, rtol=0,
-                     hint=f"{call} changed its input {name}, which the caller still needs: {IN_PLACE}")
+# The inputs left alone, with this topic's likely cause.
+check_unchanged = functools.partial(checks.check_unchanged, hint=IN_PLACE)
 
 
 def _value_and_grad(fn, x: torch.Tensor, name: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,10 +1,13 @@
 """Hidden suite for 03 autoencoder: shapes, the layers and steps, PCA, denoising, anomalies."""
 
+import functools
+
 import pytest
 import torch
 from torch import nn
 
-from grader.checks import assert_at_least, assert_at_most, assert_close, check_on_meta, check_tensor
+from grader import checks
+from grader.checks import assert_at_least, assert_at_most, assert_close, check_on_meta, check_tensor, clones
 from kata.data import blob_images, low_rank, square_images
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -15,17 +18,8 @@ IN_PLACE = ("an in-place operation on an input (add_, sub_, +=, or returning the
             "was meant): the clean X is still needed (it is the target), so compute into new tensors")
 
 
-def clones(**tensors) -> dict:
-    """Copies of the inputs, taken before a call, to show afterwards that the call left them alone."""
-    return {name: t.detach().clone() for name, t in tensors.items()}
-
-
-def check_unchanged(call: str, before: dict, **after) -> None:
-    """Each input still holds the values it held before `call` (against its clone)."""
-    __tracebackhide__ = True
-    for name, value in after.items():
-        assert_close(value, before[name], f"{name} after {call}, against a copy taken before the call", atol=0, rtol=0,
-                     hint=f"{call} changed its input {name}, which the caller still needs: {IN_PLACE}")
+# The inputs left alone, with this topic's likely cause.
+check_unchanged = functools.partial(checks.check_unchanged, hint=IN_PLACE)
 
 
 # ------------------------------------------------------------------ helpers of the suite
