@@ -1,4 +1,5 @@
-"""Reading the learner's files without trusting them.
+"""Reading the learner's files without trusting them, and what in the project folder
+would change how `pytest` runs.
 
 A learner's file can be anything a file name can name: a FIFO (reading it waits for a
 writer that never comes), a link to /dev/zero (it never ends), a file of gigabytes.
@@ -9,8 +10,10 @@ goes through it. (Not plain `pytest`: the plugin opens the file under test itsel
 
 from __future__ import annotations
 
+import configparser
 import os
 import stat
+import sys
 from pathlib import Path
 
 from grader import roadmap
@@ -76,3 +79,103 @@ def not_a_folder(folders: list[Path]) -> Path | None:
         except OSError:
             return None
     return None
+
+
+# ------------------------------------------------------------------ the project folder
+# Names the project's own packages and folders have: never a learner's shadowing file.
+OWN = {"grader", "kata", "tests", "exercises", "solutions", "docs"}
+
+
+def installed_modules() -> set[str]:
+    """Top-level names of the installed distributions' modules."""
+    from importlib import metadata
+
+    try:
+        return set(metadata.packages_distributions())
+    except Exception:  # noqa: BLE001  (a broken distribution's metadata must not stop the grader)
+        return set()
+
+
+def shadowing(root: Path = roadmap.ROOT) -> list[str]:
+    """What in the project folder has the name of a standard or installed module, one sentence each.
+
+    `pytest` (the project adds its folder in front of sys.path) and `python -m` started
+    there import such a file instead of the module; the grader puts the folder last.
+    """
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return []
+    candidates = {}
+    for entry in entries:
+        name = entry.stem if entry.suffix == ".py" else entry.name
+        if name in OWN or not name.isidentifier():
+            continue
+        if entry.suffix == ".py" or (entry.is_dir() and (entry / "__init__.py").exists()):
+            candidates[name] = entry
+    if not candidates:
+        return []
+    installed = installed_modules() - OWN
+    sentences = []
+    for name, entry in candidates.items():
+        if name in sys.stdlib_module_names:
+            kind = "Python's standard module"
+        elif name in installed:
+            kind = "the installed module"
+        else:
+            continue
+        sentences.append(f"{entry.name} in the project folder has the name of {kind} {name}, so `pytest` imports it "
+                         f"in its place (the grader does not); rename it, e.g. to my_{entry.name}")
+    return sentences
+
+
+def _pytest_section(path: Path) -> bool:
+    """Whether pytest would take its settings from `path` (pytest's own rule, by file name)."""
+    if path.name in ("pytest.ini", ".pytest.ini"):
+        return path.is_file()  # used even when empty
+    try:
+        text = read_bytes(path).decode("utf-8", "replace")
+    except OSError:
+        return False
+    if path.name == "pyproject.toml":
+        import tomllib
+
+        try:
+            return "ini_options" in tomllib.loads(text).get("tool", {}).get("pytest", {})
+        except tomllib.TOMLDecodeError:
+            return False
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(text)
+    except configparser.Error:
+        return False
+    return parser.has_section("pytest" if path.name == "tox.ini" else "tool:pytest")
+
+
+CONFIG_NAMES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")  # pytest's order
+
+
+def foreign_configs(root: Path = roadmap.ROOT) -> list[str]:
+    """Configuration files that `pytest` would take instead of the project's pyproject.toml,
+    one sentence each: in the project folder (a pytest.ini comes before pyproject.toml) and
+    in the folders under exercises/ that `pytest exercises/NN_x` looks in first."""
+    sentences = []
+    folders = [root]
+    exercises = root / "exercises"
+    if exercises.is_dir():
+        folders = [*sorted(p for p in exercises.iterdir() if p.is_dir()), exercises, root]
+    for folder in folders:
+        for name in CONFIG_NAMES:
+            path = folder / name
+            if folder == root and name == "pyproject.toml":
+                break  # the project's own: the files after it are never read
+            if path.exists() and _pytest_section(path):
+                if folder == root:
+                    name, runs = f"{path.name} in the project folder", "every `pytest` run"
+                else:
+                    name, runs = path.relative_to(root).as_posix(), f"`pytest {folder.relative_to(root).as_posix()}`"
+                sentences.append(f"{name} replaces the project's pytest settings (pyproject.toml) for {runs}, "
+                                 "which then does not test your files with the hidden suites (the grader always "
+                                 "uses pyproject.toml); remove or rename it")
+                break
+    return sentences
