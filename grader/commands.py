@@ -11,15 +11,16 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import shlex
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from grader import grading, integrity, render, roadmap, runner, state, stubs
-from grader.grading import show
-from grader.render import RUN
+from grader import files, grading, integrity, render, roadmap, runner, state, stubs
+from grader.render import command as run_command
+from grader.render import grader_command, here
 
 ROOT = roadmap.ROOT
 
@@ -54,14 +55,14 @@ def report(args: argparse.Namespace) -> int:
     message when something went wrong) and exits 0, as exercism's test runners do.
     """
     road = roadmap.load()
+    _warn_about_the_project_folder()
     if args.json:
         try:
             grades = grading.grade(road.topics, **_grading_options(args), changes=integrity.changes())
             data = render.results_json([g for g in grades if g.status != "not available"], road.scoring)
         except Exception as exc:  # noqa: BLE001  (the promise: a results object, whatever happens)
             data = render.error_json(f"the grader could not grade: {type(exc).__name__}: {exc}")
-        json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        _write_json(data)
         return 0
     changes = integrity.changes()
     progress = render.Progress()
@@ -74,6 +75,25 @@ def report(args: argparse.Namespace) -> int:
         print("\n(This copy is not a git checkout, so the grader cannot check that the hidden suites are the "
               "committed ones.)")
     return 0
+
+
+def _write_json(data: dict) -> None:
+    """One JSON object, written whole: UTF-8 where stdout is UTF-8, else ASCII with
+    \\uXXXX escapes (valid in any encoding), never a traceback halfway through."""
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    text = json.dumps(data, indent=2, ensure_ascii=encoding not in ("utf8", "utf8sig"))
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _warn_about_the_project_folder() -> None:
+    """Files in the project folder that break plain `pytest` (not the grader), one line each."""
+    try:
+        sentences = files.shadowing() + files.foreign_configs()
+    except OSError:  # a folder that cannot be listed: nothing to say about it
+        return
+    for sentence in sentences:
+        print(f"python grader: {sentence}.", file=sys.stderr)
 
 
 def _grading_options(args: argparse.Namespace) -> dict:
@@ -101,7 +121,7 @@ def hint(args: argparse.Namespace) -> int:
         pending = [task for task in tasks if task in failing]
         if not pending:
             print(f"Every test of {topic.slug} passes: no hint needed. Compare with the reference: "
-                  f"`{RUN} python grader compare {topic.number:02d}`.")
+                  f"`{grader_command('compare', f'{topic.number:02d}')}`.")
             return 0
         task = pending[0]
     progress = state.load()
@@ -111,9 +131,9 @@ def hint(args: argparse.Namespace) -> int:
     print(f"{topic.number:02d} {topic.title} · task {task} · hint {index + 1} of {len(hints)}\n")
     print(f"  {hints[index]}\n")
     if index + 1 < len(hints):
-        print(f"Run `{RUN} python grader hint {topic.number:02d}` again for a stronger hint.")
+        print(f"Run `{grader_command('hint', f'{topic.number:02d}')}` again for a stronger hint.")
     else:
-        print(f"That was the last hint. The reference is {show(topic.solution())}.")
+        print(f"That was the last hint. The reference is {here(topic.solution())}.")
     progress[topic.slug][task] = index + 1
     state.save(progress)
     return 0
@@ -133,33 +153,54 @@ def reset(args: argparse.Namespace) -> int:
     topic = find_topic(args.topic)
     path = exercise(topic)
     kind, _ = grading.file_state(topic)
+    # A file where the topic's folder (or exercises/) belongs is saved, and the folder made again.
+    blocker = files.not_a_folder([grading.EXERCISES, path.parent])
     saved = None
-    if kind in ("edited", "unreadable"):
+    if blocker is not None or kind in ("edited", "unreadable"):
+        mine = blocker or path
         try:
-            saved = state.backup(topic, path)
+            saved = state.backup(topic, mine, move=blocker is not None)
         except OSError as exc:
-            raise UserError(f"could not save {show(path)} to a backup ({exc.strerror or exc}); move it away "
+            raise UserError(f"could not save {here(mine)} to a backup ({exc.strerror or exc}); move it away "
                             "yourself, then run reset again") from None
-        print(f"Saved your file to {show(saved)}")
-    if kind == "untouched":
-        print(f"{show(path)} is already the untouched stub.")
-    else:
-        state.write_atomic(path, stubs.stub_for(topic).encode("utf-8"))
-        print(f"Restored the stub: {show(path)}")
-    lesson = topic.lesson(grading.EXERCISES.parent)
-    if not lesson.exists():
-        text = stubs.committed(topic.lesson())
-        if text is None:
-            print(f"Could not restore {show(lesson)}: this copy is not a git checkout.")
+        if blocker is not None:
+            print(f"Saved your file {here(blocker)}, which stood where a folder belongs, to {here(saved)}")
         else:
-            state.write_atomic(lesson, text.encode("utf-8"))
-            print(f"Restored the lesson: {show(lesson)}")
+            print(f"Saved your file to {here(saved)}")
+    if kind == "untouched":
+        print(f"{here(path)} is already the untouched stub.")
+    else:
+        try:
+            state.write_atomic(path, stubs.stub_for(topic).encode("utf-8"))
+        except OSError as exc:
+            raise UserError(f"could not write the stub to {here(path)} ({exc.strerror or exc})") from None
+        print(f"Restored the stub: {here(path)}")
+    lesson = topic.lesson(grading.EXERCISES.parent)
+    if not lesson.exists() and not lesson.is_symlink():
+        text = _committed(topic.lesson())
+        if text is None:
+            print(f"Could not restore {here(lesson)}: this copy is not a git checkout.")
+        else:
+            state.write_atomic(lesson, text)
+            print(f"Restored the lesson: {here(lesson)}")
     if state.load().get(topic.slug):
         state.forget_hints(topic.slug)
         print(f"Hints for {topic.slug} start again from the first.")
-    if saved is not None:
-        print(f"To bring your file back: cp {show(saved)} {show(path)}")
+    if saved is not None and blocker is None:
+        # A regular file was copied; anything else (a FIFO, a link, a folder) was moved as it is.
+        verb = "cp" if saved.is_file() and not saved.is_symlink() else "mv"
+        print(f"To bring your file back: {verb} {shlex.quote(here(saved))} {shlex.quote(here(path))}")
     return 0
+
+
+def _committed(path: Path) -> bytes | None:
+    """A file's bytes as committed at HEAD (None outside git), whatever the locale's encoding."""
+    try:
+        shown = subprocess.run(["git", "show", f"HEAD:{path.relative_to(ROOT).as_posix()}"], cwd=ROOT,
+                               capture_output=True)
+    except OSError:  # no git
+        return None
+    return shown.stdout if shown.returncode == 0 else None
 
 
 reset.configure = lambda p: p.add_argument("topic", help="topic number or name, e.g. 01")
@@ -171,17 +212,21 @@ def compare(args: argparse.Namespace) -> int:
     topic = find_topic(args.topic)
     mine, ref = exercise(topic), topic.solution()
     kind, why = grading.file_state(topic)
+    number = f"{topic.number:02d}"
     if kind == "missing":
-        raise UserError(f"{show(mine)} is missing: `python grader reset {topic.number:02d}` restores it")
+        raise UserError(f"{here(mine)} is missing: `{grader_command('reset', number)}` restores it")
     if kind == "unreadable":
-        raise UserError(f"{why}: `python grader reset {topic.number:02d}` saves it and restores the stub")
-    text = mine.read_bytes().decode("utf-8", errors="replace")
+        raise UserError(f"{why}: `{grader_command('reset', number)}` saves it and restores the stub")
+    try:
+        text = files.read_bytes(mine).decode("utf-8", errors="replace")
+    except OSError as exc:  # it changed since file_state looked
+        raise UserError(f"{here(mine)} cannot be read ({exc.strerror or exc})") from None
     if "\ufffd" in text:
         print("(Your file is not UTF-8 text: its other bytes show as \ufffd. Save it as UTF-8.)")
     diff = difflib.unified_diff(
         text.splitlines(),
         stubs.answer_view(ref.read_text(encoding="utf-8"), topic).splitlines(),
-        fromfile=f"yours: {show(mine)}", tofile=f"reference: {show(ref)}", lineterm="",
+        fromfile=f"yours: {here(mine)}", tofile=f"reference: {here(ref)}", lineterm="",
     )
     print("\n".join(diff) or "Your file and the reference are identical.")
     if args.no_run:
@@ -239,25 +284,55 @@ def notebook(args: argparse.Namespace) -> int:
     topic = find_topic(args.topic)
     path = exercise(topic)
     nb_path = path.with_suffix(".ipynb")
+    number = f"{topic.number:02d}"
+    kind, why = grading.file_state(topic)
     if args.sync:
         if not nb_path.exists():
-            raise UserError(f"{show(nb_path)} does not exist: run `python grader notebook {topic.number:02d}` first")
-        source, left_out = notebooks.to_source(nb_path)
-        if grading.file_state(topic)[0] in ("edited", "unreadable") and path.read_bytes() != source.encode("utf-8"):
-            print(f"Saved your file to {show(state.backup(topic, path))}")
-        state.write_atomic(path, source.encode("utf-8"))
-        print(f"Wrote the notebook's code to {show(path)}; now run `{RUN} pytest exercises/{topic.slug}`.")
+            raise UserError(f"{here(nb_path)} does not exist: run `{grader_command('notebook', number)}` first")
+        try:
+            source, left_out = notebooks.to_source(nb_path)
+        except notebooks.NotebookError as exc:
+            raise UserError(f"{exc}: fix it in Jupyter, or make a new one from your file with "
+                            f"`{grader_command('notebook', number, '--force')}`") from None
+        if kind == "unreadable" or (kind == "edited" and _text(path) != source):
+            try:
+                print(f"Saved your file to {here(state.backup(topic, path))}")
+            except OSError as exc:
+                raise UserError(f"could not save {here(path)} to a backup ({exc.strerror or exc}); move it away "
+                                "yourself, then sync again") from None
+        try:
+            state.write_atomic(path, source.encode("utf-8"))
+        except OSError as exc:
+            raise UserError(f"could not write {here(path)} ({exc.strerror or exc})") from None
+        print(f"Wrote the notebook's code to {here(path)}; now run "
+              f"`{run_command('pytest', topic.folder_in(ROOT / 'exercises'))}`.")
         if left_out:
             print(f"Left out: {'; '.join(left_out)}.")
         return 0
     if nb_path.exists() and not args.force:
-        raise UserError(f"{show(nb_path)} exists; pass --force to overwrite it")
-    if grading.file_state(topic)[0] in ("missing", "unreadable"):
-        raise UserError(f"{show(path)} cannot be read: `python grader reset {topic.number:02d}` restores the stub")
-    notebooks.write(topic, path, nb_path)
-    print(f"Wrote {show(nb_path)} from {show(path)}. Open it with `{RUN} --with jupyterlab jupyter lab {show(nb_path)}`;"
-          f" then `{RUN} python grader notebook {topic.number:02d} --sync` copies your code back for the tests.")
+        raise UserError(f"{here(nb_path)} exists; pass --force to overwrite it")
+    if kind == "missing":
+        raise UserError(f"{here(path)} is missing: `{grader_command('reset', number)}` restores the stub")
+    if kind == "unreadable":
+        raise UserError(f"{why}: `{grader_command('reset', number)}` saves it and restores the stub")
+    try:
+        notebooks.write(topic, path, nb_path)
+    except notebooks.NotebookError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"could not write {here(nb_path)} ({exc.strerror or exc})") from None
+    print(f"Wrote {here(nb_path)} from {here(path)}. Open it with "
+          f"`{run_command('--with', 'jupyterlab', 'jupyter', 'lab', nb_path)}`; then "
+          f"`{grader_command('notebook', number, '--sync')}` copies your code back for the tests.")
     return 0
+
+
+def _text(path: Path) -> str | None:
+    """The learner's file as text (a BOM dropped), None when it cannot be read."""
+    try:
+        return files.read_bytes(path).decode("utf-8-sig", "replace")
+    except OSError:
+        return None
 
 
 def _configure_notebook(p: argparse.ArgumentParser) -> None:
@@ -288,12 +363,13 @@ def stubs_command(args: argparse.Namespace) -> int:
         kind, _ = grading.file_state(topic)
         if kind == "untouched":
             continue
-        stale.append(show(path))
+        stale.append(here(path))
         if not args.check:
-            if kind != "missing" and (kind == "unreadable" or path.read_bytes() != (_committed_stub(topic) or "").encode()):
-                print(f"Saved {show(path)} to {show(state.backup(topic, path))}")
+            if kind != "missing" and (kind == "unreadable"
+                                      or files.read_bytes(path) != (_committed_stub(topic) or "").encode()):
+                print(f"Saved {here(path)} to {here(state.backup(topic, path))}")
             state.write_atomic(path, text.encode("utf-8"))
-            print(f"wrote {show(path)}")
+            print(f"wrote {here(path)}")
     if args.check and stale:
         print("stale stubs (run `python grader stubs`): " + ", ".join(map(str, stale)), file=sys.stderr)
         return 1
@@ -367,6 +443,7 @@ def bench(args: argparse.Namespace) -> int:
         subprocess.run(cmd, cwd=ROOT, capture_output=True)
         return time.perf_counter() - start
 
+    topics = [find_topic(k) for k in args.topics] if args.topics else roadmap.load().built  # before any timing
     floor_cmd = [sys.executable, "-c",
                  "import torch; torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)"]
     timed(floor_cmd)  # warm the file cache once
@@ -374,7 +451,6 @@ def bench(args: argparse.Namespace) -> int:
     print(f"floor (python -c 'import torch' + first optimizer): {floor:.2f} s")
     print("cold: a fresh `pytest solutions/NN`; warm: from saving the file to the verdict in `grader watch NN` "
           "(fastest of the runs)")
-    topics = [find_topic(k) for k in args.topics] if args.topics else roadmap.load().built
     print(f"{'topic':<24} {'cold':>8} {'floor':>7}   {'warm':>7} {'warm/cold':>9}")
     for topic in topics:
         cmd = [sys.executable, "-m", "pytest", str(topic.folder_in(ROOT / "solutions")), "-q", "-p",

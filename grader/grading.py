@@ -50,14 +50,26 @@ def show(path: Path) -> str:
 
 
 def file_state(topic: roadmap.Topic, exercises: Path | None = None) -> tuple[str, str]:
-    """('missing' | 'untouched' | 'edited' | 'unreadable', a reason in words for the last)."""
-    path = topic.file_in(exercises or EXERCISES)
-    if path.is_dir():
-        return "unreadable", f"{show(path)} is a folder, not a file"
-    if not path.exists():
-        return "missing", ""
+    """('missing' | 'untouched' | 'edited' | 'unreadable', a reason in words for the last).
+
+    The file is read only when it is a regular file of at most files.MAX_BYTES: a FIFO,
+    a device or a huge file is 'unreadable', said in words (see grader/files.py).
+    """
+    from grader import files
+
+    exercises = exercises or EXERCISES
+    path = topic.file_in(exercises)
+    blocker = files.not_a_folder([exercises, path.parent])
+    if blocker is not None:
+        return "unreadable", f"{show(blocker)} is a file, not a folder"
     try:
-        data = path.read_bytes()
+        if path.is_dir():
+            return "unreadable", f"{show(path)} is a folder, not a file"
+        if not path.exists():
+            return "missing", ""
+        data = files.read_bytes(path)
+    except files.Refused as exc:
+        return "unreadable", str(exc)
     except OSError as exc:
         return "unreadable", f"{show(path)} cannot be read ({exc.strerror or exc})"
     return ("untouched" if data == stubs.stub_for(topic).encode("utf-8") else "edited"), ""

@@ -24,7 +24,9 @@ import ast
 import re
 from pathlib import Path
 
-from grader import roadmap
+from grader import files, roadmap, state
+from grader.grading import show
+from grader.text import shorten
 
 FILE_TAG = "kata-file"  # a code cell that holds part of the learner's file
 RUN_CELL_TAG = "kata-run-tests"
@@ -40,6 +42,36 @@ out there, they are not copied. IPython magics (`%timeit`) and shell commands (`
 either. The file's `if __name__ == "__main__":` block stays out of the notebook, so running every
 cell does not start a training run: call `main([])` in a scratch cell when you want one.
 """
+
+
+class NotebookError(ValueError):
+    """A file or notebook that cannot be converted, in one sentence that names it."""
+
+
+def _read_file(path: Path) -> str:
+    """The learner's file as text, or NotebookError saying why it cannot be cut into cells.
+    A UTF-8 BOM (which some Windows editors write) is dropped: Python and pytest accept it."""
+    try:
+        data = files.read_bytes(path)
+    except files.Refused as exc:
+        raise NotebookError(str(exc)) from None
+    except OSError as exc:
+        raise NotebookError(f"{show(path)} cannot be read ({exc.strerror or exc})") from None
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise NotebookError(f"{show(path)} holds a NUL byte (at offset {nul}), which Python source cannot hold: "
+                            "remove it")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NotebookError(f"{show(path)} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): "
+                            "save it as UTF-8") from None
+    try:
+        ast.parse(text)
+    except SyntaxError as exc:
+        raise NotebookError(f"{show(path)} is not valid Python (line {exc.lineno}: {exc.msg}), so it cannot be cut "
+                            "into cells: fix it first (its tests show where)") from None
+    return text
 
 
 def _chunks(source: str) -> list[tuple[str, str]]:
@@ -83,16 +115,19 @@ def write(topic: roadmap.Topic, path: Path, nb_path: Path) -> None:
     """Write the notebook of the learner's file `path`."""
     import nbformat
 
+    source = _read_file(path)
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = {"name": "python"}
     lesson = path.parent / "README.md"
-    if lesson.exists():
-        nb.cells.append(nbformat.v4.new_markdown_cell(lesson.read_text(encoding="utf-8")))
+    try:
+        nb.cells.append(nbformat.v4.new_markdown_cell(files.read_bytes(lesson).decode("utf-8", "replace")))
+    except OSError:  # no lesson (or not one the grader reads): the notebook goes without it
+        pass
     shown = path.relative_to(roadmap.ROOT) if path.is_relative_to(roadmap.ROOT) else path
     nb.cells.append(nbformat.v4.new_markdown_cell(HOW_IT_WORKS.format(file=shown, number=topic.number)))
     main_guard = ""
-    for code, separator in _chunks(path.read_text(encoding="utf-8")):
+    for code, separator in _chunks(source):
         if code.lstrip("\n").startswith(MAIN_GUARD):
             main_guard = code + separator
             continue
@@ -109,7 +144,9 @@ def write(topic: roadmap.Topic, path: Path, nb_path: Path) -> None:
     )
     run.metadata["tags"] = [RUN_CELL_TAG]
     nb.cells.append(run)
-    nbformat.write(nb, str(nb_path))
+    # In one step, replacing whatever is there (writing into a FIFO would wait for a reader).
+    text = nbformat.writes(nb)
+    state.write_atomic(nb_path, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
 
 
 def _python_only(code: str) -> tuple[str, int]:
@@ -128,9 +165,23 @@ def _python_only(code: str) -> tuple[str, int]:
 
 def to_source(nb_path: Path) -> tuple[str, list[str]]:
     """The learner's file from the notebook, and what was left out, in words."""
+    try:
+        data = files.read_bytes(nb_path)
+    except files.Refused as exc:
+        raise NotebookError(str(exc)) from None
+    except OSError as exc:
+        raise NotebookError(f"{show(nb_path)} cannot be read ({exc.strerror or exc})") from None
+    try:
+        return _source(data)
+    except Exception as exc:  # noqa: BLE001  (whatever a damaged notebook makes nbformat or the cells raise)
+        why = shorten(f"{type(exc).__name__}: {exc}", 120)
+        raise NotebookError(f"{show(nb_path)} is not a notebook the grader can read ({why})") from None
+
+
+def _source(data: bytes) -> tuple[str, list[str]]:
     import nbformat
 
-    nb = nbformat.read(str(nb_path), as_version=4)
+    nb = nbformat.reads(data.decode("utf-8-sig"), as_version=4)
     parts, scratch, magics = [], 0, 0
     for cell in nb.cells:
         if cell.cell_type != "code" or RUN_CELL_TAG in cell.metadata.get("tags", []):

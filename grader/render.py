@@ -2,14 +2,55 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 import unicodedata
+from pathlib import Path
 
 from grader import roadmap
-from grader.grading import Grade, show
-from grader.text import shorten
+from grader.grading import Grade
+from grader.text import escape_surrogates, shorten
 
 RUN = "uv run"  # how the README tells learners to run commands
+GRADER = roadmap.ROOT / "grader"  # `python grader`, wherever the learner is
+
+
+def _where() -> tuple[str, Path]:
+    """How a command shown to the learner starts, and the folder its paths are relative to:
+    the working folder when it is in the project, else the project after a `cd`."""
+    root = roadmap.ROOT
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:  # the working folder was deleted
+        cwd = None
+    if cwd is not None and cwd.is_relative_to(root):
+        return "", cwd
+    return f"cd {shlex.quote(str(root))} && ", root
+
+
+def here(path: Path) -> str:
+    """A path as the learner types it where they are: relative to the working folder in
+    the project (exercises/01_x at its top, ../01_x from beside it), absolute elsewhere."""
+    prefix, base = _where()
+    path = Path(path)
+    if prefix or not path.is_relative_to(roadmap.ROOT):
+        return str(path)
+    return os.path.relpath(path, base)
+
+
+def command(*words: str | Path) -> str:
+    """`uv run <words>` as the learner can paste it where they are; a Path is written
+    relative to where it runs (from a subfolder: `uv run pytest ../exercises/01_x`)."""
+    prefix, base = _where()
+    shown = [shlex.quote(os.path.relpath(w, base) if Path(w).is_relative_to(roadmap.ROOT) else str(w))
+             if isinstance(w, Path) else w for w in words]
+    return prefix + " ".join([RUN, *shown])
+
+
+def grader_command(*words: str) -> str:
+    """`uv run python grader <words>`, runnable where the learner is."""
+    return command("python", GRADER, *words)
 MARKS = {"passed": "✔", "in progress": "…", "error": "✘", "not started": "·", "not available": " "}
 
 
@@ -49,7 +90,7 @@ def print_report(grades: list[Grade], scoring: dict[str, int]) -> None:
                 + [g for g in built if g.status == "not started"])
     if not upcoming:
         print("\nEvery available topic passes. Well done! Compare your work with the reference: "
-              f"`{RUN} python grader compare NN`.")
+              f"`{grader_command('compare', 'NN')}`.")
         return
     nxt = upcoming[0]
     t = nxt.topic
@@ -60,9 +101,9 @@ def print_report(grades: list[Grade], scoring: dict[str, int]) -> None:
     elif nxt.status == "error":
         print(f"  {shorten(nxt.reason, 300)}")
     else:
-        print(f"  Read {show(t.lesson())}, then fill in the TODOs in {show(t.exercise())}.")
-    print(f"  Run: {RUN} pytest exercises/{t.slug}")
-    print(f"  Stuck? {RUN} python grader hint {t.number:02d}")
+        print(f"  Read {here(t.lesson())}, then fill in the TODOs in {here(t.exercise())}.")
+    print(f"  Run: {command('pytest', t.folder_in(roadmap.ROOT / 'exercises'))}")
+    print(f"  Stuck? {grader_command('hint', f'{t.number:02d}')}")
 
 
 def results_json(grades: list[Grade], scoring: dict[str, int]) -> dict:
@@ -88,7 +129,7 @@ def results_json(grades: list[Grade], scoring: dict[str, int]) -> dict:
             })
     failing = [t for t in tests if t["status"] != "pass"]
     status = "error" if errors else ("fail" if failing else "pass")
-    return {
+    return _encodable({
         "version": 3,
         "status": status,
         "message": _errors_message(errors),
@@ -96,7 +137,18 @@ def results_json(grades: list[Grade], scoring: dict[str, int]) -> dict:
         "max_score": sum(t["max_score"] for t in topics),
         "tests": tests,
         "topics": topics,
-    }
+    })
+
+
+def _encodable(data):
+    """`data` with every string's lone surrogates escaped: JSON that any parser reads."""
+    if isinstance(data, str):
+        return escape_surrogates(data)
+    if isinstance(data, dict):
+        return {_encodable(k): _encodable(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_encodable(v) for v in data]
+    return data
 
 
 def _errors_message(errors: list[tuple[str, str]]) -> str | None:
@@ -109,7 +161,8 @@ def _errors_message(errors: list[tuple[str, str]]) -> str | None:
 
 def error_json(message: str) -> dict:
     """results.json when the grader itself could not grade: still one valid object."""
-    return {"version": 3, "status": "error", "message": message, "score": 0, "max_score": 0, "tests": [], "topics": []}
+    return {"version": 3, "status": "error", "message": escape_surrogates(message), "score": 0, "max_score": 0,
+            "tests": [], "topics": []}
 
 
 class Progress:

@@ -134,17 +134,29 @@ def _limit(time_limit: float | Mapping[str, float], slug: str) -> float:
 def _run_child(slugs: list[str], target: Path, *, seed: int, device: str, extra: list[str],
                time_limit: float | Mapping[str, float], memory_limit: str | None,
                progress: Callable[[str], None] | None) -> _Child:
+    from grader import processes
     from grader.plugin import DEFAULT_MEMORY_LIMIT, read_dependencies, read_results
 
     child = _Child()
     limits = [f"--kata-memory-limit={memory_limit if memory_limit is not None else DEFAULT_MEMORY_LIMIT}"]
+    # The project's own settings whatever other pytest.ini the learner's folders hold, and
+    # sys.path without the project folder in front (-P, no `pythonpath`): it comes last,
+    # so a scratch random.py or torch.py there shadows nothing. `python -m pytest`, but
+    # with the project folder appended for `-p grader.plugin` and `kata`.
+    root = roadmap.ROOT
+    config = ["-c", str(root / "pyproject.toml"), f"--rootdir={root}", "-o", "pythonpath="]
+    main = ("import sys; root = sys.argv.pop(1); root in sys.path or sys.path.append(root); "
+            "import pytest; raise SystemExit(pytest.console_main())")
     with tempfile.TemporaryDirectory(prefix="kata-") as tmp:
         results, log = Path(tmp) / "results.jsonl", Path(tmp) / "output.txt"
-        cmd = [sys.executable, "-m", "pytest", *_args(slugs, target, results, seed, device, [*limits, *extra])]
+        cmd = [sys.executable, "-P", "-c", main, str(root),
+               *_args(slugs, target, results, seed, device, [*limits, *config, *extra])]
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         killed, current, topic_start, finished_at, offset = "", "", 0.0, None, 0
         started_at = time.monotonic()
         with log.open("wb") as out:
+            processes.contain()  # a daemonised process comes back to the grader, to be ended below
+            before = processes.descendants()
             proc = subprocess.Popen(cmd, cwd=roadmap.ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=os.name == "posix")
             try:
@@ -175,7 +187,7 @@ def _run_child(slugs: list[str], target: Path, *, seed: int, device: str, extra:
                         break
                     time.sleep(POLL)
             finally:
-                _kill_group(proc)
+                _kill_group(proc, before)
         records, last = read_results(results)
         child.records = records
         child.dependencies = read_dependencies(results)
@@ -221,14 +233,20 @@ def _cause(returncode: int, last: dict, output: str) -> str:
             f"sys.exit() or os._exit()? Its last output: {tail[0][:200]}")
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """End the child and everything it started (its process group)."""
-    if os.name == "posix":
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    elif proc.poll() is None:
-        proc.kill()
-    proc.wait()
+def _kill_group(proc: subprocess.Popen, before: set[int] | None = None) -> None:
+    """End the child and everything it started: its process group and, on Linux, every
+    process below the grader that was not there `before` (what left the group: a daemon)."""
+    from grader import processes
+
+    with processes.held_signals():  # a SIGTERM now would leave the child running: it waits
+        if os.name == "posix":
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        elif proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if before is not None:
+            processes.end_new_descendants(before)
 
 
 def run_inprocess(slugs: list[str], target: Path, *, seed: int = 0, device: str = "cpu",

@@ -16,7 +16,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from grader import roadmap
+from grader import files, roadmap
 
 STATE_DIR = roadmap.ROOT / ".grader"
 RESULTS_KEPT = 64  # results of this many (file, suite) versions are kept
@@ -26,13 +26,24 @@ def _warn(message: str) -> None:
     print(f"python grader: {message}", file=sys.stderr)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` by `data` in one step: a concurrent reader sees the old or the new file."""
+    """Replace `path` by `data` in one step: a concurrent reader sees the old or the new file.
+
+    The file gets the permissions a new file gets (0644 under the usual umask), not the
+    0600 of the temporary file it is written as.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -57,7 +68,8 @@ def _load_json(name: str, what: str) -> dict:
 def _save_json(name: str, data: dict, what: str) -> None:
     path = STATE_DIR / name
     try:
-        write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8"))
+        # ASCII (\uXXXX escapes): a lone surrogate in a test's message is written too.
+        write_atomic(path, json.dumps(data, indent=1).encode("ascii"))
     except OSError as exc:
         _warn(f"could not save {what} in {path.relative_to(STATE_DIR.parent)}: {exc.strerror or exc}")
 
@@ -88,19 +100,28 @@ def save_results(results: dict) -> None:
     _save_json("results.json", results, "the results cache")
 
 
-def backup(topic: roadmap.Topic, path: Path) -> Path:
+def backup(topic: roadmap.Topic, path: Path, *, move: bool = False) -> Path:
     """Save the learner's file (or folder) under .grader/backups/<slug>/ and return the copy.
 
     The copy is complete before it gets its name, so a name that is shown is never a
-    half-written file; the process id keeps two graders at once from sharing a name.
+    half-written file; the process id keeps two graders at once from sharing a name. A
+    folder, and what the grader does not read (a FIFO, a device, a link to one, a file
+    over files.MAX_BYTES), is moved there as it is instead, as is anything with `move`.
     """
     folder = topic.folder_in(STATE_DIR / "backups")
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    target = folder / f"{topic.file}.{stamp}-{os.getpid()}"
-    if path.is_dir():
+    target = folder / f"{path.name}.{stamp}-{os.getpid()}"
+    if path.is_dir() and not path.is_symlink():
         shutil.move(path, target)
         return target
-    write_atomic(target, path.read_bytes())
-    shutil.copystat(path, target)
+    try:
+        data = None if move else files.read_bytes(path)
+    except files.Refused:
+        data = None  # never copied: copying is reading it
+    if data is None:
+        os.rename(path, target)
+        return target
+    write_atomic(target, data)
+    shutil.copystat(path, target)  # the learner's file's own permissions and times
     return target

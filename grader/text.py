@@ -12,3 +12,27 @@ def shorten(text: str, width: int) -> str:
     if " " in cut:
         cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,;:") + "…"
+
+
+def escape_surrogates(text: str) -> str:
+    """`text` with each lone surrogate written as its escape (`\\udcff`).
+
+    A lone surrogate is what a byte that is not UTF-8 decodes to under Python's
+    "surrogateescape" (a file name, a program's output), or what code can put in a
+    string itself (`ValueError("\\udcff")`): no encoding can write it, so it is shown as
+    its escape.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def output_errors(exc: UnicodeError) -> tuple[str, int]:
+    """A codec error handler for what the grader prints: a lone surrogate as its escape,
+    and a character the output's encoding lacks (Korean, ✔ in cp1252) as '?'."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    bad = exc.object[exc.start:exc.end]
+    return "".join(f"\\u{ord(c):04x}" if 0xD800 <= ord(c) <= 0xDFFF else "?" for c in bad), exc.end

@@ -17,7 +17,7 @@ from types import ModuleType
 
 import pytest
 
-from grader import roadmap
+from grader import files, roadmap
 from grader.plugin.where import display, summary
 
 
@@ -37,14 +37,14 @@ class MissingName(AttributeError):
     """The file under test lacks a function or class the suite calls."""
 
 
-def load_file(path: Path) -> ModuleType:
+def load_file(path: Path, source: bytes | None = None) -> ModuleType:
     """Import a topic's file under a name of its own, fresh for each distinct content.
 
     The bytes are read once and those very bytes run, so `__kata_sha256__` (what the
     results are keyed on) is the code that was tested, even if the file is saved again
     while the tests run.
     """
-    source = path.read_bytes()
+    source = path.read_bytes() if source is None else source
     digest = hashlib.sha256(source).hexdigest()
     name = f"kata_{path.parent.name}_{path.stem}_{digest[:12]}"
     if name in sys.modules:
@@ -167,8 +167,7 @@ def _import_failure(path: Path, exc: BaseException) -> str:
     return f"{shown}, line {frame.lineno}, while importing: {text}\n    {frame.line}"
 
 
-def _not_utf8(path: Path) -> str | None:
-    data = path.read_bytes()
+def _not_utf8(path: Path, data: bytes) -> str | None:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -184,18 +183,21 @@ def topic(request: pytest.FixtureRequest) -> ModuleType:
     slug = request.path.parent.name
     entry = roadmap.load().find(slug)
     path = entry.file_in(request.config.kata_target)
-    if not path.is_file():
+    restore = f"`python grader reset {entry.number:02d}` brings the stub back"
+    if path.is_dir() or not path.exists():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise ImportFailed(path, f"{display(path)} {what}: `python grader reset {entry.number:02d}` "
-                                 "brings the stub back")
-    try:
-        reason = _not_utf8(path)
+        raise ImportFailed(path, f"{display(path)} {what}: {restore}")
+    try:  # a FIFO or a link to /dev/zero is refused before it is opened: it would never end
+        source = files.read_bytes(path)
+    except files.Refused as exc:
+        raise ImportFailed(path, f"{exc}: {restore}") from None  # "<file> is a FIFO (named pipe), not a regular file"
     except OSError as exc:
-        reason = f"{display(path)} cannot be read: {exc.strerror}"
+        raise ImportFailed(path, f"{display(path)} cannot be read: {exc.strerror or exc}") from None
+    reason = _not_utf8(path, source)
     if reason:
         raise ImportFailed(path, reason)
     try:
-        return load_file(path)
+        return load_file(path, source)
     except pytest.fail.Exception as exc:
         if isinstance(exc, pytest.xfail.Exception):
             raise ImportFailed(path, _import_failure(path, exc)) from None

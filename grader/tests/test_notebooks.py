@@ -3,6 +3,8 @@ nothing else does."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from grader import cli, grading, notebooks, roadmap, state
@@ -73,3 +75,73 @@ def test_sync_reports_what_it_left_out_and_backs_up_the_file(tmp_path, monkeypat
     out = capsys.readouterr().out
     assert "Saved your file to" in out and "Left out: 1 scratch cell (cells you added)." in out
     assert mine.read_text(encoding="utf-8") == FIRST.exercise().read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------ files pytest handles, notebooks that are damaged
+@pytest.fixture
+def mine(tmp_path, monkeypatch):
+    """The learner's file of the first topic, in tmp, holding the untouched stub."""
+    monkeypatch.setattr(grading, "EXERCISES", tmp_path / "exercises")
+    monkeypatch.setattr(state, "STATE_DIR", tmp_path / ".grader")
+    path = FIRST.file_in(tmp_path / "exercises")
+    path.parent.mkdir(parents=True)
+    path.write_text(FIRST.exercise().read_text(encoding="utf-8"), encoding="utf-8")
+    return path
+
+
+def _one_sentence(capsys) -> str:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out, captured.err
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python grader: "), captured.err
+    return lines[0]
+
+
+@pytest.mark.parametrize(("damage", "said"), [
+    (lambda src: src.replace(b"def ", b"def def ", 1), "is not valid Python (line"),
+    (lambda src: src.replace(b"import torch", b"import\0torch", 1), "holds a NUL byte"),
+    (lambda src: src.replace(b"\n", b"\n# caf\xe9 (Latin-1)\n", 1), "is not UTF-8 text (byte 0xe9"),
+], ids=["syntax-error", "nul-byte", "latin-1"])
+def test_a_file_that_cannot_be_cut_into_cells_is_one_sentence(mine, capsys, damage, said):
+    mine.write_bytes(damage(mine.read_bytes()))
+    assert cli.main(["notebook", FIRST.slug]) == 1
+    assert said in _one_sentence(capsys)
+    assert not mine.with_suffix(".ipynb").exists()
+
+
+def test_a_file_with_a_utf8_bom_makes_a_notebook_and_comes_back(mine, capsys):
+    # Windows editors write a BOM; Python and pytest accept the file.
+    text = mine.read_text(encoding="utf-8")
+    mine.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert cli.main(["notebook", FIRST.slug]) == 0
+    assert cli.main(["notebook", FIRST.slug, "--sync"]) == 0
+    assert "Saved your file" not in capsys.readouterr().out, "only the BOM differs: nothing to back up"
+    assert mine.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not-a-notebook", "a-list", "binary", "fifo", "folder"])
+def test_sync_of_a_notebook_that_cannot_be_read_is_one_sentence(mine, capsys, damage):
+    assert cli.main(["notebook", FIRST.slug]) == 0
+    capsys.readouterr()
+    nb_path = mine.with_suffix(".ipynb")
+    before = mine.read_bytes()
+    data = nb_path.read_bytes()
+    nb_path.unlink()
+    if damage == "truncated":  # an editor or a disk that stopped halfway
+        nb_path.write_bytes(data[: len(data) // 2])
+    elif damage == "not-a-notebook":
+        nb_path.write_text('{"cells": "none", "note": "some other JSON file"}', encoding="utf-8")
+    elif damage == "a-list":
+        nb_path.write_text("[1, 2, 3]", encoding="utf-8")
+    elif damage == "binary":
+        nb_path.write_bytes(bytes(range(256)))
+    elif damage == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("POSIX only")
+        os.mkfifo(nb_path)
+    else:
+        nb_path.mkdir()
+    assert cli.main(["notebook", FIRST.slug, "--sync"]) == 1
+    sentence = _one_sentence(capsys)
+    assert nb_path.name in sentence and f"notebook {FIRST.number:02d} --force" in sentence, sentence
+    assert mine.read_bytes() == before, "the learner's file is left as it was"
