@@ -9,6 +9,7 @@ records -> runner -> grading -> render -> commands -> cli.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import shlex
@@ -449,6 +450,8 @@ def bench(args: argparse.Namespace) -> int:
     timed(floor_cmd)  # warm the file cache once
     floor = min(timed(floor_cmd) for _ in range(args.repeat))
     print(f"floor (python -c 'import torch' + first optimizer): {floor:.2f} s")
+    if args.project:
+        return _bench_project(floor)
     print("cold: a fresh `pytest solutions/NN`; warm: from saving the file to the verdict in `grader watch NN` "
           "(fastest of the runs)")
     print(f"{'topic':<24} {'cold':>8} {'floor':>7}   {'warm':>7} {'warm/cold':>9}")
@@ -468,9 +471,36 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+PROJECT_CHECK = ["solutions", "grader/tests"]  # the README's `uv run pytest solutions grader/tests`
+
+
+def _bench_project(floor: float) -> int:
+    """Time the project's own check once, against the floor, with the time spent per test file."""
+    cmd = [sys.executable, "-m", "pytest", *PROJECT_CHECK, "-q", "-p", "no:cacheprovider", "--durations=0",
+           "--durations-min=0"]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    total = time.perf_counter() - start
+    spent: dict[str, float] = {}
+    for line in proc.stdout.splitlines():  # "1.23s call     grader/tests/test_topics.py::test_..."
+        parts = line.split()
+        if len(parts) >= 3 and parts[0].endswith("s") and parts[1] in ("setup", "call", "teardown"):
+            with contextlib.suppress(ValueError):
+                spent[parts[2].split("::")[0]] = spent.get(parts[2].split("::")[0], 0.0) + float(parts[0][:-1])
+    last = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
+    print(f"project check (`pytest {' '.join(PROJECT_CHECK)}`): {total:.1f} s = {total / floor:.1f}x the floor; "
+          f"{last.strip('= ')}")
+    for file, seconds in sorted(spent.items(), key=lambda item: -item[1]):
+        print(f"  {seconds:7.1f} s  {file}")
+    return proc.returncode
+
+
 def _configure_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("topics", nargs="*", help="topic numbers or names (default: every built topic)")
     p.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest counts (default 3)")
+    p.add_argument("--project", action="store_true",
+                   help="time the project's own check (`pytest solutions grader/tests`) once instead, with the "
+                        "time per test file")
 
 
 bench.configure = _configure_bench
