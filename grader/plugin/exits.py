@@ -68,9 +68,14 @@ def _watchdog(item: pytest.Item, real_exit) -> threading.Timer | None:
         writer = item.config.pluginmanager.get_plugin("kata-results")
         if writer is not None:
             writer.abort(reason)
-        sys.stdout.flush()
-        os.write(2, f"\nkata: {reason}\n".encode("utf-8", "backslashreplace"))
-        real_exit(1)
+        capture = item.config.pluginmanager.get_plugin("capturemanager")
+        try:  # the terminal's own streams back, so the message is seen rather than captured with the test
+            if capture is not None:
+                capture.suspend_global_capture(in_=True)
+            sys.stdout.flush()
+        finally:
+            os.write(2, f"\nkata: {reason}\n".encode("utf-8", "backslashreplace"))
+            real_exit(1)
 
     timer = threading.Timer(limit + WATCHDOG_GRACE, end_the_run)
     timer.daemon = True
