@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import roadmap
+from grader import roadmap, zygote
 from grader.records import Record, by_topic
 
 TOPIC_TIME_LIMIT = 300.0  # seconds for one topic's whole suite; each test also has pytest's 60 s limit
@@ -156,9 +156,9 @@ def _run_child(slugs: list[str], target: Path, *, seed: int, device: str, extra:
         started_at = time.monotonic()
         with log.open("wb") as out:
             processes.contain()  # a daemonised process comes back to the grader, to be ended below
+            warm = zygote.get(root, env)  # started before `before`: it is the grader's, not the run's
             before = processes.descendants()
-            proc = subprocess.Popen(cmd, cwd=roadmap.ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=os.name == "posix")
+            proc = _start(cmd, warm, env=env, log=log, out=out)
             try:
                 while True:
                     returncode = proc.poll()
@@ -197,6 +197,21 @@ def _run_child(slugs: list[str], target: Path, *, seed: int, device: str, extra:
     if child.cause and running and any(r.status is None for r in records.values()):
         child.cause += f" (while running {running.rsplit('::', 1)[-1]})"
     return child
+
+
+def _start(cmd: list[str], warm: zygote.Zygote | None, *, env: dict[str, str], log: Path, out):
+    """The test process: forked from the warm zygote where there is one, else a fresh one.
+
+    `cmd` is the fresh process's command line: `python -P -c MAIN root <pytest arguments>`;
+    the zygote was started the same way, so its child needs only the pytest arguments.
+    """
+    if warm is not None:
+        try:
+            return warm.spawn(cmd[5:], cwd=roadmap.ROOT, env=env, log=log)
+        except (OSError, ValueError):  # the zygote broke: a fresh process, as without one
+            pass
+    return subprocess.Popen(cmd, cwd=roadmap.ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=os.name == "posix")
 
 
 def _new_events(results: Path, offset: int) -> tuple[int, list[dict]]:
