@@ -270,6 +270,9 @@ def test_the_project_folder_check_names_shadowing_modules_and_foreign_settings(t
 
 
 def test_the_child_pytest_uses_the_projects_settings_and_keeps_the_project_folder_last(monkeypatch, tmp_path):
+    # The fresh process's command line (the zygote is started the same way, and its children
+    # get the same pytest arguments: test_zygote checks that).
+    monkeypatch.setenv("KATA_ZYGOTE", "0")
     seen = {}
 
     class Stop(Exception):

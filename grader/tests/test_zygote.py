@@ -1,0 +1,87 @@
+"""The zygote (grader/zygote.py): test processes forked from one warm process grade exactly
+as fresh ones do, nothing a learner's run does reaches the next, and the zygote ends with
+the grader."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from grader import grading, roadmap, zygote
+from grader.tests.test_isolation import _alive, _break, _exercises_with_solutions, _in_first_function
+
+ROADMAP = roadmap.load()
+FIRST = ROADMAP.built[0]
+
+
+def _outcomes(grade: grading.Grade) -> dict[str, tuple[str, str]]:
+    return {t.name: (t.status, t.message) for t in grade.tests}
+
+
+@pytest.mark.timeout(600)
+def test_a_forked_test_process_grades_as_a_fresh_one(tmp_path, monkeypatch):
+    exercises = _exercises_with_solutions(tmp_path, [FIRST])
+    _break(FIRST, exercises, _in_first_function("raise ValueError('not yet')"))  # some tests fail, some pass
+    (warm,) = grading.grade([FIRST], exercises=exercises)
+    monkeypatch.setenv("KATA_ZYGOTE", "0")
+    (fresh,) = grading.grade([FIRST], exercises=exercises)
+    assert warm.status == fresh.status == "in progress"
+    assert _outcomes(warm) == _outcomes(fresh)
+
+
+LEAVES_A_MESS = """
+    import torch
+    torch.set_default_dtype(torch.float64)
+    torch.sigmoid = lambda z: z * 0
+    import sys
+    sys.modules["grader"].__dict__["left_by_the_learner"] = True
+"""
+
+
+@pytest.mark.timeout(600)
+def test_what_one_run_does_never_reaches_the_next_run_from_the_same_zygote(tmp_path):
+    messy = _exercises_with_solutions(tmp_path / "messy", [FIRST])
+    _break(FIRST, messy, lambda src: src + textwrap.dedent(LEAVES_A_MESS))
+    grading.grade([FIRST], exercises=messy)
+    clean = _exercises_with_solutions(tmp_path / "clean", [FIRST])
+    (grade,) = grading.grade([FIRST], exercises=clean)
+    assert grade.status == "passed", grade.reason
+
+
+@pytest.mark.timeout(600)
+def test_the_zygote_ends_with_the_grader(tmp_path):
+    script = ("import sys; from grader import roadmap, zygote; "
+              "z = zygote.get(roadmap.ROOT, dict(__import__('os').environ)); print(z.proc.pid, flush=True)")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=roadmap.ROOT, capture_output=True, text=True,
+                          timeout=500)
+    pid = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid), "the zygote outlived the grader that started it"
+
+
+def test_a_child_gets_the_fresh_process_arguments(monkeypatch, tmp_path):
+    from grader import runner
+
+    seen = {}
+
+    class Warm:
+        def spawn(self, args, **kwargs):
+            seen["args"] = args
+            raise OSError("stop here")
+
+    def popen(cmd, **kwargs):
+        seen["cmd"] = cmd
+        raise KeyboardInterrupt  # the fallback to a fresh process was taken: stop the run there
+
+    monkeypatch.setattr(zygote, "get", lambda root, env: Warm())
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run([FIRST.slug], tmp_path)
+    assert seen["cmd"][5:] == seen["args"], "the zygote's child must run pytest with the fresh process's arguments"
+    assert seen["cmd"][1] == "-P" and "from grader.zygote import serve" not in seen["cmd"][3]
