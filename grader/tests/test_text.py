@@ -662,3 +662,13 @@ def test_tagging_data_recall_and_lm(tmp_path):
         sequences.tagging_data("translate")
     with pytest.raises(ValueError, match="'lm'"):
         sequences.tagging_data("recall", path)
+
+
+def test_tokenize_can_drop_punctuation():
+    assert tokenize("The cat's toy, please!", punctuation=False) == ["the", "cat's", "toy", "please"]
+    assert tokenize("a well-known [MASK] ... (really) 3.5 $", punctuation=False) == [
+        "a", "well-known", "[MASK]", "really", "3", "5"]
+    assert tokenize("Hi, you.") == ["hi", ",", "you", "."]  # the default keeps every mark
+    assert [text.is_punctuation(t) for t in (".", "?", "'", "(", "-", "a", "7", "_", "[MASK]", "cat's")] == [
+        True] * 5 + [False] * 5
+
