@@ -254,8 +254,8 @@ def next_token_data(path: str | Path | None = None, *, train_size: int = 2000, t
     sentence of fewer than two tokens has no next token to predict and is left out.
     max_len: every sentence is cut to its first max_len tokens (None: none is), before
     padding, so T is at most max_len however long the file's longest line. The
-    vocabulary is built from the training sentences, at most max_size entries with the
-    5 special tokens (rarer words become [UNK]; None keeps every word). X: ids (N, T)
+    vocabulary is built from the (cut) training sentences, at most max_size entries with
+    the 5 special tokens (rarer words become [UNK]; None keeps every word). X: ids (N, T)
     padded with 0; y = next_token_targets(X, lengths); lengths (N,). The description
     says how many sentences and words there are, and what was cut, capped, skipped or
     dropped. Raises what read_corpus raises (OSError, ValueError), and ValueError for
@@ -292,13 +292,18 @@ def next_token_data(path: str | Path | None = None, *, train_size: int = 2000, t
             raise ValueError(f"corpus file {path} has {len(sentences)} sentence(s) of two tokens or more: give it "
                              "at least two, one to train on and one to test on")
         order = torch.randperm(len(sentences), generator=rng(seed)).tolist()  # a file may be sorted by topic
-        cut = max(1, len(sentences) // 10)
-        train_text = [sentences[i] for i in order[cut:]]
-        test_text = [sentences[i] for i in order[:cut]]
+        held_out = max(1, len(sentences) // 10)
+        train_text = [sentences[i] for i in order[held_out:]]
+        test_text = [sentences[i] for i in order[:held_out]]
+    longest = max(len(s) for s in train_text + test_text)
+    cut = sum(len(s) > max_len for s in train_text + test_text) if max_len is not None else 0
+    # Cut before the vocabulary and the padding: the words past max_len are never read, and
+    # a 600-token line would otherwise set T (and the memory) of every padded sentence.
+    train_text, test_text = [s[:max_len] for s in train_text], [s[:max_len] for s in test_text]
     vocab = Vocab.build(train_text, max_size=max_size)
     splits = []
     for text in (train_text, test_text):
-        X, _, lengths = vocab.encode_batch([s[:max_len] for s in text])  # (N, T), (N,): T <= max_len
+        X, _, lengths = vocab.encode_batch(text)  # (N, T), (N,): T <= max_len
         splits.append((X, next_token_targets(X, lengths), lengths))
 
     words = len({t for s in train_text for t in s} - set(SPECIAL_TOKENS))
@@ -306,9 +311,7 @@ def next_token_data(path: str | Path | None = None, *, train_size: int = 2000, t
              f"{len(vocab)} tokens in the vocabulary"
              + (f" (the {len(vocab) - NUM_SPECIAL} most frequent of {words} words: the others are [UNK])"
                 if len(vocab) - NUM_SPECIAL < words else "")]
-    longest = max(len(s) for s in train_text + test_text)
-    if max_len is not None and longest > max_len:
-        cut = sum(len(s) > max_len for s in train_text + test_text)
+    if cut:
         notes.append(f"{_count(cut, 'sentence')} longer than {max_len} tokens cut to their first {max_len} "
                      f"(the longest has {longest})")
     if skipped:
@@ -398,7 +401,7 @@ def add_corpus_arguments(parser: argparse.ArgumentParser, *, without: str, max_l
     parser.add_argument("--drop-punctuation", action="store_true",
                         help="text: drop the punctuation marks (. , ! ? ; : \" ( ) and other symbols; the ' and - "
                              "inside words stay). By default each mark is a token: in the vocabulary, in the inputs "
-                             "and among the next tokens to predict (easy ones: '.' ends most sentences)")
+                             "and among the next tokens to predict ('.' ends most sentences: a frequent target)")
 
 
 def next_token_options(args: argparse.Namespace) -> dict:
