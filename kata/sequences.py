@@ -29,8 +29,14 @@ cross-entropy (F.cross_entropy skips -100):
     next_token_targets   the next token of padded ids (a language model, tagging)  (n, T)
     token_accuracy       the fraction of scored positions whose top logit is the target
     next_token_data      a text file, or the generated corpus, as (X, y, lengths) to train
-                         and to test a next-token model, and its vocabulary (for main())
+                         and to test a next-token model, its vocabulary and a line to print
+                         (for main(): sentences cut to max_len, punctuation kept or dropped)
     tagging_data         main()'s one call for a tagger: recall or next-token (lm) data
+
+For the scripts of topics 09-11: add_corpus_arguments gives each the same --corpus,
+--max-len, --max-vocab and --drop-punctuation (next_token_options turns them into
+next_token_data's arguments), and a Stopwatch times their epochs and runs and, after
+the first epoch, says how long the whole will take.
 
 What the tasks are for, measured with the defaults' vocab_size (10: chance 0.2),
 embeddings of 16, hidden size 32, Adam at lr 1e-2 and batches of 64, test accuracy
@@ -50,6 +56,9 @@ on 1000 sequences of the test split:
 
 from __future__ import annotations
 
+import argparse
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -58,7 +67,8 @@ from torch import Tensor, nn
 
 from kata.common import rng
 from kata.corpus import corpus
-from kata.text import BOS_ID, EOS_ID, IGNORE_INDEX, NUM_SPECIAL, PAD_ID, Vocab, read_corpus
+from kata.text import (BOS_ID, EOS_ID, IGNORE_INDEX, NUM_SPECIAL, PAD_ID, SPECIAL_TOKENS, Vocab, is_punctuation,
+                       read_corpus, tokenize)
 
 Length = int | tuple[int, int]
 
@@ -217,22 +227,42 @@ def token_accuracy(model: nn.Module, X: Tensor, y: Tensor, lengths: Tensor | Non
 
 
 # ---------------------------------------------------------------- text for main()
-def next_token_data(path: str | Path | None = None, *, train_size: int = 2000, test_size: int = 500, seed: int = 0,
-                    max_len: int | None = None, max_size: int | None = 10_000
-                    ) -> tuple[tuple[Tensor, Tensor, Tensor], tuple[Tensor, Tensor, Tensor], Vocab]:
-    """Sentences as next-token data: ((X, y, lengths), (X_test, y_test, test_lengths), vocab).
+def _count(n: int, what: str) -> str:
+    """"1 epoch", "3 epochs"."""
+    return f"{n} {what}{'s' * (n != 1)}"
 
-    path: a text file, one sentence per line (read_corpus); a tenth of its sentences (at
-    least one), drawn from `seed`, is the test set and the rest the training set. None:
-    kata.corpus's generated sentences, train_size of its train split and test_size of
-    its test split. The vocabulary is built from the training sentences, at most
-    max_size entries (rarer words become [UNK]; None keeps every word). X: ids (N, T)
-    padded with 0; y = next_token_targets(X, lengths); lengths (N,); every sentence cut
-    to its first max_len tokens when max_len is given. Raises what read_corpus raises
-    (OSError, ValueError), and ValueError for a file of fewer than two sentences.
+
+class TextData(NamedTuple):
+    """What next_token_data returns: next-token data to train and to test on, its vocabulary, and what to print."""
+
+    train: tuple[Tensor, Tensor, Tensor]  # X (N, T) ids padded with 0, y (N, T) next_token_targets, lengths (N,)
+    test: tuple[Tensor, Tensor, Tensor]  # the same for the test sentences
+    vocab: Vocab
+    description: str  # for main() to print: the sentences, the vocabulary, what max_len cut, the punctuation
+
+
+def next_token_data(path: str | Path | None = None, *, train_size: int = 2000, test_size: int = 500, seed: int = 0,
+                    max_len: int | None = None, max_size: int | None = 10_000, punctuation: bool = True) -> TextData:
+    """Sentences as next-token data: ((X, y, lengths), (X_test, y_test, test_lengths), vocab, description).
+
+    path: a text file, one sentence per line (read_corpus): each line is one sequence,
+    however long. A tenth of its sentences (at least one), drawn from `seed`, is the test
+    set and the rest the training set. None: kata.corpus's generated sentences,
+    train_size of its train split and test_size of its test split. Sentences are
+    tokenized by kata.text.tokenize; punctuation=False drops the punctuation marks
+    (otherwise each mark is a token, in the vocabulary and among the targets). A
+    sentence of fewer than two tokens has no next token to predict and is left out.
+    max_len: every sentence is cut to its first max_len tokens (None: none is), before
+    padding, so T is at most max_len however long the file's longest line. The
+    vocabulary is built from the (cut) training sentences, at most max_size entries with
+    the 5 special tokens (rarer words become [UNK]; None keeps every word). X: ids (N, T)
+    padded with 0; y = next_token_targets(X, lengths); lengths (N,). The description
+    says how many sentences and words there are, and what was cut, capped, skipped or
+    dropped. Raises what read_corpus raises (OSError, ValueError), and ValueError for
+    a file of fewer than two sentences of two tokens.
 
         try:
-            (X, y, lengths), (X_test, y_test, test_lengths), vocab = next_token_data(args.corpus, seed=args.seed)
+            (X, y, lengths), (X_test, y_test, test_lengths), vocab, description = next_token_data(args.corpus)
         except (OSError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -242,25 +272,54 @@ def next_token_data(path: str | Path | None = None, *, train_size: int = 2000, t
     if path is None:
         if train_size < 1 or test_size < 1:
             raise ValueError(f"train_size and test_size must be >= 1, got {train_size} and {test_size}")
-        train_text = corpus(train_size, seed=seed).sentences
-        test_text = corpus(test_size, seed=seed, split="test").sentences
+        source = "the generated corpus"
+        texts = [corpus(train_size, seed=seed).sentences, corpus(test_size, seed=seed, split="test").sentences]
     else:
-        sentences = read_corpus(path)
+        source = str(path)
+        texts = [read_corpus(path)]
+    texts = [[tokenize(s) for s in text] for text in texts]
+    tokens = sum(len(s) for text in texts for s in text)
+    marks = sum(is_punctuation(t) for text in texts for s in text for t in s)
+    if not punctuation:
+        texts = [[[t for t in s if not is_punctuation(t)] for s in text] for text in texts]
+    kept = [[s for s in text if len(s) >= 2] for text in texts]  # one token: no next token to predict
+    skipped = sum(len(text) - len(k) for text, k in zip(texts, kept))
+    if path is None:
+        train_text, test_text = kept
+    else:
+        sentences = kept[0]
         if len(sentences) < 2:
-            raise ValueError(f"corpus file {path} has one sentence: give it at least two, one to train on and one "
-                             "to test on")
+            raise ValueError(f"corpus file {path} has {len(sentences)} sentence(s) of two tokens or more: give it "
+                             "at least two, one to train on and one to test on")
         order = torch.randperm(len(sentences), generator=rng(seed)).tolist()  # a file may be sorted by topic
-        cut = max(1, len(sentences) // 10)
-        train_text = [sentences[i] for i in order[cut:]]
-        test_text = [sentences[i] for i in order[:cut]]
+        held_out = max(1, len(sentences) // 10)
+        train_text = [sentences[i] for i in order[held_out:]]
+        test_text = [sentences[i] for i in order[:held_out]]
+    longest = max(len(s) for s in train_text + test_text)
+    cut = sum(len(s) > max_len for s in train_text + test_text) if max_len is not None else 0
+    # Cut before the vocabulary and the padding: the words past max_len are never read, and
+    # a 600-token line would otherwise set T (and the memory) of every padded sentence.
+    train_text, test_text = [s[:max_len] for s in train_text], [s[:max_len] for s in test_text]
     vocab = Vocab.build(train_text, max_size=max_size)
     splits = []
     for text in (train_text, test_text):
-        X, _, lengths = vocab.encode_batch(text)  # (N, T), (N,)
-        if max_len is not None:
-            X, lengths = X[:, :max_len], lengths.clamp(max=max_len)
+        X, _, lengths = vocab.encode_batch(text)  # (N, T), (N,): T <= max_len
         splits.append((X, next_token_targets(X, lengths), lengths))
-    return splits[0], splits[1], vocab
+
+    words = len({t for s in train_text for t in s} - set(SPECIAL_TOKENS))
+    notes = [f"next-token prediction on {source}: {len(train_text)} training and {len(test_text)} test sentences, "
+             f"{len(vocab)} tokens in the vocabulary"
+             + (f" (the {len(vocab) - NUM_SPECIAL} most frequent of {words} words: the others are [UNK])"
+                if len(vocab) - NUM_SPECIAL < words else "")]
+    if cut:
+        notes.append(f"{_count(cut, 'sentence')} longer than {max_len} tokens cut to their first {max_len} "
+                     f"(the longest has {longest})")
+    if skipped:
+        notes.append(f"{_count(skipped, 'line')} of fewer than two tokens left out (nothing to predict)")
+    if marks:
+        notes.append(f"punctuation: {marks / tokens:.0%} of the tokens, "
+                     + ("each mark a token to predict" if punctuation else "dropped"))
+    return TextData(splits[0], splits[1], vocab, "\n  ".join(notes))
 
 
 class TaggingData(NamedTuple):
@@ -271,21 +330,23 @@ class TaggingData(NamedTuple):
     X_test: Tensor
     y_test: Tensor
     num_classes: int  # the targets' range: vocab_size for recall, the vocabulary's size for lm
-    description: str  # one line for main() to print: the task and its chance level, or the data's size
+    description: str  # for main() to print: the task and its chance level, or the data's size (next_token_data's)
 
 
 TAGGING_TASKS = ("recall", "lm")
 
 
 def tagging_data(task: str = "recall", path: str | Path | None = None, *, train_size: int = 2000,
-                 test_size: int = 500, seed: int = 0, vocab_size: int = 10, length: Length = (3, 5)) -> TaggingData:
+                 test_size: int = 500, seed: int = 0, vocab_size: int = 10, length: Length = (3, 5),
+                 max_len: int | None = None, max_size: int | None = 10_000, punctuation: bool = True) -> TaggingData:
     """The data of a tagger's main() (topics 09 and 10), in one call, as kata.datasets.load_data is for images.
 
     task "recall": recall_task(vocab_size, length) sequences, train_size from the train
     split and test_size from the test split, scored at each sequence's last token only
     (last_token_targets). task "lm": next-token prediction on `path` (a text file, one
-    sentence per line) or on the generated corpus (next_token_data); path goes with "lm"
-    only. Raises ValueError for an unknown task and what next_token_data raises.
+    sentence per line) or on the generated corpus (next_token_data, which takes
+    max_len, max_size and punctuation); path goes with "lm" only. Raises ValueError for
+    an unknown task and what next_token_data raises.
 
         try:
             X, y, X_test, y_test, num_classes, description = tagging_data(args.task, args.corpus, ...)
@@ -296,11 +357,10 @@ def tagging_data(task: str = "recall", path: str | Path | None = None, *, train_
     if task not in TAGGING_TASKS:
         raise ValueError(f"task must be one of {TAGGING_TASKS}, got {task!r}")
     if task == "lm":
-        (X, y, _), (X_test, y_test, _), vocab = next_token_data(path, train_size=train_size, test_size=test_size,
-                                                                seed=seed)
-        return TaggingData(X, y, X_test, y_test, len(vocab),
-                           f"next-token prediction: {len(X)} training and {len(X_test)} test sentences, "
-                           f"{len(vocab)} tokens in the vocabulary")
+        (X, y, _), (X_test, y_test, _), vocab, description = next_token_data(
+            path, train_size=train_size, test_size=test_size, seed=seed, max_len=max_len, max_size=max_size,
+            punctuation=punctuation)
+        return TaggingData(X, y, X_test, y_test, len(vocab), description)
     if path is not None:
         raise ValueError("a text file is next-token data: it goes with task 'lm', not 'recall'")
     splits = []
@@ -311,3 +371,103 @@ def tagging_data(task: str = "recall", path: str | Path | None = None, *, train_
     symbols = vocab_size - NUM_SPECIAL
     return TaggingData(*splits, vocab_size, f"recall the first of {lo}-{hi} tokens from {symbols} symbols "
                                             f"(chance {1 / symbols:.2f})")
+
+
+# ---------------------------------------------------------------- a script's flags and clock (topics 09-11)
+CORPUS_HELP = ("your own text: a UTF-8 file, one sentence per line. Each line is one sequence, cut to --max-len "
+               "tokens; its tokens are the lowercase words, numbers and punctuation marks (see "
+               "--drop-punctuation). A document or a book is rarely laid out so (a paragraph on a line, or a "
+               "sentence over several): split it into sentences first, one per line, e.g. after each . ! or ? "
+               "(the lesson shows a one-line command). A tenth of the lines, drawn from --seed, is the test set")
+
+
+MAX_LEN_HELP = ("text: cut each sentence to its first N tokens (default %(default)s). The data is padded to its "
+                "longest sentence, so one long line would make every step of training that long")
+
+
+def add_corpus_arguments(parser: argparse.ArgumentParser, *, without: str, max_len: int | None = 50,
+                         max_len_help: str = MAX_LEN_HELP) -> None:
+    """--corpus, --max-len, --max-vocab and --drop-punctuation, the flags of a script that reads text.
+
+    without: what the script trains on without --corpus, for the help. next_token_options(args)
+    turns the flags into next_token_data's (and tagging_data's) keyword arguments.
+    --max-vocab counts words, without the special tokens, as topic 08's does.
+    """
+    parser.add_argument("--corpus", default=None, metavar="FILE", help=f"{CORPUS_HELP} (default: {without})")
+    parser.add_argument("--max-len", type=int, default=max_len, metavar="N", help=max_len_help)
+    parser.add_argument("--max-vocab", type=int, default=5000, metavar="N",
+                        help="text: keep the N most frequent words of the training sentences (default %(default)s); "
+                             "the rarer ones become [UNK]. The output layer scores every token of the vocabulary")
+    parser.add_argument("--drop-punctuation", action="store_true",
+                        help="text: drop the punctuation marks (. , ! ? ; : \" ( ) and other symbols; the ' and - "
+                             "inside words stay). By default each mark is a token: in the vocabulary, in the inputs "
+                             "and among the next tokens to predict ('.' ends most sentences: a frequent target)")
+
+
+def next_token_options(args: argparse.Namespace) -> dict:
+    """next_token_data's keyword arguments max_len, max_size and punctuation from add_corpus_arguments' flags."""
+    if args.max_len is not None and args.max_len < 2:
+        raise ValueError(f"--max-len must be >= 2 (a next token needs two), got {args.max_len}")
+    if args.max_vocab < 1:
+        raise ValueError(f"--max-vocab must be >= 1, got {args.max_vocab}")
+    return {"max_len": args.max_len, "max_size": args.max_vocab + NUM_SPECIAL, "punctuation": not args.drop_punctuation}
+
+
+def _duration(seconds: float) -> str:
+    """"0.04 s", "3.7 s", "2.5 min"."""
+    return f"{seconds:.2f} s" if seconds < 1 else f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+class Stopwatch:
+    """Times a script's training runs for its progress lines: each epoch, each run, all of them.
+
+        clock = Stopwatch(runs=2, epochs=args.epochs)
+        for name in names:
+            train(..., log_every=1, evaluate=clock.timed(test_accuracy))  # a run starts: each line gains its
+            print(f"{name}: {clock.lap()}")                                 # epoch's time; "3 epochs in 3.7 s ..."
+        print(clock.total())                                                 # "training took 7.5 s in all"
+
+    After the first epoch of the first run, it prints what the whole will take at that
+    pace (runs x epochs x the first epoch's time): with more runs or epochs to come, a
+    learner knows whether to wait. An epoch's time includes its evaluation.
+    """
+
+    def __init__(self, *, runs: int = 1, epochs: int) -> None:
+        # A process's first optimizer imports torch._dynamo (seconds on a busy CPU): build a throwaway
+        # one now, or train()'s would land in the first epoch's time, and the estimate would mislead.
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        self.runs, self.epochs = runs, epochs
+        self.began = self.run_began = self.mark = time.perf_counter()
+        self.epochs_done = 0  # in the current run
+        self.estimated = False
+
+    def timed(self, evaluate: Callable[[], dict[str, float]] | None = None) -> Callable[[], dict[str, float]]:
+        """Start a run; return fit's `evaluate`: evaluate's metrics and the epoch's time in seconds."""
+        self.run_began = self.mark = time.perf_counter()
+        self.epochs_done = 0
+
+        def timed_evaluate() -> dict[str, float]:
+            metrics = dict(evaluate()) if evaluate is not None else {}
+            now = time.perf_counter()
+            metrics["epoch time (s)"] = now - self.mark
+            self.mark, self.epochs_done = now, self.epochs_done + 1
+            if not self.estimated and self.runs * self.epochs > 1:
+                self.estimated = True
+                whole = metrics["epoch time (s)"] * self.runs * self.epochs
+                what = _count(self.epochs, "epoch")
+                what = f"{self.runs} runs x {what}" if self.runs > 1 else what
+                print(f"first epoch: {_duration(metrics['epoch time (s)'])}, so {what} take about "
+                      f"{_duration(whole)} at this pace", flush=True)
+            return metrics
+
+        return timed_evaluate
+
+    def lap(self) -> str:
+        """The run just finished: "3 epochs in 3.7 s (1.2 s an epoch)"."""
+        took = time.perf_counter() - self.run_began
+        return (f"{_count(self.epochs_done, 'epoch')} in {_duration(took)} "
+                f"({_duration(took / max(self.epochs_done, 1))} an epoch)")
+
+    def total(self) -> str:
+        """Everything since the clock was made: "training took 7.5 s in all"."""
+        return f"training took {_duration(time.perf_counter() - self.began)} in all"

@@ -21,7 +21,7 @@ and lengths (B,) int64, T being the longest length.
 Ids below NUM_SPECIAL (5) are special tokens: a masked language model never masks them.
 
 `tokenize` is word-level: lowercase words (letters and digits, with ' or - inside:
-"cat's", "well-known"), and each other symbol (".", "?") a token of its own; the
+"cat's", "well-known"), and each other symbol (".", "?") a token of its own (dropped with punctuation=False); the
 special tokens written in a text ("[MASK]") stay whole. `char_ids` spells words as
 byte ids for a character CNN (ELMo). For a topic's `main()`, `read_corpus` reads a learner's text file (one
 sentence per line) and `save_embeddings`/`load_embeddings` write and read word
@@ -56,19 +56,28 @@ BOS_ID, EOS_ID = CLS_ID, SEP_ID
 IGNORE_INDEX = -100
 
 _TOKEN = re.compile(r"\[(?:PAD|UNK|CLS|SEP|MASK)\]|\w+(?:['-]\w+)*|[^\w\s]")
+_SYMBOL = re.compile(r"[^\w\s]")  # the last alternative of _TOKEN: one character that is not a word's
 
 Text = str | Sequence[str]  # a sentence: a string to tokenize, or its tokens
 
 
-def tokenize(text: str) -> list[str]:
+def tokenize(text: str, *, punctuation: bool = True) -> list[str]:
     """Lowercase words and single symbols: "The cat's toy, please!" -> ["the", "cat's", "toy", ",", "please", "!"].
 
     Special tokens written in the text stay whole and upper-case: "the [MASK] eats" ->
-    ["the", "[MASK]", "eats"].
+    ["the", "[MASK]", "eats"]. punctuation=False drops the symbols (every token that is
+    not a word, a number or a special token: "." "," "!" "(" "$"), and keeps the ' and -
+    inside words: "The cat's toy, please!" -> ["the", "cat's", "toy", "please"].
     """
     if not isinstance(text, str):
         raise TypeError(f"tokenize takes a string, got {type(text).__name__}")
-    return [t if t in SPECIAL_TOKENS else t.lower() for t in _TOKEN.findall(text)]
+    tokens = [t if t in SPECIAL_TOKENS else t.lower() for t in _TOKEN.findall(text)]
+    return tokens if punctuation else [t for t in tokens if not is_punctuation(t)]
+
+
+def is_punctuation(token: str) -> bool:
+    """True for a symbol token of `tokenize` ("." "," "?" "("), False for words, numbers and special tokens."""
+    return _SYMBOL.fullmatch(token) is not None
 
 
 def _tokens(text: Text) -> list[str]:

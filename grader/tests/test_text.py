@@ -595,8 +595,8 @@ def test_token_accuracy_scores_only_the_scored_positions():
 
 
 def test_next_token_data_from_the_generated_corpus():
-    (X, y, lengths), (X_test, y_test, test_lengths), vocab = sequences.next_token_data(train_size=60, test_size=20,
-                                                                                      seed=4)
+    (X, y, lengths), (X_test, y_test, test_lengths), vocab, _ = sequences.next_token_data(train_size=60, test_size=20,
+                                                                                         seed=4)
     assert X.shape[0] == y.shape[0] == lengths.shape[0] == 60 and X_test.shape[0] == 20 and X.shape == y.shape
     assert X.dtype == y.dtype == lengths.dtype == torch.int64
     assert torch.equal(y, sequences.next_token_targets(X, lengths))
@@ -618,7 +618,7 @@ def test_next_token_data_from_a_file(tmp_path):
     path.write_text("\n".join(sentences) + "\n", encoding="utf-8")
     held_out = []
     for seed in (0, 1):
-        (X, _, lengths), (X_test, _, _), vocab = sequences.next_token_data(path, seed=seed)
+        (X, _, lengths), (X_test, _, _), vocab, _ = sequences.next_token_data(path, seed=seed)
         assert len(X) == 18 and len(X_test) == 2 and (lengths == 6).all()
         trained = {vocab.decode(row) for row in X}
         assert len(trained) == 18 and trained <= set(sentences)
@@ -629,7 +629,7 @@ def test_next_token_data_from_a_file(tmp_path):
     assert held_out[0] != held_out[1] and held_out != [set(sentences[-2:])] * 2
     two = tmp_path / "two.txt"
     two.write_text("the cat eats\nthe dog runs\n", encoding="utf-8")
-    (X, _, _), (X_test, _, _), _ = sequences.next_token_data(two, max_len=2)
+    (X, _, _), (X_test, _, _), _, _ = sequences.next_token_data(two, max_len=2)
     assert len(X) == len(X_test) == 1 and X.shape[1] == 2
     one = tmp_path / "one.txt"
     one.write_text("the cat eats\n", encoding="utf-8")
@@ -651,7 +651,7 @@ def test_tagging_data_recall_and_lm(tmp_path):
                                                                                             X_test.shape[1]))
     assert num_classes == 8 and "3-6" in description and "0.33" in description  # 3 symbols: chance 1/3
     assert data.num_classes == 8 and data.X is X  # a named tuple
-    (X, y, _), (X_test, y_test, _), vocab = sequences.next_token_data(train_size=30, test_size=10, seed=1)
+    (X, y, _), (X_test, y_test, _), vocab, _ = sequences.next_token_data(train_size=30, test_size=10, seed=1)
     lm = sequences.tagging_data("lm", train_size=30, test_size=10, seed=1)
     assert all(torch.equal(a, b) for a, b in zip(lm[:4], (X, y, X_test, y_test))) and lm.num_classes == len(vocab)
     assert "30 training and 10 test sentences" in lm.description
@@ -662,3 +662,36 @@ def test_tagging_data_recall_and_lm(tmp_path):
         sequences.tagging_data("translate")
     with pytest.raises(ValueError, match="'lm'"):
         sequences.tagging_data("recall", path)
+
+
+def test_tokenize_can_drop_punctuation():
+    assert tokenize("The cat's toy, please!", punctuation=False) == ["the", "cat's", "toy", "please"]
+    assert tokenize("a well-known [MASK] ... (really) 3.5 $", punctuation=False) == [
+        "a", "well-known", "[MASK]", "really", "3", "5"]
+    assert tokenize("Hi, you.") == ["hi", ",", "you", "."]  # the default keeps every mark
+    assert [text.is_punctuation(t) for t in (".", "?", "'", "(", "-", "a", "7", "_", "[MASK]", "cat's")] == [
+        True] * 5 + [False] * 5
+
+
+def test_next_token_data_on_real_sized_text(tmp_path):
+    """A real corpus: a very long line, punctuation, more words than the vocabulary keeps, one-word lines."""
+    path = tmp_path / "text.txt"
+    lines = [f"The cat number {i} eats, then sleeps." for i in range(18)]
+    lines += [" ".join(f"w{i}" for i in range(300)) + " .", "Hello!", "!!!"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (X, y, lengths), (X_test, _, _), vocab, description = sequences.next_token_data(path, max_len=10, max_size=12)
+    assert max(X.shape[1], X_test.shape[1]) == 10 and lengths.max() <= 10  # padded to max_len, not to 301 tokens
+    assert torch.equal(y, sequences.next_token_targets(X, lengths))
+    assert len(vocab) == 12 and "[UNK]" in {vocab.itos[i] for i in X.flatten().tolist()}
+    assert "," in vocab and "." in vocab  # a mark is a token of the vocabulary and a target
+    assert len(X) + len(X_test) == 21  # "Hello!" has two tokens and "!!!" three: nothing is left out
+    assert "1 sentence longer than 10 tokens cut to their first 10 (the longest has 301)" in description
+    assert "the 7 most frequent of" in description and "each mark a token to predict" in description
+
+    (X, _, lengths), (X_test, _, _), vocab, description = sequences.next_token_data(path, punctuation=False)
+    assert not any(text.is_punctuation(t) for t in vocab.itos)
+    assert X.shape[1] == 300 and len(X) + len(X_test) == 19  # no max_len: the longest line; "!!!" and "Hello" go
+    assert "2 lines of fewer than two tokens left out" in description and "dropped" in description
+    assert "cut" not in description
+    generated = sequences.next_token_data(train_size=20, test_size=5).description
+    assert "punctuation" not in generated and "cut" not in generated  # the generated corpus has neither

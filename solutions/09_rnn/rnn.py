@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kata.common import default_device
-from kata.sequences import tagging_data, token_accuracy
+from kata.sequences import Stopwatch, add_corpus_arguments, next_token_options, tagging_data, token_accuracy
 from kata.training import fit
 
 NONLINEARITIES = ("tanh", "relu")
@@ -262,8 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--length", type=int, nargs=2, default=(3, 5), metavar=("LO", "HI"),
                         help="recall: sequence lengths drawn from LO..HI (default 3 5; try 20 30)")
     parser.add_argument("--vocab-size", type=int, default=10, help="recall: token ids 5..vocab_size-1 (default 10)")
-    parser.add_argument("--corpus", default=None, metavar="FILE",
-                        help="a language model on your text, one sentence per line (default: the generated corpus)")
+    add_corpus_arguments(parser, without="the generated corpus, with --task lm")
     parser.add_argument("--train-size", type=int, default=2000)
     parser.add_argument("--test-size", type=int, default=500)
     parser.add_argument("--embed-dim", type=int, default=16)
@@ -285,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # recall: scored at each sequence's last token; lm: your file (a tenth to test on) or the generated corpus
         X, y, X_test, y_test, num_classes, description = tagging_data(
             args.task, args.corpus, train_size=args.train_size, test_size=args.test_size, seed=args.seed,
-            vocab_size=args.vocab_size, length=tuple(args.length))
+            vocab_size=args.vocab_size, length=tuple(args.length), **next_token_options(args))
     except (OSError, ValueError) as exc:  # a corpus file that is missing, empty or not UTF-8; bad sizes
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -303,8 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     def test_accuracy() -> dict[str, float]:
         return {"test accuracy": token_accuracy(model, X_test, y_test)}
 
+    clock = Stopwatch(epochs=args.epochs)  # times each epoch; after the first, says how long the run will take
     train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_norm=args.max_norm,
-          seed=args.seed, log_every=1, evaluate=test_accuracy)
+          seed=args.seed, log_every=1, evaluate=clock.timed(test_accuracy))
+    print(f"trained {clock.lap()}")
     what = "first-token recall" if args.task == "recall" else "next-word"
     print(f"test {what} accuracy {token_accuracy(model, X_test, y_test):.3f}")
     return 0

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kata.common import default_device
-from kata.sequences import tagging_data, token_accuracy
+from kata.sequences import Stopwatch, add_corpus_arguments, next_token_options, tagging_data, token_accuracy
 from kata.text import IGNORE_INDEX, PAD_ID
 from kata.training import fit
 
@@ -345,8 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="recall: sequence lengths drawn from LO..HI (default 20 30)")
     parser.add_argument("--vocab-size", type=int, default=10,
                         help="recall: token ids 5..vocab_size-1 (default 10: 5 symbols, chance 0.2)")
-    parser.add_argument("--corpus", default=None, metavar="FILE",
-                        help="lm: your text, one sentence per line (default: the generated corpus)")
+    add_corpus_arguments(parser, without="the generated corpus, with --task lm")
     parser.add_argument("--train-size", type=int, default=3200)
     parser.add_argument("--test-size", type=int, default=1000)
     parser.add_argument("--embed-dim", type=int, default=16)
@@ -367,16 +366,21 @@ def main(argv: list[str] | None = None) -> int:
     try:  # recall: scored at each sequence's last token; lm: your file (a tenth to test on) or the generated corpus
         X, y, X_test, y_test, vocab_size, description = tagging_data(
             args.task, args.corpus, train_size=args.train_size, test_size=args.test_size, seed=args.seed,
-            vocab_size=args.vocab_size, length=tuple(args.length))
+            vocab_size=args.vocab_size, length=tuple(args.length), **next_token_options(args))
     except (OSError, ValueError) as exc:  # a corpus file that is missing, empty or not UTF-8; bad sizes
         print(f"error: {exc}", file=sys.stderr)
         return 1
     X, y, X_test, y_test = (t.to(args.device) for t in (X, y, X_test, y_test))
     print(description)
+    models = ((f"LSTM, forget bias {args.forget_bias:g}", "lstm", args.forget_bias),
+              ("LSTM, PyTorch's init", "lstm", None), ("GRU", "gru", None), ("vanilla RNN", "rnn", None))
+    # Four models one after the other: on real text that takes minutes, so say so, then measure the first epoch.
+    batches = math.ceil(len(X) / args.batch_size)
+    print(f"racing {len(models)} models x {args.epochs} epochs of {batches} batch{'es' * (batches != 1)} of up to "
+          f"{args.batch_size} sequences of up to {X.shape[1]} tokens; a time estimate follows the first epoch")
+    clock = Stopwatch(runs=len(models), epochs=args.epochs)
     results = {}
-    for name, kind, forget_bias in ((f"LSTM, forget bias {args.forget_bias:g}", "lstm", args.forget_bias),
-                                    ("LSTM, PyTorch's init", "lstm", None), ("GRU", "gru", None),
-                                    ("vanilla RNN", "rnn", None)):
+    for name, kind, forget_bias in models:
         torch.manual_seed(args.seed)
         model = Tagger(vocab_size, vocab_size, kind=kind, embed_dim=args.embed_dim, hidden_size=args.hidden_size,
                        num_layers=args.num_layers, forget_bias=forget_bias).to(args.device)
@@ -386,9 +390,11 @@ def main(argv: list[str] | None = None) -> int:
             return {"test accuracy": token_accuracy(model, X_test, y_test)}
 
         train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed, log_every=1,
-              evaluate=test_accuracy)
+              evaluate=clock.timed(test_accuracy))
+        print(f"{name}: {clock.lap()}")
         results[name] = token_accuracy(model, X_test, y_test)
-    print(f"\ntest {'first-token recall' if args.task == 'recall' else 'next-word'} accuracy")
+    print(f"\n{clock.total()}")
+    print(f"test {'first-token recall' if args.task == 'recall' else 'next-word'} accuracy")
     for name, value in results.items():
         print(f"  {name:24s} {value:.3f}")
     return 0

@@ -41,7 +41,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kata.common import default_device
-from kata.sequences import next_token_data, next_token_task, token_accuracy
+from kata.sequences import (Stopwatch, add_corpus_arguments, next_token_data, next_token_options, next_token_task,
+                            token_accuracy)
 from kata.text import IGNORE_INDEX
 from kata.training import fit
 
@@ -216,12 +217,11 @@ def train(model: nn.Module, X: Tensor, y: Tensor, lengths: Tensor, *, epochs: in
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Tag each position with the next token, with a bidirectional and a unidirectional LSTM.")
-    parser.add_argument("--corpus", default=None,
-                        help="a UTF-8 text file, one sentence per line (default: generated random tokens, where "
-                             "only the bidirectional model can beat chance)")
+    add_corpus_arguments(parser, without="generated random tokens, where only the bidirectional model can beat "
+                                         "chance", max_len=None,
+                         max_len_help="generated data: the sequences' longest length (default 12); text: cut each "
+                                      "sentence to its first N tokens (default 50)")
     parser.add_argument("--vocab-size", type=int, default=10, help="generated data: token ids 5..vocab_size-1")
-    parser.add_argument("--max-len", type=int, default=12, help="generated data: the sequences' longest length; "
-                                                                 "--corpus: sentences are cut to it")
     parser.add_argument("--train-size", type=int, default=1000, help="generated data (--corpus: 90%% of the file)")
     parser.add_argument("--test-size", type=int, default=500, help="generated data (--corpus: 10%% of the file)")
     parser.add_argument("--embed-dim", type=int, default=16)
@@ -234,10 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=default_device())
     args = parser.parse_args(argv)
 
+    if args.max_len is None:
+        args.max_len = 50 if args.corpus else 12
+
     torch.manual_seed(args.seed)
     try:
         if args.corpus:  # a tenth of the file's sentences to test on, each cut to max_len tokens
-            train_data, test_data, vocab = next_token_data(args.corpus, seed=args.seed, max_len=args.max_len)
+            train_data, test_data, vocab, description = next_token_data(args.corpus, seed=args.seed,
+                                                                        **next_token_options(args))
             vocab_size = len(vocab)
         else:
             length = (max(2, args.max_len // 2), args.max_len)  # padded batches: lengths differ
@@ -245,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             train_data = next_token_task(args.train_size, **kwargs)
             test_data = next_token_task(args.test_size, split="test", **kwargs)
             vocab_size = args.vocab_size
+            description = (f"random tokens: {args.train_size} training and {args.test_size} test sequences of "
+                           f"{length[0]}-{length[1]} tokens, vocabulary {vocab_size}")
     except (OSError, ValueError) as exc:  # a missing or unreadable file; sizes the generator refuses
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -253,11 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     tagged = y[y != IGNORE_INDEX]
     # Chance: always answer the most frequent next token of the training data.
     chance = tagged.bincount().max().item() / max(len(tagged), 1)
-    print(f"{'corpus ' + args.corpus if args.corpus else 'random tokens'}: {len(X)} training and "
-          f"{len(X_test)} test sequences of up to {X.shape[1]} tokens, vocabulary {vocab_size}")
+    print(description)
 
+    directions = (True, False)
+    clock = Stopwatch(runs=len(directions), epochs=args.epochs)  # times each epoch; after the first, the whole
     scores = {}
-    for bidirectional in (True, False):
+    for bidirectional in directions:
         name = "bidirectional" if bidirectional else "unidirectional"
         torch.manual_seed(args.seed)
         model = Tagger(vocab_size, vocab_size, embed_dim=args.embed_dim, hidden_size=args.hidden_size,
@@ -268,8 +275,10 @@ def main(argv: list[str] | None = None) -> int:
             return {"test accuracy": token_accuracy(model, X_test, y_test, test_lengths)}
 
         train(model, X, y, lengths, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-              seed=args.seed, log_every=1, evaluate=test_accuracy)
+              seed=args.seed, log_every=1, evaluate=clock.timed(test_accuracy))
+        print(f"{name}: {clock.lap()}")
         scores[name] = test_accuracy()["test accuracy"]
+    print(clock.total())
     print(f"next-token test accuracy: bidirectional {scores['bidirectional']:.3f}, unidirectional "
           f"{scores['unidirectional']:.3f}; the most frequent token alone {chance:.3f}")
     return 0

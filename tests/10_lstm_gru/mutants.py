@@ -7,7 +7,9 @@ proves every one is caught and every variant passes.
 
 MUTANTS = {
     # ---------------------------------------------------------------- LSTMCell
-    # TensorFlow's order (i, j = candidate, f, o) read into PyTorch's weights.
+    # TensorFlow 1's order read into PyTorch's weights: tf.compat.v1.nn.rnn_cell.LSTMCell splits its kernel
+    # into i, j, f, o (j the candidate, PyTorch's g), as tf.raw_ops.LSTMBlockCell's kernel does (layout ICFO,
+    # though its documentation writes [i, f, ci, o]). Keras's LSTM keeps PyTorch's i, f, c, o.
     "lstm_gate_order_tensorflow": [
         ("i, f, g, o = gates.chunk(4, dim=1)  # each (B, H), in PyTorch's order",
          "i, g, f, o = gates.chunk(4, dim=1)  # each (B, H), in PyTorch's order"),
