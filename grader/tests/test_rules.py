@@ -29,7 +29,7 @@ import contextlib
 import functools
 import importlib.util
 import inspect
-import sys
+import threading
 import warnings
 
 import pytest
@@ -569,6 +569,22 @@ def test_a_learners_autograd_function_may_run_inside_the_tests_backward_pass(lea
     assert torch.allclose(x.grad, 2 * x.detach()) and torch.allclose(g, 2 * x.detach())
 
 
+def test_on_a_device_thread_the_engine_watch_asks_the_tests_thread(learner):
+    # On CUDA the engine runs a pass on a device thread with no Python stack of its own:
+    # the test's thread, waiting in run_backward, shows who started the pass.
+    watch = rules._EngineWatch(rules._Guards("task", "exercises/NN/README.md", {learner.__file__}), "autograd")
+
+    def ask_from_another_thread():
+        answer = []
+        thread = threading.Thread(target=lambda: answer.append(watch._started_by_learner()))
+        thread.start()
+        thread.join()
+        return answer[0]
+
+    assert learner.call(ask_from_another_thread) is True
+    assert ask_from_another_thread() is False
+
+
 # ------------------------------------------------------------------ hygiene
 def test_a_hidden_call_still_fails_the_test(learner):
     with guarded(_task_of("10_lstm_gru", "LSTMCell"), learner) as guards:
@@ -607,7 +623,7 @@ def test_function_mode_before_pytorch_2_9_sees_every_python_level_route(learner,
         assert_caught(guards, lambda: learner.call(torch._C._nn.mse_loss, t(3), t(3)))
 
 
-# ------------------------------------------------------------------ the real suites, on copies that take a private route
+# ------------------------------------------------------------------ the real suites, on copies taking a private route
 SOLUTION_ROUTES = [
     ("10_lstm_gru", "torch._VF.lstm_cell", "test_lstm_cell_equals_nn_lstm_cell_forward_and_backward",
      [("        h, c = hx\n        gates",
