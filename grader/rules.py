@@ -187,6 +187,13 @@ IMPLEMENTED_BY: dict[str, tuple[str, ...]] = {
     "rnn_relu_cell": ("quantized_rnn_relu_cell",),
     "lstm": ("_lstm_mps", "quantized_lstm"),
     "gru": ("quantized_gru",),
+    "scaled_dot_product_attention": (
+        "_scaled_dot_product_attention_math", "_scaled_dot_product_attention_math_for_mps",
+        "_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_for_cpu",
+        "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+        "_scaled_dot_product_fused_attention_overrideable", "_flash_attention_forward", "_efficient_attention_forward",
+        "_cudnn_attention_forward", "_triton_scaled_dot_attention",
+    ),
 }
 
 # The public doors of autograd. A rule that names one forbids autograd itself: also

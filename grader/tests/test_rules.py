@@ -483,6 +483,30 @@ def test_an_operator_is_off_limits_when_reached_through_other_operators_or_cpp(l
         get(learner)(*arguments())  # the test's own call
 
 
+def _mha_without_weights(q):
+    e = q.shape[-1]
+    return F.multi_head_attention_forward(q, q, q, e, 2, t(3 * e, e), t(3 * e), None, None, False, 0.0, t(e, e), t(e),
+                                          need_weights=False)[0]
+
+
+SDPA_ROUTES = {  # stage 4's attention: a rule on the public function reaches its kernels and its callers
+    "torch._C._nn.scaled_dot_product_attention": lambda q: torch._C._nn.scaled_dot_product_attention(q, q, q),
+    "torch.ops.aten._scaled_dot_product_attention_math": lambda q: torch.ops.aten._scaled_dot_product_attention_math(
+        q, q, q),
+    "torch._scaled_dot_product_flash_attention_for_cpu": lambda q: torch._scaled_dot_product_flash_attention_for_cpu(
+        q, q, q),
+    "F.multi_head_attention_forward": lambda q: _mha_without_weights(q[0].transpose(0, 1)),
+}
+
+
+@pytest.mark.parametrize("route", SDPA_ROUTES)
+def test_a_rule_on_attention_reaches_its_private_kernels_and_its_callers(learner, route):
+    q = t(1, 2, 3, 4)  # (B, heads, T, E)
+    with guarded(["torch.nn.functional.scaled_dot_product_attention"], learner) as guards:
+        assert_caught(guards, lambda: learner.call(SDPA_ROUTES[route], q))
+        SDPA_ROUTES[route](q)  # the test's own call
+
+
 # ------------------------------------------------------------------ autograd
 def _engine_args(y, w):
     return (y,), (torch.ones_like(y),), False, False, (w,), False, False
