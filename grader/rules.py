@@ -14,11 +14,12 @@ learner happened to use. While a test marked `@task("sigmoid")` runs:
   `torch.Tensor.sigmoid`, `torch._VF.sigmoid`, `torch.ops.aten.sigmoid.default` and
   `torch._C._nn.*` all run `aten::sigmoid`) gets a guard registered with PyTorch's
   dispatcher (`torch.library`), in front of the kernel it had, at the autograd and the
-  device keys (CPU, CUDA, meta, MPS, XPU). Every call of the operator passes through
-  it, from Python under any name, from inside another operator (`F.conv1d` runs
-  `aten::convolution`), from TorchScript or C++. The operator behind a name is its
-  `__name__` for PyTorch's built-ins; `KERNELS` says which operators a Python-level
-  name (`torch.nn.functional.mse_loss`, `torch.nn.LSTMCell.forward`) runs, and
+  device keys (CPU, meta, and CUDA, MPS or XPU where the machine has them). Every
+  call of the operator passes through it, from Python under any name, from inside
+  another operator (`F.conv1d` runs `aten::convolution`), from TorchScript or C++,
+  in inference mode. The operator behind a name is its `__name__` for PyTorch's
+  built-ins; `KERNELS` says which operators a Python-level name
+  (`torch.nn.functional.mse_loss`, `torch.nn.LSTMCell.forward`) runs, and
   `IMPLEMENTED_BY` which private operators do an operator's work;
 - each forbidden *Python function* (`torch.nn.LSTMCell.forward`,
   `torchvision.models.vgg.make_layers`, `torch.autograd.grad`, and the functions a
@@ -415,8 +416,18 @@ def _trampoline(code: types.CodeType, original: Callable, check: Callable) -> ty
 
 # With torch.library.get_kernel (PyTorch 2.9), a guard can sit in front of any kernel.
 _CAN_WRAP_KERNELS = hasattr(torch.library, "get_kernel")
-_DEVICES = ("CPU", "CUDA", "Meta", "MPS", "XPU")
-_KEYS = tuple(key for device in _DEVICES for key in (f"Autograd{device}", device))
+
+
+@functools.cache
+def _keys() -> tuple[str, ...]:
+    """The dispatch keys a tensor of this machine can reach: its devices' and the meta device's."""
+    devices = ["CPU", "Meta"]
+    for device, backend in [("CUDA", torch.cuda), ("MPS", getattr(torch.backends, "mps", None)),
+                            ("XPU", getattr(torch, "xpu", None))]:
+        with contextlib.suppress(Exception):
+            if backend is not None and backend.is_available():
+                devices.append(device)
+    return tuple(key for device in devices for key in (f"Autograd{device}", device))
 
 
 def _kernels(guards: _Guards, ops: dict[str, str]) -> torch.library.Library:
@@ -431,7 +442,7 @@ def _kernels(guards: _Guards, ops: dict[str, str]) -> torch.library.Library:
                 composite = torch._C._dispatch_has_kernel_for_dispatch_key(qualified, "CompositeImplicitAutograd")
             except RuntimeError:  # TorchScript's scalar overloads (aten::tanh.int) are not the dispatcher's
                 continue
-            for key in _KEYS:
+            for key in _keys():
                 if key == "Meta" and composite:
                     continue  # torch.library refuses it; AutogradMeta sees the calls
                 if torch._C._dispatch_has_computed_kernel_for_dispatch_key(qualified, key):
