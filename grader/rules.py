@@ -395,12 +395,12 @@ def _trampoline(code: types.CodeType, original: Callable, check: Callable) -> ty
                      p.VAR_KEYWORD: f"**{p.name}"}.get(p.kind, p.name))
     free = ", ".join(code.co_freevars)
     source = (f"def __make__({free}):\n"
-              f"    def {code.co_name}{signature}:\n"
+              f"    def __trampoline__{signature}:\n"
               f"        __tracebackhide__ = True\n"
               f"        '__check__'()\n"
               f"        return '__original__'({', '.join(call)})\n"
               f"        {free}\n"  # never runs: keeps the free variables, and their order, the original's
-              f"    return {code.co_name}\n")
+              f"    return __trampoline__\n")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SyntaxWarning)  # "'str' object is not callable": replaced below
         maker = compile(source, code.co_filename, "exec").co_consts[0]
