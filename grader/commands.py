@@ -294,6 +294,12 @@ def notebook(args: argparse.Namespace) -> int:
         except notebooks.NotebookError as exc:
             raise UserError(f"{exc}: fix it in Jupyter, or make a new one from your file with "
                             f"`{grader_command('notebook', number, '--force')}`") from None
+        if kind == "edited" and not args.force and notebooks.unsynced_change(topic, path, nb_path, source):
+            raise UserError(
+                f"{here(path)} changed since the notebook was written or last synced, so syncing would lose that "
+                f"change: `{grader_command('notebook', number, '--sync', '--force')}` replaces it with the notebook's "
+                f"code after a backup, `{grader_command('notebook', number, '--force')}` makes the notebook again "
+                "from it")
         if kind == "unreadable" or (kind == "edited" and _text(path) != source):
             try:
                 print(f"Saved your file to {here(state.backup(topic, path))}")
@@ -304,6 +310,7 @@ def notebook(args: argparse.Namespace) -> int:
             state.write_atomic(path, source.encode("utf-8"))
         except OSError as exc:
             raise UserError(f"could not write {here(path)} ({exc.strerror or exc})") from None
+        notebooks.synced(topic, nb_path, source.encode("utf-8"))
         print(f"Wrote the notebook's code to {here(path)}; now run "
               f"`{run_command('pytest', topic.folder_in(ROOT / 'exercises'))}`.")
         if left_out:
@@ -338,7 +345,8 @@ def _text(path: Path) -> str | None:
 def _configure_notebook(p: argparse.ArgumentParser) -> None:
     p.add_argument("topic", help="topic number or name, e.g. 01")
     p.add_argument("--sync", action="store_true", help="copy the notebook's code cells back into the .py file (backing it up)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing notebook")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an existing notebook; with --sync, a .py file changed since the last sync")
 
 
 notebook.configure = _configure_notebook
