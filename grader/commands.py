@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -223,16 +224,18 @@ def compare(args: argparse.Namespace) -> int:
         raise UserError(f"{here(mine)} cannot be read ({exc.strerror or exc})") from None
     if "\ufffd" in text:
         print("(Your file is not UTF-8 text: its other bytes show as \ufffd. Save it as UTF-8.)")
-    diff = difflib.unified_diff(
-        text.splitlines(),
-        stubs.answer_view(ref.read_text(encoding="utf-8"), topic).splitlines(),
-        fromfile=f"yours: {here(mine)}", tofile=f"reference: {here(ref)}", lineterm="",
-    )
+    todos = {line.strip() for line in stubs.stub_for(topic).splitlines() if line.strip().startswith("# TODO:")}
+    diff, left_out = code_diff(text.splitlines(), stubs.answer_view(ref.read_text(encoding="utf-8"), topic).splitlines(),
+                               todos, f"yours: {here(mine)}", f"reference: {here(ref)}")
     print("\n".join(diff) or "Your file and the reference are identical.")
+    if left_out:
+        print("(The diff leaves out the stub's TODO comments: delete them as you go, or keep them.)")
     if args.no_run:
         return 0
+    # The last results of each file when it has not changed since: an unchanged file and an
+    # unchanged reference cost no run at all (the reference's results are kept like yours).
     options = _grading_options(args)
-    yours = grading.grade([topic], **options)[0].tests  # the last results of the same file, when unchanged
+    yours = grading.grade([topic], **options)[0].tests
     theirs = grading.grade([topic], **options, exercises=ROOT / "solutions")[0].tests
     ref_status = {t.name: t.status for t in theirs}
     width = max(len(t.name) for t in yours) + 2
@@ -240,6 +243,37 @@ def compare(args: argparse.Namespace) -> int:
     for t in yours:
         print(f"{t.name:<{width}}{t.kind or '':<11}{t.status:<8}{ref_status.get(t.name, '?')}")
     return 0
+
+
+DEFINITION = re.compile(r"^\s*(?:async\s+def|def|class)\s")
+
+
+def code_diff(mine: list[str], ref: list[str], skip: set[str], fromfile: str, tofile: str) -> tuple[list[str], int]:
+    """A unified diff of two files' lines without the lines in `skip` (compared stripped: the
+    stub's TODO comments, which a learner deletes as they go), and how many lines it left out.
+
+    Each hunk's header gives the lines' numbers in the files as they are, and the definition
+    the hunk is in (as git does), so that the learner finds the place in their file.
+    """
+    kept_a = [(n, line) for n, line in enumerate(mine, start=1) if line.strip() not in skip]
+    kept_b = [(n, line) for n, line in enumerate(ref, start=1) if line.strip() not in skip]
+    a, b = [line for _, line in kept_a], [line for _, line in kept_b]
+    out: list[str] = []
+    for group in difflib.SequenceMatcher(None, a, b, autojunk=False).get_grouped_opcodes(3):
+        if not out:
+            out += [f"--- {fromfile}", f"+++ {tofile}"]
+        i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
+        start_a = kept_a[i1][0] if i1 < len(kept_a) else len(mine) + 1
+        start_b = kept_b[j1][0] if j1 < len(kept_b) else len(ref) + 1
+        where = next((line.strip() for line in reversed(ref[:start_b - 1]) if DEFINITION.match(line)), "")
+        out.append(f"@@ -{start_a},{i2 - i1} +{start_b},{j2 - j1} @@ {where}".rstrip())
+        for tag, a1, a2, b1, b2 in group:
+            if tag == "equal":
+                out += [f" {line}" for line in a[a1:a2]]
+                continue
+            out += [f"-{line}" for line in a[a1:a2]]
+            out += [f"+{line}" for line in b[b1:b2]]
+    return out, len(mine) - len(kept_a) + len(ref) - len(kept_b)
 
 
 def _configure_compare(p: argparse.ArgumentParser) -> None:
