@@ -65,7 +65,7 @@ from pathlib import Path
 
 project = next((p for p in (Path.cwd(), *Path.cwd().parents) if (p / "grader" / "roadmap.toml").is_file()), None)
 if project is None:
-    raise RuntimeError("open this notebook from its folder in the project, exercises/{slug}/")
+    raise RuntimeError("open this notebook from its folder in the project, {folder}/")
 
 
 def run_here(*args):
@@ -79,7 +79,7 @@ def run_here(*args):
 
 
 if run_here("grader", "notebook", "{number:02d}", "--sync"):
-    run_here("-m", "pytest", "exercises/{slug}", "-q")"""
+    run_here("-m", "pytest", "{folder}", "-q")"""
 
 
 class NotebookError(ValueError):
@@ -162,7 +162,7 @@ def write(topic: roadmap.Topic, path: Path, nb_path: Path) -> None:
         nb.cells.append(nbformat.v4.new_markdown_cell(files.read_bytes(lesson).decode("utf-8", "replace")))
     except OSError:  # no lesson (or not one the grader reads): the notebook goes without it
         pass
-    shown = f"exercises/{topic.slug}/{topic.file}"  # from the project's folder, wherever it is
+    shown = topic.exercise(Path()).as_posix()  # from the project's folder, wherever it is
     nb.cells.append(nbformat.v4.new_markdown_cell(HOW_IT_WORKS.format(file=shown, number=topic.number)))
     main_guard = ""
     for code, separator in _chunks(source):
@@ -177,7 +177,8 @@ def write(topic: roadmap.Topic, path: Path, nb_path: Path) -> None:
     notebook_id = uuid.uuid4().hex
     nb.metadata["kata"] = {"topic": topic.slug, "main_guard": main_guard, "id": notebook_id,
                            "file_sha256": digest(data)}
-    run = nbformat.v4.new_code_cell(RUN_CELL.format(file=topic.file, slug=topic.slug, number=topic.number))
+    folder = topic.folder_in(Path("exercises")).as_posix()  # relative to the project, which the cell finds
+    run = nbformat.v4.new_code_cell(RUN_CELL.format(file=topic.file, folder=folder, number=topic.number))
     run.metadata["tags"] = [RUN_CELL_TAG]
     nb.cells.append(run)
     # In one step, replacing whatever is there (writing into a FIFO would wait for a reader).
