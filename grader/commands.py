@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from grader import files, grading, integrity, render, roadmap, runner, state, stubs
+from grader import files, grading, integrity, render, roadmap, runner, state, stubs, suites
 from grader.render import command as run_command
 from grader.render import grader_command, here
 
@@ -108,41 +108,81 @@ def exercise(topic: roadmap.Topic) -> Path:
 
 
 # ------------------------------------------------------------------ hint
-@command("hint", "show the next hint for a topic's first unfinished task (progressive: 2-3 per task)")
+@command("hint", "show the next hint for the first failing test of a topic's first unfinished task (each call "
+                 "a stronger one)")
 def hint(args: argparse.Namespace) -> int:
+    """A hint that answers a test: the first failing test of the first unfinished task, or
+    the test or task named. Which hints answer a test is in grader/roadmap.toml
+    (`hints_for`); each call shows the weakest of them not shown yet for its task, so a
+    hint about something that already passes is never the one shown."""
     topic = find_topic(args.topic)
     tasks = list(topic.hints)
+    test = None
     if args.task:
-        if args.task not in tasks:
-            raise UserError(f"{topic.slug} has no task {args.task!r}; its tasks are: {', '.join(tasks)}")
-        task = args.task
-    else:  # the last results of this very file, when it has not changed since
+        outline = {t.name: t.task for t in suites.outline(topic)}
+        name = args.task.rsplit("::", 1)[-1]  # a FAILED line's test id works too
+        if name in outline and outline[name] in topic.hints:
+            task, test = outline[name], name
+        elif args.task in tasks:
+            task = args.task
+        else:
+            raise UserError(f"{topic.slug} has no task or test {args.task!r}; its tasks are: {', '.join(tasks)}")
+    else:  # the last results of this very file, when it has not changed since: no run
         g = grading.grade([topic], **_grading_options(args), changes=integrity.changes())[0]
-        failing = [t.task for t in g.tests if not t.passed]
-        pending = [task for task in tasks if task in failing]
-        if not pending:
+        failing = [t for t in g.tests if not t.passed and t.task in topic.hints]
+        if not failing:
+            if g.status == "error":
+                raise UserError(f"{topic.slug} could not be graded: {g.reason}")
             print(f"Every test of {topic.slug} passes: no hint needed. Compare with the reference: "
                   f"`{grader_command('compare', f'{topic.number:02d}')}`.")
             return 0
-        task = pending[0]
-    progress = state.load()
-    shown = progress.setdefault(topic.slug, {}).get(task, 0)
+        task = next(task for task in tasks if any(t.task == task for t in failing))
+        test = next(t.name for t in failing if t.task == task)  # in the suite's order
     hints = topic.hints[task]
-    index = min(shown, len(hints) - 1) if isinstance(shown, int) else 0
-    print(f"{topic.number:02d} {topic.title} · task {task} · hint {index + 1} of {len(hints)}\n")
-    print(f"  {hints[index]}\n")
-    if index + 1 < len(hints):
-        print(f"Run `{grader_command('hint', f'{topic.number:02d}')}` again for a stronger hint.")
+    answers = topic.hints_of_test(task, test)
+    progress = state.load()
+    mine = progress.get(topic.slug)
+    if not isinstance(mine, dict):
+        mine = progress[topic.slug] = {}
+    seen = _seen(mine.get(task), len(hints))
+    fresh = [n for n in answers if n not in seen]
+    number = fresh[0] if fresh else answers[-1]
+    # Counted among the hints that answer the test: "hint 2 of 2" is the strongest there is for it.
+    print(f"{topic.number:02d} {topic.title} · task {task} · hint {answers.index(number) + 1} of {len(answers)}")
+    if test is not None:
+        print(f"For {test}{'' if args.task else ', the first failing test of the task'}.")
+    print(f"\n  {hints[number - 1]}\n")
+    if len(fresh) > 1:
+        print(f"Run `{grader_command('hint', *_hint_words(topic, args))}` again for a stronger hint.")
     else:
-        print(f"That was the last hint. The reference is {here(topic.solution())}.")
-    progress[topic.slug][task] = index + 1
+        print(f"That was the last hint{' for this test' if test is not None else ''}. The reference is "
+              f"{here(topic.solution())}.")
+    mine[task] = sorted(seen | {number})
     state.save(progress)
     return 0
 
 
+def _seen(value, count: int) -> set[int]:
+    """The hints of a task shown so far (numbers from 1) as .grader/state.json keeps them: a
+    list of numbers, or (as an older grader wrote it) how many, in order; anything else: none."""
+    if isinstance(value, bool):
+        return set()
+    if isinstance(value, int):
+        return set(range(1, min(value, count) + 1))
+    if isinstance(value, list):
+        return {n for n in value if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= count}
+    return set()
+
+
+def _hint_words(topic: roadmap.Topic, args: argparse.Namespace) -> list[str]:
+    return [f"{topic.number:02d}", *([args.task] if args.task else [])]
+
+
 def _configure_hint(p: argparse.ArgumentParser) -> None:
     p.add_argument("topic", help="topic number or name, e.g. 01")
-    p.add_argument("task", nargs="?", help="a task (function or class) of the topic; default: the first unfinished")
+    p.add_argument("task", nargs="?",
+                   help="a task (function or class) of the topic, or one of its tests (the name a FAILED line gives); "
+                        "default: the first failing test of the first unfinished task")
 
 
 hint.configure = _configure_hint
