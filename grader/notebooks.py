@@ -14,8 +14,8 @@ definitions, then a cell that runs the hidden suite. `to_source` gives the file 
 - `--sync` never overwrites work silently: the notebook records the digest of the file
   it was made from, and each sync records the digest of what it wrote (in .grader/,
   not in the notebook, which Jupyter holds open: a notebook rewritten under it makes
-  the next save ask about a file changed on disk); a file that differs from both is
-  refused unless `--force` (see `unsynced_change`);
+  the next save ask about a file changed on disk); a file that differs from the last
+  of the two is refused unless `--force` (see `unsynced_change`);
 - the last cell runs the grader from the project folder it finds above the notebook,
   with the kernel's own Python: no absolute path (the folder can move), and no
   `uv run` inside `uv run --with jupyterlab` (whose VIRTUAL_ENV makes uv warn).
@@ -184,7 +184,6 @@ def write(topic: roadmap.Topic, path: Path, nb_path: Path) -> None:
     # In one step, replacing whatever is there (writing into a FIFO would wait for a reader).
     text = nbformat.writes(nb)
     state.write_atomic(nb_path, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
-    _record(topic, notebook_id, data)
 
 
 def digest(data: bytes) -> str:
@@ -192,7 +191,7 @@ def digest(data: bytes) -> str:
 
 
 def _record(topic: roadmap.Topic, notebook_id: str, data: bytes) -> None:
-    """Remember that the file now holds `data`, written from (or into) the notebook `notebook_id`."""
+    """Remember that the file now holds `data`, which a sync wrote from the notebook `notebook_id`."""
     synced = state._load_json(SYNCED, "the notebooks' sync record")
     synced[topic.slug] = {"notebook": notebook_id, "file_sha256": digest(data)}
     state._save_json(SYNCED, synced, "the notebooks' sync record")
