@@ -120,7 +120,7 @@ def hint(args: argparse.Namespace) -> int:
     test = None
     if args.task:
         outline = {t.name: t.task for t in suites.outline(topic)}
-        name = args.task.rsplit("::", 1)[-1]  # a FAILED line's test id works too
+        name = args.task.rsplit("::", 1)[-1].split("[", 1)[0]  # a FAILED line's test id works too
         if name in outline and outline[name] in topic.hints:
             task, test = outline[name], name
         elif args.task in tasks:
@@ -175,7 +175,7 @@ def _seen(value, count: int) -> set[int]:
 
 
 def _hint_words(topic: roadmap.Topic, args: argparse.Namespace) -> list[str]:
-    return [f"{topic.number:02d}", *([args.task] if args.task else [])]
+    return [f"{topic.number:02d}", *([shlex.quote(args.task)] if args.task else [])]
 
 
 def _configure_hint(p: argparse.ArgumentParser) -> None:
