@@ -131,6 +131,33 @@ def assert_close(actual, expected: torch.Tensor, name: str, *, atol: float = 1e-
         )
 
 
+def assert_equal(actual, expected: torch.Tensor, name: str, *, hint: str = "") -> None:
+    """Fail unless `actual` is a tensor of `expected`'s shape holding exactly its values
+    (torch.equal: values compared after type promotion, NaN equal to nothing).
+
+    Use it in place of `assert torch.equal(a, b), "..."`, whose failure shows the raw
+    tensors: this one says the shape, how many values differ and the first that does.
+    """
+    __tracebackhide__ = True
+    actual = check_tensor(actual, name, shape=expected.shape, finite=False, hint=hint)
+    if "meta" in (actual.device.type, expected.device.type):
+        return  # no values to compare
+    got, want = actual.detach().cpu(), expected.detach().cpu()
+    differ = got != want
+    if bool(differ.any()):
+        first = tuple(int(i) for i in differ.nonzero()[0])
+        where = f"index {first}" if first else "the one value"
+        raise AssertionError(
+            f"{name}: {int(differ.sum())} of {got.numel()} values differ from the expected ones "
+            f"(first at {where}: got {_scalar(got[first])}, expected {_scalar(want[first])}){_hint(hint)}"
+        )
+
+
+def _scalar(value: torch.Tensor) -> str:
+    """One element as Python writes it: every digit of a float, since equality is exact."""
+    return repr(value.item())
+
+
 IN_PLACE = ("an in-place operation on an input (add_, mul_, clamp_, +=, x[mask] = ..., or returning the input "
             "itself where a new tensor was meant): compute into new tensors")
 

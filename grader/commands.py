@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import difflib
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from grader import files, grading, integrity, render, roadmap, runner, state, stubs
+from grader import files, grading, integrity, render, roadmap, runner, state, stubs, suites
 from grader.render import command as run_command
 from grader.render import grader_command, here
 
@@ -108,41 +109,81 @@ def exercise(topic: roadmap.Topic) -> Path:
 
 
 # ------------------------------------------------------------------ hint
-@command("hint", "show the next hint for a topic's first unfinished task (progressive: 2-3 per task)")
+@command("hint", "show the next hint for the first failing test of a topic's first unfinished task (each call "
+                 "a stronger one)")
 def hint(args: argparse.Namespace) -> int:
+    """A hint that answers a test: the first failing test of the first unfinished task, or
+    the test or task named. Which hints answer a test is in grader/roadmap.toml
+    (`hints_for`); each call shows the weakest of them not shown yet for its task, so a
+    hint about something that already passes is never the one shown."""
     topic = find_topic(args.topic)
     tasks = list(topic.hints)
+    test = None
     if args.task:
-        if args.task not in tasks:
-            raise UserError(f"{topic.slug} has no task {args.task!r}; its tasks are: {', '.join(tasks)}")
-        task = args.task
-    else:  # the last results of this very file, when it has not changed since
+        outline = {t.name: t.task for t in suites.outline(topic)}
+        name = args.task.rsplit("::", 1)[-1].split("[", 1)[0]  # a FAILED line's test id works too
+        if name in outline and outline[name] in topic.hints:
+            task, test = outline[name], name
+        elif args.task in tasks:
+            task = args.task
+        else:
+            raise UserError(f"{topic.slug} has no task or test {args.task!r}; its tasks are: {', '.join(tasks)}")
+    else:  # the last results of this very file, when it has not changed since: no run
         g = grading.grade([topic], **_grading_options(args), changes=integrity.changes())[0]
-        failing = [t.task for t in g.tests if not t.passed]
-        pending = [task for task in tasks if task in failing]
-        if not pending:
+        failing = [t for t in g.tests if not t.passed and t.task in topic.hints]
+        if not failing:
+            if g.status == "error":
+                raise UserError(f"{topic.slug} could not be graded: {g.reason}")
             print(f"Every test of {topic.slug} passes: no hint needed. Compare with the reference: "
                   f"`{grader_command('compare', f'{topic.number:02d}')}`.")
             return 0
-        task = pending[0]
-    progress = state.load()
-    shown = progress.setdefault(topic.slug, {}).get(task, 0)
+        task = next(task for task in tasks if any(t.task == task for t in failing))
+        test = next(t.name for t in failing if t.task == task)  # in the suite's order
     hints = topic.hints[task]
-    index = min(shown, len(hints) - 1) if isinstance(shown, int) else 0
-    print(f"{topic.number:02d} {topic.title} · task {task} · hint {index + 1} of {len(hints)}\n")
-    print(f"  {hints[index]}\n")
-    if index + 1 < len(hints):
-        print(f"Run `{grader_command('hint', f'{topic.number:02d}')}` again for a stronger hint.")
+    answers = topic.hints_of_test(task, test)
+    progress = state.load()
+    mine = progress.get(topic.slug)
+    if not isinstance(mine, dict):
+        mine = progress[topic.slug] = {}
+    seen = _seen(mine.get(task), len(hints))
+    fresh = [n for n in answers if n not in seen]
+    number = fresh[0] if fresh else answers[-1]
+    # Counted among the hints that answer the test: "hint 2 of 2" is the strongest there is for it.
+    print(f"{topic.number:02d} {topic.title} · task {task} · hint {answers.index(number) + 1} of {len(answers)}")
+    if test is not None:
+        print(f"For {test}{'' if args.task else ', the first failing test of the task'}.")
+    print(f"\n  {hints[number - 1]}\n")
+    if len(fresh) > 1:
+        print(f"Run `{grader_command('hint', *_hint_words(topic, args))}` again for a stronger hint.")
     else:
-        print(f"That was the last hint. The reference is {here(topic.solution())}.")
-    progress[topic.slug][task] = index + 1
+        print(f"That was the last hint{' for this test' if test is not None else ''}. The reference is "
+              f"{here(topic.solution())}.")
+    mine[task] = sorted(seen | {number})
     state.save(progress)
     return 0
 
 
+def _seen(value, count: int) -> set[int]:
+    """The hints of a task shown so far (numbers from 1) as .grader/state.json keeps them: a
+    list of numbers, or (as an older grader wrote it) how many, in order; anything else: none."""
+    if isinstance(value, bool):
+        return set()
+    if isinstance(value, int):
+        return set(range(1, min(value, count) + 1))
+    if isinstance(value, list):
+        return {n for n in value if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= count}
+    return set()
+
+
+def _hint_words(topic: roadmap.Topic, args: argparse.Namespace) -> list[str]:
+    return [f"{topic.number:02d}", *([shlex.quote(args.task)] if args.task else [])]
+
+
 def _configure_hint(p: argparse.ArgumentParser) -> None:
     p.add_argument("topic", help="topic number or name, e.g. 01")
-    p.add_argument("task", nargs="?", help="a task (function or class) of the topic; default: the first unfinished")
+    p.add_argument("task", nargs="?",
+                   help="a task (function or class) of the topic, or one of its tests (the name a FAILED line gives); "
+                        "default: the first failing test of the first unfinished task")
 
 
 hint.configure = _configure_hint
@@ -224,16 +265,18 @@ def compare(args: argparse.Namespace) -> int:
         raise UserError(f"{here(mine)} cannot be read ({exc.strerror or exc})") from None
     if "\ufffd" in text:
         print("(Your file is not UTF-8 text: its other bytes show as \ufffd. Save it as UTF-8.)")
-    diff = difflib.unified_diff(
-        text.splitlines(),
-        stubs.answer_view(ref.read_text(encoding="utf-8"), topic).splitlines(),
-        fromfile=f"yours: {here(mine)}", tofile=f"reference: {here(ref)}", lineterm="",
-    )
+    todos = {line.strip() for line in stubs.stub_for(topic).splitlines() if line.strip().startswith("# TODO:")}
+    diff, left_out = code_diff(text.splitlines(), stubs.answer_view(ref.read_text(encoding="utf-8"), topic).splitlines(),
+                               todos, f"yours: {here(mine)}", f"reference: {here(ref)}")
     print("\n".join(diff) or "Your file and the reference are identical.")
+    if left_out:
+        print("(The diff leaves out the stub's TODO comments: delete them as you go, or keep them.)")
     if args.no_run:
         return 0
+    # The last results of each file when it has not changed since: an unchanged file and an
+    # unchanged reference cost no run at all (the reference's results are kept like yours).
     options = _grading_options(args)
-    yours = grading.grade([topic], **options)[0].tests  # the last results of the same file, when unchanged
+    yours = grading.grade([topic], **options)[0].tests
     theirs = grading.grade([topic], **options, exercises=ROOT / "solutions")[0].tests
     ref_status = {t.name: t.status for t in theirs}
     width = max(len(t.name) for t in yours) + 2
@@ -241,6 +284,37 @@ def compare(args: argparse.Namespace) -> int:
     for t in yours:
         print(f"{t.name:<{width}}{t.kind or '':<11}{t.status:<8}{ref_status.get(t.name, '?')}")
     return 0
+
+
+DEFINITION = re.compile(r"^\s*(?:async\s+def|def|class)\s")
+
+
+def code_diff(mine: list[str], ref: list[str], skip: set[str], fromfile: str, tofile: str) -> tuple[list[str], int]:
+    """A unified diff of two files' lines without the lines in `skip` (compared stripped: the
+    stub's TODO comments, which a learner deletes as they go), and how many lines it left out.
+
+    Each hunk's header gives the lines' numbers in the files as they are, and the definition
+    the hunk is in (as git does), so that the learner finds the place in their file.
+    """
+    kept_a = [(n, line) for n, line in enumerate(mine, start=1) if line.strip() not in skip]
+    kept_b = [(n, line) for n, line in enumerate(ref, start=1) if line.strip() not in skip]
+    a, b = [line for _, line in kept_a], [line for _, line in kept_b]
+    out: list[str] = []
+    for group in difflib.SequenceMatcher(None, a, b, autojunk=False).get_grouped_opcodes(3):
+        if not out:
+            out += [f"--- {fromfile}", f"+++ {tofile}"]
+        i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
+        start_a = kept_a[i1][0] if i1 < len(kept_a) else len(mine) + 1
+        start_b = kept_b[j1][0] if j1 < len(kept_b) else len(ref) + 1
+        where = next((line.strip() for line in reversed(ref[:start_b - 1]) if DEFINITION.match(line)), "")
+        out.append(f"@@ -{start_a},{i2 - i1} +{start_b},{j2 - j1} @@ {where}".rstrip())
+        for tag, a1, a2, b1, b2 in group:
+            if tag == "equal":
+                out += [f" {line}" for line in a[a1:a2]]
+                continue
+            out += [f"-{line}" for line in a[a1:a2]]
+            out += [f"+{line}" for line in b[b1:b2]]
+    return out, len(mine) - len(kept_a) + len(ref) - len(kept_b)
 
 
 def _configure_compare(p: argparse.ArgumentParser) -> None:
@@ -295,6 +369,12 @@ def notebook(args: argparse.Namespace) -> int:
         except notebooks.NotebookError as exc:
             raise UserError(f"{exc}: fix it in Jupyter, or make a new one from your file with "
                             f"`{grader_command('notebook', number, '--force')}`") from None
+        if kind == "edited" and not args.force and notebooks.unsynced_change(topic, path, nb_path, source):
+            raise UserError(
+                f"{here(path)} changed since the notebook was written or last synced, so syncing would lose that "
+                f"change: `{grader_command('notebook', number, '--sync', '--force')}` replaces it with the notebook's "
+                f"code after a backup, `{grader_command('notebook', number, '--force')}` makes the notebook again "
+                "from it")
         if kind == "unreadable" or (kind == "edited" and _text(path) != source):
             try:
                 print(f"Saved your file to {here(state.backup(topic, path))}")
@@ -305,6 +385,7 @@ def notebook(args: argparse.Namespace) -> int:
             state.write_atomic(path, source.encode("utf-8"))
         except OSError as exc:
             raise UserError(f"could not write {here(path)} ({exc.strerror or exc})") from None
+        notebooks.synced(topic, nb_path, source.encode("utf-8"))
         print(f"Wrote the notebook's code to {here(path)}; now run "
               f"`{run_command('pytest', topic.folder_in(ROOT / 'exercises'))}`.")
         if left_out:
@@ -339,7 +420,8 @@ def _text(path: Path) -> str | None:
 def _configure_notebook(p: argparse.ArgumentParser) -> None:
     p.add_argument("topic", help="topic number or name, e.g. 01")
     p.add_argument("--sync", action="store_true", help="copy the notebook's code cells back into the .py file (backing it up)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing notebook")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an existing notebook; with --sync, a .py file changed since the last sync")
 
 
 notebook.configure = _configure_notebook

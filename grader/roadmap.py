@@ -29,6 +29,8 @@ class Topic:
     summary: str
     file: str | None  # the learner's file; None while the topic is not built
     hints: dict[str, list[str]] = field(default_factory=dict)  # task -> hints
+    # test -> the hints of its task (numbered from 1) that help pass it, weakest first
+    hints_for: dict[str, list[int]] = field(default_factory=dict)
     # task -> callables its tests forbid the learner's file to call (grader/rules.py)
     off_limits: dict[str, list[str]] = field(default_factory=dict)
 
@@ -63,6 +65,13 @@ class Topic:
     def tests(self, root: Path = ROOT) -> Path:
         """The hidden suite's folder."""
         return self.folder_in(root / "tests")
+
+    def hints_of_test(self, task: str, test: str | None) -> list[int]:
+        """The numbers (from 1) of the hints of `task` that answer `test`, weakest first: those
+        `hints_for` names, or every hint of the task for no test or one it does not name."""
+        count = len(self.hints.get(task, []))
+        named = [n for n in self.hints_for.get(test, []) if 1 <= n <= count] if test else []
+        return named or list(range(1, count + 1))
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,7 @@ def load(path: Path = ROADMAP_FILE) -> Roadmap:
                 summary=raw["summary"],
                 file=raw.get("file"),
                 hints=raw.get("hints", {}),
+                hints_for=raw.get("hints_for", {}),
                 off_limits=raw.get("off_limits", {}),
             )
         )

@@ -145,3 +145,31 @@ def test_check_on_meta_fails_a_result_on_another_device_or_of_another_shape():
     with pytest.raises(AssertionError) as excinfo:
         check_on_meta("f(x)", lambda x: x + torch.ones(3), meta(3))
     assert shown_frames(excinfo) == ["test_check_on_meta_fails_a_result_on_another_device_or_of_another_shape"]
+
+
+# ------------------------------------------------------------------ assert_equal
+def test_assert_equal_says_how_many_values_differ_and_the_first_never_the_tensors():
+    expected = torch.arange(12.0).reshape(3, 4)
+    actual = expected.clone()
+    actual[1, 2] = -1.0
+    actual[2, 0] = 99.0
+    with pytest.raises(AssertionError) as excinfo:
+        checks.assert_equal(actual, expected, "the skip", hint="the skips are used in the wrong order")
+    message = str(excinfo.value)
+    assert message == ("the skip: 2 of 12 values differ from the expected ones (first at index (1, 2): got -1.0, "
+                       "expected 6.0)\nLikely cause: the skips are used in the wrong order")
+    assert "tensor(" not in message
+    assert shown_frames(excinfo) == ["test_assert_equal_says_how_many_values_differ_and_the_first_never_the_tensors"]
+
+
+def test_assert_equal_names_a_shape_a_non_tensor_and_nan_as_torch_equal_does():
+    with pytest.raises(AssertionError, match=r"^x: expected shape \(2, 3\), got \(3, 2\)"):
+        checks.assert_equal(torch.zeros(3, 2), torch.zeros(2, 3), "x")
+    with pytest.raises(AssertionError, match="^x: expected a torch.Tensor, got NoneType"):
+        checks.assert_equal(None, torch.zeros(2), "x")
+    with pytest.raises(AssertionError, match=r"first at the one value: got nan, expected nan"):
+        checks.assert_equal(torch.tensor(float("nan")), torch.tensor(float("nan")), "x")
+    checks.assert_equal(torch.tensor([1, 2]), torch.tensor([1.0, 2.0]), "x")  # equal values, as torch.equal says
+    checks.assert_equal(torch.tensor([True, False]), torch.tensor([True, False]), "x")
+    with pytest.raises(AssertionError, match=r"first at index \(1,\): got 2.000000238418579, expected 2.0"):
+        checks.assert_equal(torch.tensor([1.0, 2.0000002]), torch.tensor([1.0, 2.0], dtype=torch.float64), "x")

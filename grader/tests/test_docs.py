@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 
 from grader import roadmap
 
@@ -31,3 +32,15 @@ def test_no_file_refers_outside_the_repository():
     found = subprocess.run(["git", "grep", "-n", "-I", "-F", "-e", outside], cwd=roadmap.ROOT, capture_output=True,
                            text=True)
     assert found.stdout == "", f"files that refer to {outside}:\n{found.stdout}"
+
+
+def test_the_readme_says_where_the_output_names_whose_files_are_tested():
+    # README, "How you work": the header's third line says whose files are tested.
+    readme = (roadmap.ROOT / "README.md").read_text(encoding="utf-8")
+    claim = "says whose files are tested, on its third line:\n   `kata: testing YOUR files in exercises/`"
+    assert claim in readme
+    # A folder without tests: the header is printed, nothing is imported.
+    shown = subprocess.run([sys.executable, "-m", "pytest", "--co", "-p", "no:cacheprovider", "docs"],
+                           cwd=roadmap.ROOT, capture_output=True, text=True)
+    lines = shown.stdout.splitlines()
+    assert len(lines) > 2 and lines[2].startswith("kata: testing YOUR files in exercises/"), shown.stdout[:500]

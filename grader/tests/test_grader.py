@@ -149,6 +149,45 @@ def test_hint_and_compare_reuse_the_last_results_of_an_unchanged_file(learner, f
     assert fake_runner.calls[-1] == [FIRST.slug], "a changed file runs again"
 
 
+def test_compare_leaves_the_stubs_todo_lines_out_of_the_diff(learner, capsys):
+    stub = stubs.stub_for(FIRST)
+    todos = [line for line in stub.splitlines() if line.strip().startswith("# TODO:")]
+    assert len(todos) >= 2
+    # The learner deleted the first TODO, kept the others, and wrote a TODO of their own.
+    learner.write(FIRST, stub.replace(todos[0] + "\n", "", 1).replace(todos[1], todos[1] + "\n    # TODO: mine", 1))
+    assert cli.main(["compare", FIRST.slug, "--no-run"]) == 0
+    out = capsys.readouterr().out
+    changed = [line for line in out.splitlines() if line[:1] in "+-" and not line.startswith(("---", "+++"))]
+    assert not [line for line in changed if line.strip() in {f"-{t.strip()}" for t in todos} | {
+        f"+{t.strip()}" for t in todos} or any(t.strip() in line for t in todos)], "a TODO line is in the diff"
+    assert "-    # TODO: mine" in changed, "the learner's own comments are code: they stay"
+    assert "leaves out the stub's TODO comments" in out
+    # Each hunk says where it is in the learner's file: the line's number, and the definition.
+    lines = out.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith("@@"))
+    start = int(lines[i].split()[1].split(",")[0].removeprefix("-"))
+    assert lines[i + 1][1:] == learner.path(FIRST).read_text(encoding="utf-8").splitlines()[start - 1]
+    assert lines[i].split("@@")[-1].strip().startswith(("def ", "class ")), lines[i]
+
+
+def test_compare_from_cached_results_runs_no_suite_as_hint_does(learner, fake_runner, capsys):
+    learner.write(FIRST, stubs.stub_for(FIRST) + "\n# started\n")
+    assert cli.main([]) == 0  # the report keeps the results of the learner's file
+    assert fake_runner.calls == [[FIRST.slug]]
+    assert cli.main(["hint", FIRST.slug]) == 0
+    assert len(fake_runner.calls) == 1, "hint on a fresh cache: no run"
+    assert cli.main(["compare", FIRST.slug]) == 0
+    assert len(fake_runner.calls) == 2, "the reference runs once..."
+    assert cli.main(["compare", FIRST.slug]) == 0
+    assert len(fake_runner.calls) == 2, "...and then both files' results are cached: no run at all"
+    learner.write(FIRST, stubs.stub_for(FIRST) + "\n# changed\n")
+    assert cli.main(["compare", FIRST.slug]) == 0
+    assert len(fake_runner.calls) == 3, "a changed file runs again, the unchanged reference does not"
+    first_test = grading.suites.outline(FIRST)[0].name
+    assert any(line.startswith(first_test) and line.split()[-2:] == ["pass", "pass"]
+               for line in capsys.readouterr().out.splitlines()), "the results side by side, from the cache"
+
+
 def test_the_report_runs_only_the_topics_that_changed(learner, fake_runner, capsys):
     learner.solve(FIRST)
     learner.solve(SECOND)

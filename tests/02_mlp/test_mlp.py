@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from grader import checks
-from grader.checks import assert_at_least, assert_at_most, assert_close, check_on_meta, check_tensor, clones, on_meta
+from grader.checks import (assert_at_least, assert_at_most, assert_close, assert_equal, check_on_meta, check_tensor,
+                           clones, on_meta)
 from kata.data import rings, wave
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -66,7 +67,8 @@ def test_relu_keeps_shape_and_sign(topic):
                        hint="compute elementwise, with no reduction or reshape")
     check_unchanged("relu(x)", before, x=x)
     assert (out >= 0).all(), f"relu(x) must never be negative; got a minimum of {out.min():.3g}"
-    assert torch.equal(out[x > 0], x[x > 0]), "relu(x) must return positive x unchanged"
+    assert_equal(out[x > 0], x[x > 0], "relu(x) at the positive x, which it must return unchanged",
+                 hint="keep x where x > 0 as it is: no scaling, no clamping of large values")
 
 
 @gradients

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from grader import checks
-from grader.checks import assert_at_least, assert_at_most, assert_close, check_on_meta, check_tensor, clones
+from grader.checks import (assert_at_least, assert_at_most, assert_close, assert_equal, check_on_meta, check_tensor,
+                           clones)
 from kata.data import blob_images, low_rank, square_images
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -307,9 +308,9 @@ def test_corrupt_returns_a_new_noisy_tensor(topic):
     original = X.clone()
     noisy = check_tensor(topic.corrupt(X, 0.3), "corrupt(X, 0.3) for X of shape (4, 1, 5, 5)", shape=(4, 1, 5, 5),
                          dtype=torch.float32)
-    assert torch.equal(X, original), (
-        "corrupt(X, 0.3) changed X itself: the clean X is the target of the denoising step.\n"
-        "Likely cause: an in-place operation (add_, +=); write X + noise_std * noise")
+    assert_equal(X, original, "X after corrupt(X, 0.3), against a copy taken before the call",
+                 hint="corrupt(X, 0.3) changed X itself, and the clean X is the target of the denoising step: "
+                      "an in-place operation (add_, +=)? Write X + noise_std * noise")
     assert (noisy - X).abs().max() > 0.05, "corrupt(X, 0.3) returned X unchanged: no noise was added"
     # noise_std = 0.0 is a value: no noise, but still a new tensor, so writing into it leaves X alone.
     same = check_tensor(topic.corrupt(X, 0.0), "corrupt(X, 0.0)", shape=(4, 1, 5, 5), dtype=torch.float32)
@@ -421,7 +422,8 @@ def test_train_step_takes_one_plain_step(topic):
         check_unchanged("train_step(model, optimizer, X)", before, X=X)
         assert isinstance(loss, float), (
             f"train_step should return the loss as a Python float (loss.item()), got {loss!r:.80}")
-        assert torch.equal(model.inputs[-1], X), "train_step(noise_std=0) must feed the model X itself, unchanged"
+        assert_equal(model.inputs[-1], X, f"what step {step} of train_step(noise_std=0) fed the model, against X",
+                     hint="train_step(noise_std=0) must feed the model X itself, unchanged")
         assert_close(torch.tensor(loss), expected_loss.detach(), f"the loss returned by step {step}",
                      hint="the loss is the mean of (model(X) - X)² over every element, before the update")
         b = b - 0.5 * grad

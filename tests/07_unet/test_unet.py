@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 import kata.datasets
-from grader.checks import assert_at_least, assert_close, check_follows_the_input, check_on_meta, check_tensor
+from grader.checks import (assert_at_least, assert_close, assert_equal, check_follows_the_input, check_on_meta,
+                           check_tensor)
 from kata.images import segmentation
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -361,13 +362,13 @@ def test_unet_decoder_receives_the_encoder_features(topic):
         x, skip = args
         level = len(encoder) - 2 - k  # ups[0] takes the deepest skip: the output of downs[-2] (or inc)
         source = "model.inc" if level == 0 else f"model.downs[{level - 1}]"
-        assert skip.shape == encoder[level].shape and torch.equal(skip, encoder[level]), (
-            f"ups[{k}] should receive as skip the output of {source}, shape {tuple(encoder[level].shape)}; "
-            f"got a tensor of shape {tuple(skip.shape)}. Likely cause: the skips are used in the wrong order "
-            "(the deepest Up takes the deepest remaining skip) or not at all")
-        previous = encoder[-1] if k == 0 else decoder[k - 1][1]
-        assert torch.equal(x, previous), (
-            f"ups[{k}] should receive as x the output of {'the last Down block' if k == 0 else f'ups[{k - 1}]'}")
+        assert_equal(skip, encoder[level], f"the skip that ups[{k}] received, against the output of {source}",
+                     hint="the skips are used in the wrong order (the deepest Up takes the deepest remaining skip) "
+                          "or not at all")
+        previous = "the last Down block" if k == 0 else f"ups[{k - 1}]"
+        assert_equal(x, encoder[-1] if k == 0 else decoder[k - 1][1],
+                     f"the x that ups[{k}] received, against the output of {previous}",
+                     hint="feed each Up block the output of the block before it: x = up(x, skip)")
     with torch.no_grad():
         expected = F.conv2d(decoder[-1][1], model.head.weight, model.head.bias)
     assert_close(logits, expected, "UNet output", hint="return self.head(the last Up block's output): raw logits")
