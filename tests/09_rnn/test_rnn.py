@@ -112,7 +112,8 @@ def test_cell_initialisation_is_uniform_in_one_over_sqrt_hidden(topic):
         assert abs(std / (bound / math.sqrt(3)) - 1) < tolerance, (
             f"RNNCell(50, 400).{name}: standard deviation {std:.4f}, a uniform in ±{bound:.3f} has "
             f"{bound / math.sqrt(3):.4f}.\nLikely cause: {hint}")
-    assert not torch.equal(cell.bias_ih, cell.bias_hh), "bias_ih and bias_hh should be drawn independently"
+    same = torch.equal(cell.bias_ih, cell.bias_hh)  # a bool: no raw tensors in the message
+    assert not same, "bias_ih and bias_hh should be drawn independently"
 
 
 @gradients
@@ -346,7 +347,7 @@ def test_clip_returns_the_total_norm_as_a_tensor_of_the_gradients_dtype(topic):
     # No meta-device check here: `if total > max_norm:` is a correct way to clip, and it must read the value.
     g = torch.Generator().manual_seed(0)
     params = _parameters_with_gradients(g, 1.0)
-    total = check_tensor(topic.clip_grad_norm_(params, 1.0), "clip_grad_norm_(params (float64 gradients), 1.0)",
+    check_tensor(topic.clip_grad_norm_(params, 1.0), "clip_grad_norm_(params (float64 gradients), 1.0)",
                          shape=(), dtype=torch.float64,
                          hint="return the total norm as a 0-d tensor computed from the gradients themselves (not a "
                               "Python float, not torch.tensor(...) of .item() values, which makes float32)")

@@ -217,7 +217,8 @@ def test_lstm_cell_reset_parameters_uses_its_own_forget_bias_in_place(topic):
             f"{what}: {name} is another nn.Parameter than before the call, so an optimizer built before no longer "
             "holds the cell's parameters. Likely cause: reset_parameters assigns new nn.Parameters; redraw the same "
             "ones in place (nn.init.uniform_(p, ...), p[...] = value under torch.no_grad())")
-    assert not torch.equal(cell.weight_hh.detach(), before), (
+    same = torch.equal(cell.weight_hh.detach(), before)  # a bool: no raw tensors in the message
+    assert not same, (
         f"{what}: weight_hh did not change: reset_parameters redraws every parameter")
     cell.reset_parameters()
     what = "LSTMCell(4, 64, forget_bias=3.0), then reset_parameters() (forget_bias None)"

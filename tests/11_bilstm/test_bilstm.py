@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.checks import assert_at_least, assert_at_most, assert_close, check_tensor
+from grader.checks import assert_at_least, assert_at_most, assert_close, assert_equal, check_tensor
 from kata.sequences import next_token_task
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -126,14 +126,13 @@ def test_reverse_padded_reverses_each_sequence_within_its_length(topic):
                              [42, 41, 0, 0, 0]])
     given = ids.clone()
     got = topic.reverse_padded(ids, lengths)
-    assert torch.equal(ids, given), (
-        f"reverse_padded(ids, lengths) changed the caller's ids into {ids.tolist()}: it returns a new tensor and "
-        "leaves x as it was. Likely cause: the rows reversed in place (x[b, :L] = x[b, :L].flip(0)) without a "
-        "clone first; x.gather(1, index) or out = x.clone() make a new tensor")
-    assert torch.equal(got, expected), (
-        f"reverse_padded(ids, lengths=[5, 3, 1, 2]) should reverse each row within its length and leave the "
-        f"padding in place:\nexpected {expected.tolist()},\ngot      {got.tolist()}.\nLikely cause: x.flip(1) reverses "
-        "the padding too (it then comes first), or an index off by one (out[b, t] = x[b, L - 1 - t])")
+    assert_equal(ids, given, "the caller's ids after reverse_padded(ids, lengths)",
+                 hint="it returns a new tensor and leaves x as it was: the rows were reversed in place "
+                      "(x[b, :L] = x[b, :L].flip(0)) without a clone first; x.gather(1, index) or out = x.clone() "
+                      "make a new tensor")
+    assert_equal(got, expected, f"reverse_padded(ids, lengths=[5, 3, 1, 2]), expected {expected.tolist()}",
+                 hint="each row is reversed within its length and the padding stays in place: x.flip(1) reverses "
+                      "the padding too (it then comes first), or an index is off by one (out[b, t] = x[b, L - 1 - t])")
     g = torch.Generator().manual_seed(0)
     x, lengths = _padded(g, [4, 1, 3], input_size=2)  # (3, 4, 2)
     x.requires_grad_(True)
@@ -290,7 +289,8 @@ def test_bilstm_starts_like_nn_lstm(topic):
             assert abs(values.std().item() / (bound / 3 ** 0.5) - 1) < 0.1, (
                 f"{where}: standard deviation {values.std():.4f}, expected about {bound / 3 ** 0.5:.4f} "
                 "(bound / sqrt(3) for a uniform): keep nn.LSTMCell's own initialisation")
-        assert not torch.equal(cells[0].weight_hh, cells[1].weight_hh), (
+        same = torch.equal(cells[0].weight_hh, cells[1].weight_hh)  # a bool: no raw tensors in the message
+        assert not same, (
             f"layer {layer}: the forward and backward cells start with the same weights. Each direction is its own "
             "nn.LSTMCell with its own random weights (a copy.deepcopy of the forward cell makes them equal)")
 
