@@ -348,9 +348,9 @@ def test_clip_returns_the_total_norm_as_a_tensor_of_the_gradients_dtype(topic):
     g = torch.Generator().manual_seed(0)
     params = _parameters_with_gradients(g, 1.0)
     check_tensor(topic.clip_grad_norm_(params, 1.0), "clip_grad_norm_(params (float64 gradients), 1.0)",
-                         shape=(), dtype=torch.float64,
-                         hint="return the total norm as a 0-d tensor computed from the gradients themselves (not a "
-                              "Python float, not torch.tensor(...) of .item() values, which makes float32)")
+                 shape=(), dtype=torch.float64,
+                 hint="return the total norm as a 0-d tensor computed from the gradients themselves (not a "
+                      "Python float, not torch.tensor(...) of .item() values, which makes float32)")
     empty = topic.clip_grad_norm_([torch.nn.Parameter(torch.ones(2))], 1.0)
     assert_close(empty, torch.tensor(0.0), "clip_grad_norm_ of a parameter without .grad", atol=0,
                  hint="skip parameters whose .grad is None; with no gradient at all return torch.tensor(0.0)")
