@@ -3,8 +3,12 @@ its suite once, in worker processes forked from the warm test process, as many a
 as there are cores.
 
 A fresh process would pay `import torch` (seconds) for a suite that takes a fraction of
-one; a forked worker starts with everything imported. Each run is one `pytest.main` in
-the worker (`runner.run_inprocess`), so a run sees exactly what the learner's would. The
+one; a forked worker starts with everything imported (the suites' and references'
+imports too, warmed in this process first). Each run is one `pytest.main` in the worker
+(`runner.run_inprocess`), so a run sees exactly what the learner's would, and before
+each run the worker puts back the process-global state it started with (the plugin's
+`isolation.Snapshot`: PyTorch's hooks, modes, settings and random generators, patched
+modules), so no run reaches the next. The
 results are kept for the whole session, so a check that needs the same run again (the
 off-limits shortcuts are mutants too) reads it instead of running it twice. Where there is
 no fork (Windows), the runs are made one after the other in this process.
@@ -12,6 +16,7 @@ no fork (Windows), the runs are made one after the other in this process.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import multiprocessing
 import os
@@ -58,10 +63,28 @@ def run_job(job: Job) -> list[Record]:
     topic = roadmap.load().find(job.slug)
     with tempfile.TemporaryDirectory(prefix="kata-selfcheck-") as tmp:
         target = mutants.write_target(topic, source(job), Path(tmp))
-        return runner.run_inprocess([job.slug], target, extra=["-x"] if job.first_failure else [])[job.slug]
+        # A mutant needs one failing test: the cheap ones first, and -x stops at it.
+        extra = ["-x", "--kata-fast-first"] if job.first_failure else []
+        return runner.run_inprocess([job.slug], target, extra=extra)[job.slug]
+
+
+_CLEAN = None  # in a worker: the state it started with, put back before each run
+
+
+def _start_worker() -> None:
+    global _CLEAN
+    from grader.plugin import isolation
+
+    _CLEAN = (isolation.Snapshot(roadmap.ROOT, roadmap.ROOT / "exercises"), isolation.settings())
 
 
 def _run_in_worker(job: Job) -> tuple[tuple[str, str, str], list[dict]]:
+    if _CLEAN is not None:  # what a run before left in this worker never reaches this one
+        from grader.plugin import isolation
+
+        snapshot, settings = _CLEAN
+        snapshot.restore()
+        isolation.restore_settings(settings)
     try:
         records = run_job(job)
     except Exception as exc:  # noqa: BLE001  (a broken mutant file: its check says so)
@@ -77,6 +100,23 @@ def workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_POOL = None
+
+
+def _pool():
+    """The session's workers, forked once from this process after it imported what every
+    suite and reference imports (torchvision included), so no run pays an import."""
+    global _POOL
+    if _POOL is None:
+        from grader import watch
+
+        for topic in roadmap.load().built:
+            watch.warm_up(topic, freeze=False)
+        _POOL = multiprocessing.get_context("fork").Pool(workers(), initializer=_start_worker)
+        atexit.register(_POOL.terminate)
+    return _POOL
+
+
 def run_all(todo: list[Job]) -> dict[tuple[str, str, str], list[Record]]:
     """Run every job: {job.key: records}."""
     if not todo:
@@ -85,9 +125,8 @@ def run_all(todo: list[Job]) -> dict[tuple[str, str, str], list[Record]]:
         return {job.key: run_job(job) for job in todo}
     # Longest first (the stub and variants run every test), so no worker is left with one at the end.
     todo = sorted(todo, key=lambda job: job.first_failure)
-    with multiprocessing.get_context("fork").Pool(workers(), maxtasksperchild=50) as pool:
-        results = pool.imap_unordered(_run_in_worker, todo, chunksize=1)
-        return {key: [Record.from_json(r) for r in records] for key, records in results}
+    results = _pool().imap_unordered(_run_in_worker, todo, chunksize=1)
+    return {key: [Record.from_json(r) for r in records] for key, records in results}
 
 
 @functools.cache

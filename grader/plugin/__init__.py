@@ -60,6 +60,8 @@ RESULTS_HELP = "write one JSON line per event (collected, started, finished test
 MEMORY_HELP = ("most memory a run testing your files may use, e.g. '4G' (default), '512M', or '0' for no limit; "
                "enforced on Linux (RLIMIT_DATA)")
 NO_EXIT_HELP = "never end the process early (for runs inside another program)"
+FAST_FIRST_HELP = ("run the cheap tests first: shapes, then gradients, then accuracy (with -x, a bug caught early "
+                   "costs no training run; the maintainer's mutants)")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -70,6 +72,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kata-results", default=None, help=RESULTS_HELP)
     group.addoption("--kata-memory-limit", default=None, help=MEMORY_HELP)
     group.addoption("--kata-no-exit", action="store_true", help=NO_EXIT_HELP)
+    group.addoption("--kata-fast-first", action="store_true", help=FAST_FIRST_HELP)
     parser.addini("kata_memory_limit", MEMORY_HELP, default=DEFAULT_MEMORY_LIMIT)
 
 

@@ -1,6 +1,6 @@
 """Which files a run tests: `exercises/NN_x[/file.py][::name]` and `solutions/...` arguments
-become the topic's suite in tests/, with the target they named; and the header that says
-whose files are under test."""
+become the topic's suite in tests/, with the target they named; the header that says
+whose files are under test; and, for the maintainer's mutants, the cheap tests first."""
 
 from __future__ import annotations
 
@@ -85,3 +85,19 @@ def check_device(device: str) -> None:
                                     f"numbered from 0 to {count - 1}")
     elif parsed.type == "mps" and not torch.backends.mps.is_available():
         raise pytest.UsageError(f"--kata-device {device}: Apple's MPS is not available on this machine")
+
+
+KIND_ORDER = ("shapes", "gradients", "accuracy")  # cheapest first
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --kata-fast-first, the cheap tests run first (the order within a kind is kept)."""
+    if not config.getoption("--kata-fast-first"):
+        return
+
+    def rank(item: pytest.Item) -> int:
+        kinds = [i for i, kind in enumerate(KIND_ORDER) if item.get_closest_marker(kind)]
+        return kinds[0] if kinds else len(KIND_ORDER)
+
+    items.sort(key=rank)
