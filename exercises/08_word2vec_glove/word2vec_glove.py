@@ -281,7 +281,8 @@ def train_word2vec(model: SkipGram, sentences: Sentences, noise: Tensor, *, wind
     Every epoch subsamples the sentences afresh (when `keep` is given, from
     keep_probability), makes the examples of what is left, and draws `num_negatives`
     noise words per example from `noise`; the draws and the batch order come from one
-    generator seeded with `seed`. log_every: a line every so many epochs, with its time.
+    generator seeded with `seed`. log_every: a line every so many epochs, with its time. An
+    epoch left without any example (a tiny corpus, subsampled) trains nothing; its loss is NaN.
     """
     generator = rng(seed)
     # AdaGrad on sparse gradients (the tables are nn.Embedding(..., sparse=True)): a step changes
@@ -300,16 +301,19 @@ def train_word2vec(model: SkipGram, sentences: Sentences, noise: Tensor, *, wind
             examples = cbow_examples(kept, window=window)  # contexts, mask, centres
         else:
             examples = skipgram_pairs(kept, window=window).unbind(1)  # centres, contexts
-        negatives = sample_negatives(noise, (len(examples[0]), num_negatives), generator=generator)  # (P, K)
-        # One epoch at a time: the examples and negatives change every epoch; the generator's
-        # stream continues, so the whole run follows from `seed`. AdaGrad builds sparse tensors
-        # of its own, which torch would warn (once) are not checked: they need no check.
-        with torch.sparse.check_sparse_tensor_invariants(enable=False):
-            losses += fit(model, (*examples, negatives), optimizer, train_step, epochs=1, batch_size=batch_size,
-                          seed=generator)
+        if len(examples[0]) == 0:  # a few lines of text can lose every pair to subsampling
+            losses.append(math.nan)
+        else:
+            negatives = sample_negatives(noise, (len(examples[0]), num_negatives), generator=generator)  # (P, K)
+            # One epoch at a time: the examples and negatives change every epoch; the generator's
+            # stream continues, so the whole run follows from `seed`. AdaGrad builds sparse tensors
+            # of its own, which torch would warn (once) are not checked: they need no check.
+            with torch.sparse.check_sparse_tensor_invariants(enable=False):
+                losses += fit(model, (*examples, negatives), optimizer, train_step, epochs=1,
+                              batch_size=batch_size, seed=generator)
         if log_every and epoch % log_every == 0:
             now = time.perf_counter()
-            print(f"epoch {epoch:3d}/{epochs}  loss {losses[-1]:.4f}  ({len(negatives)} examples)  "
+            print(f"epoch {epoch:3d}/{epochs}  loss {losses[-1]:.4f}  ({len(examples[0])} examples)  "
                   f"{now - start:.2f} s, {now - began:.1f} s in all", flush=True)
     return losses
 
