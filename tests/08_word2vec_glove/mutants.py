@@ -7,36 +7,39 @@ proves every one is caught, and every variant in MUST_PASS passes.
 
 MUTANTS = {
     # ---- skipgram_pairs
-    # The right half of the window one short: range(i - c, i + c) stops before i + c.
+    # The right half of the window one short: offsets -c .. c - 1.
     "pairs_window_one_short_on_the_right": [
-        ("for j in range(max(0, i - window), min(len(sentence), i + window + 1)):",
-         "for j in range(max(0, i - window), min(len(sentence), i + window)):"),
+        ("offsets = torch.tensor([d for d in range(-window, window + 1) if d != 0])",
+         "offsets = torch.tensor([d for d in range(-window, window) if d != 0])"),
     ],
-    # The word paired with itself: (w, w) for every position.
-    "pairs_include_the_centre": [("                if j != i:\n                    pairs.append", "                if True:\n                    pairs.append")],
+    # The word paired with itself: offset 0 kept, (w, w) for every position.
+    "pairs_include_the_centre": [
+        ("offsets = torch.tensor([d for d in range(-window, window + 1) if d != 0])",
+         "offsets = torch.tensor([d for d in range(-window, window + 1)])"),
+    ],
     # Comparing words instead of positions: "the cat the" loses its (the, the) pairs.
-    "pairs_skip_a_repeated_word": [("                if j != i:\n                    pairs.append", "                if sentence[j] != centre:\n                    pairs.append")],
-    # Pairs by distance d = 1..window, vectorised: the right pairs, grouped by distance instead of centre by centre
-    # with contexts left to right, the order the docstring promises.
+    "pairs_skip_a_repeated_word": [
+        ("inside &= which[j] == which.unsqueeze(1)", "inside &= (which[j] == which.unsqueeze(1)) & (ids[j] != ids.unsqueeze(1))"),
+    ],
+    # Pairs by distance d = 1..window, with tensor slices: the right pairs, grouped by distance instead of centre by
+    # centre with contexts left to right, the order the docstring promises.
     "pairs_grouped_by_distance": [
-        ("    pairs = []\n    for sentence in sentences:\n        sentence = list(sentence)\n        for i, centre in enumerate(sentence):\n"
-         "            # The window is cut at the sentence's ends: no pairs across sentences, no wrap-around.\n"
-         "            for j in range(max(0, i - window), min(len(sentence), i + window + 1)):\n"
-         "                if j != i:\n                    pairs.append((centre, sentence[j]))\n",
+        ("    ids = torch.tensor([w for sentence in sentences for w in sentence], dtype=torch.int64)  # (N,) the corpus in a row",
          "    pairs = [torch.zeros(0, 2, dtype=torch.int64)]\n    for sentence in sentences:\n"
          "        s = torch.tensor(list(sentence), dtype=torch.int64)\n        for d in range(1, window + 1):\n"
          "            if d < len(s):\n                pairs.append(torch.stack([s[:-d], s[d:]], 1))\n"
          "                pairs.append(torch.stack([s[d:], s[:-d]], 1))\n"
-         "    return torch.cat(pairs)\n"),
+         "    return torch.cat(pairs)\n"
+         "    ids = torch.tensor([w for sentence in sentences for w in sentence], dtype=torch.int64)  # (N,) the corpus in a row"),
     ],
-    # torch.tensor([]) has shape (0,), not (0, 2).
-    "pairs_without_the_reshape": [
-        ("return torch.tensor(pairs, dtype=torch.int64).reshape(-1, 2)  # (P, 2)",
-         "return torch.tensor(pairs, dtype=torch.int64)  # (P, 2)"),
+    # torch.tensor([]) is float32: with no word at all the pairs come back float, not int64.
+    "pairs_ids_without_dtype": [
+        ("ids = torch.tensor([w for sentence in sentences for w in sentence], dtype=torch.int64)  # (N,) the corpus in a row",
+         "ids = torch.tensor([w for sentence in sentences for w in sentence])  # (N,) the corpus in a row"),
     ],
     # The corpus read as one long stream: the window crosses sentence boundaries.
     "pairs_across_sentences": [
-        ("    pairs = []\n    for sentence in sentences:", "    pairs = []\n    for sentence in [[w for s in sentences for w in s]]:"),
+        ("    inside &= which[j] == which.unsqueeze(1)\n", ""),
     ],
     # ---- cbow_examples
     "cbow_context_one_short_on_the_right": [
@@ -121,7 +124,7 @@ MUTANTS = {
     "sgns_summed_over_the_batch": [("F.logsigmoid(-neg).sum(-1)).mean()", "F.logsigmoid(-neg).sum(-1)).sum()")],
     # squeeze() with K = 1 leaves (B,), and the sum over k then sums the batch.
     "sgns_squeeze_eats_k": [
-        ('neg = torch.einsum("bkd,bd->bk", u_neg, v)  # (B, K)\n    # log', "neg = (u_neg @ v.unsqueeze(-1)).squeeze()  # (B, K)\n    # log"),
+        ("neg = (u_neg * v.unsqueeze(1)).sum(-1)  # (B, K)\n    # log", "neg = (u_neg @ v.unsqueeze(-1)).squeeze()  # (B, K)\n    # log"),
     ],
     # ---- sgns_gradients
     "gradients_by_autograd": [
@@ -137,6 +140,15 @@ MUTANTS = {
         ("(torch.sigmoid((u_pos * v).sum(-1)) - 1) / B", "(1 - torch.sigmoid((u_pos * v).sum(-1))) / B"),
     ],
     # ---- SkipGram
+    # Dense tables: correct numbers, but every step of training walks over all V rows of both tables.
+    "tables_not_sparse": [
+        ("self.in_embed = nn.Embedding(vocab_size, embed_dim, sparse=True)", "self.in_embed = nn.Embedding(vocab_size, embed_dim)"),
+        ("self.out_embed = nn.Embedding(vocab_size, embed_dim, sparse=True)", "self.out_embed = nn.Embedding(vocab_size, embed_dim)"),
+    ],
+    # Rows read by indexing the weight: the same loss, but a dense (V, D) gradient, whatever the table says.
+    "skipgram_indexes_the_weight": [
+        ("v = self.in_embed(centres)  # (B, D)", "v = self.in_embed.weight[centres]  # (B, D)"),
+    ],
     "skipgram_contexts_from_in_embed": [
         ("return sgns_loss(v, self.out_embed(contexts), self.out_embed(negatives))",
          "return sgns_loss(v, self.in_embed(contexts), self.out_embed(negatives))"),
@@ -164,9 +176,26 @@ MUTANTS = {
         ("rows += [a, b]\n                    cols += [b, a]\n                    weights += [1 / d, 1 / d]",
          "rows += [a]\n                    cols += [b]\n                    weights += [1 / d]"),
     ],
-    # index_put_'s default: a repeated (a, b) keeps its last value.
-    "cooccurrence_without_accumulate": [("torch.tensor(weights, dtype=X.dtype), accumulate=True)", "torch.tensor(weights, dtype=X.dtype))")],
+    # Counted in a dict by assignment: a repeated (a, b) keeps its last weight instead of their sum.
+    "cooccurrence_repeats_keep_the_last_value": [
+        ("    indices = torch.tensor([rows, cols], dtype=torch.int64).reshape(2, -1)  # (2, P)",
+         "    last = dict(zip(zip(rows, cols), weights))\n"
+         "    rows, cols, weights = [a for a, _ in last], [b for _, b in last], list(last.values())\n"
+         "    indices = torch.tensor([rows, cols], dtype=torch.int64).reshape(2, -1)  # (2, P)"),
+    ],
     "cooccurrence_window_one_short": [("for d in range(1, window + 1):", "for d in range(1, window):")],
+    # The dense V x V matrix of the first version of this kata: right values, 10 GB at V = 50,000.
+    "cooccurrence_dense_matrix": [
+        ("    X = torch.sparse_coo_tensor(indices, torch.tensor(weights, dtype=torch.float32), (vocab_size, vocab_size),\n"
+         "                                check_invariants=True)\n    return X.coalesce()  # (V, V), nnz <= P",
+         "    X = torch.zeros(vocab_size, vocab_size)\n"
+         "    X.index_put_((indices[0], indices[1]), torch.tensor(weights, dtype=X.dtype), accumulate=True)\n"
+         "    return X"),
+    ],
+    # Counted sparsely, then handed back dense.
+    "cooccurrence_densified": [("return X.coalesce()  # (V, V), nnz <= P", "return X.coalesce().to_dense()  # (V, V), nnz <= P")],
+    # The repeats left as they are: a (a, b) stored once per occurrence.
+    "cooccurrence_not_coalesced": [("return X.coalesce()  # (V, V), nnz <= P", "return X  # (V, V), nnz <= P")],
     # ---- glove_weight
     "weight_uncapped": [
         ("return torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))", "return (x / x_max) ** alpha"),
@@ -205,14 +234,15 @@ PATTERNS = {
     "builtin": ["gradients_by_autograd", "cbow_embedding_bag"],
     "arguments": ["keep_ignores_t", "noise_ignores_power", "weight_ignores_alpha", "glove_ignores_its_x_max"],
     "returns": ["sgns_summed_over_the_batch", "word_vectors_from_out_embed", "glove_vectors_w_only",
-                "sgns_negatives_averaged", "pairs_grouped_by_distance"],
+                "sgns_negatives_averaged", "pairs_grouped_by_distance", "cooccurrence_not_coalesced",
+                "skipgram_indexes_the_weight"],
     "device": ["subsample_ignores_the_generator", "negatives_ignore_the_generator", "keep_always_float32",
                "noise_always_float32", "weight_ones_on_the_cpu"],
-    "inputs": ["sgns_log_of_sigmoid", "sgns_squeeze_eats_k", "pairs_skip_a_repeated_word", "pairs_without_the_reshape",
-               "cbow_mean_over_the_padding", "cooccurrence_without_accumulate", "weight_uncapped",
-               "noise_unseen_words_drawn_at_power_0"],
+    "inputs": ["sgns_log_of_sigmoid", "sgns_squeeze_eats_k", "pairs_skip_a_repeated_word", "pairs_ids_without_dtype",
+               "cbow_mean_over_the_padding", "cooccurrence_repeats_keep_the_last_value", "weight_uncapped",
+               "noise_unseen_words_drawn_at_power_0", "cooccurrence_dense_matrix", "cooccurrence_densified"],
     "init": ["output_vectors_left_at_default_init", "input_vectors_not_scaled_by_dim", "glove_biases_start_at_zero",
-             "glove_normal_init"],
+             "glove_normal_init", "tables_not_sparse"],
     "falsy": ["weight_alpha_zero_read_as_default", "noise_power_zero_read_as_default", "negatives_empty_shape_unpacked"],
     "in_place": ["keep_divides_the_counts_in_place", "noise_raises_the_counts_in_place", "weight_divides_x_in_place"],
     "constants": ["subsample_none_makes_a_fresh_generator", "negatives_none_makes_a_fresh_generator"],
@@ -225,13 +255,21 @@ NOT_APPLICABLE = {
 }
 
 MUST_PASS = {
+    # Pairs by a loop over the positions (the first reference): slower on a real corpus, the same pairs in the same
+    # order.
+    "pairs_by_position_loop": [
+        ("    ids = torch.tensor([w for sentence in sentences for w in sentence], dtype=torch.int64)  # (N,) the corpus in a row",
+         "    pairs = []\n    for sentence in sentences:\n        sentence = list(sentence)\n"
+         "        for i, centre in enumerate(sentence):\n"
+         "            for j in range(max(0, i - window), min(len(sentence), i + window + 1)):\n"
+         "                if j != i:\n                    pairs.append((centre, sentence[j]))\n"
+         "    return torch.tensor(pairs, dtype=torch.int64).reshape(-1, 2)  # (P, 2)\n"
+         "    ids = torch.tensor([w for sentence in sentences for w in sentence], dtype=torch.int64)  # (N,) the corpus in a row"),
+    ],
     # Pairs vectorised per sentence: a (n, 2c) grid of context positions, masked where it leaves the sentence;
     # the boolean mask reads the grid row by row, so the order is the promised one.
-    "pairs_by_offset_grid": [
-        ("    pairs = []\n    for sentence in sentences:\n        sentence = list(sentence)\n        for i, centre in enumerate(sentence):\n"
-         "            # The window is cut at the sentence's ends: no pairs across sentences, no wrap-around.\n"
-         "            for j in range(max(0, i - window), min(len(sentence), i + window + 1)):\n"
-         "                if j != i:\n                    pairs.append((centre, sentence[j]))\n",
+    "pairs_by_offset_grid_per_sentence": [
+        ("    ids = torch.tensor([w for sentence in sentences for w in sentence], dtype=torch.int64)  # (N,) the corpus in a row",
          "    offsets = torch.tensor([d for d in range(-window, window + 1) if d != 0])  # (2c,) left to right\n"
          "    pairs = [torch.zeros(0, 2, dtype=torch.int64)]\n    for sentence in sentences:\n"
          "        s = torch.tensor(list(sentence), dtype=torch.int64)  # (n,)\n"
@@ -240,7 +278,8 @@ MUST_PASS = {
          "        centres = s[:, None].expand_as(j)\n"
          "        contexts = s[j.clamp(0, max(len(s) - 1, 0))] if len(s) else j\n"
          "        pairs.append(torch.stack([centres[inside], contexts[inside]], 1))\n"
-         "    return torch.cat(pairs)\n"),
+         "    return torch.cat(pairs)\n"
+         "    ids = torch.tensor([w for sentence in sentences for w in sentence], dtype=torch.int64)  # (N,) the corpus in a row"),
     ],
     # CBOW contexts in fixed slots (offset -c .. c), padding where the window leaves the sentence.
     "cbow_examples_in_fixed_slots": [
@@ -282,14 +321,39 @@ MUST_PASS = {
         ("h = (vectors * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, D)",
          "h = vectors.masked_fill(~mask.unsqueeze(-1), 0.0).sum(1) / mask.sum(1, keepdim=True)  # (B, D)"),
     ],
-    # Counting into a dense matrix directly, both directions by looking left and right.
-    "cooccurrence_dense_loops": [
+    # Counting in a dict (+=), then one sparse tensor of the distinct pairs, coalesced.
+    "cooccurrence_by_dict": [
         ("    rows, cols, weights = [], [], []\n    for sentence in sentences:\n        sentence = list(sentence)\n"
          "        for i, a in enumerate(sentence):\n",
-         "    X = torch.zeros(vocab_size, vocab_size)\n    for sentence in sentences:\n        sentence = list(sentence)\n"
-         "        for i, a in enumerate(sentence):\n            for j in range(max(0, i - window), min(len(sentence), i + window + 1)):\n"
-         "                if j != i:\n                    X[a, sentence[j]] += 1 / abs(i - j)\n    return X\n"
-         "    rows, cols, weights = [], [], []\n    for sentence in sentences:\n        for i, a in enumerate(sentence):\n"),
+         "    counts = {}\n    for sentence in sentences:\n        sentence = list(sentence)\n"
+         "        for i in range(len(sentence)):\n"
+         "            for j in range(max(0, i - window), min(len(sentence), i + window + 1)):\n"
+         "                if j != i:\n"
+         "                    key = (sentence[i], sentence[j])\n"
+         "                    counts[key] = counts.get(key, 0.0) + 1 / abs(i - j)\n"
+         "    indices = torch.tensor(list(counts), dtype=torch.int64).reshape(-1, 2).T\n"
+         "    values = torch.tensor(list(counts.values()), dtype=torch.float32)\n"
+         "    return torch.sparse_coo_tensor(indices, values, (vocab_size, vocab_size)).coalesce()\n"
+         "    rows, cols, weights = [], [], []\n    for sentence in sentences:\n"
+         "        for i, a in enumerate(sentence):\n"),
+    ],
+    # Vectorised by distance: for each d, the corpus in a row against itself shifted by d, within a sentence.
+    "cooccurrence_by_shifted_corpus": [
+        ("    rows, cols, weights = [], [], []\n    for sentence in sentences:\n        sentence = list(sentence)\n"
+         "        for i, a in enumerate(sentence):\n",
+         "    ids = torch.tensor([w for s in sentences for w in s], dtype=torch.int64)\n"
+         "    which = torch.repeat_interleave(torch.arange(len(sentences)),\n"
+         "                                    torch.tensor([len(s) for s in sentences], dtype=torch.int64))\n"
+         "    parts, weights = [torch.zeros(2, 0, dtype=torch.int64)], [torch.zeros(0)]\n"
+         "    for d in range(1, window + 1):\n"
+         "        same = which[d:] == which[:-d] if d < len(ids) else torch.zeros(0, dtype=torch.bool)\n"
+         "        a, b = ids[:-d][same] if d < len(ids) else ids[:0], ids[d:][same] if d < len(ids) else ids[:0]\n"
+         "        parts += [torch.stack([a, b]), torch.stack([b, a])]\n"
+         "        weights += [torch.full((2 * len(a),), 1 / d)]\n"
+         "    X = torch.sparse_coo_tensor(torch.cat(parts, 1), torch.cat(weights), (vocab_size, vocab_size))\n"
+         "    return X.coalesce()\n"
+         "    rows, cols, weights = [], [], []\n    for sentence in sentences:\n"
+         "        for i, a in enumerate(sentence):\n"),
     ],
     # The cap by clamping the ratio: (min(x / x_max, 1)) ** alpha.
     "weight_by_clamp": [

@@ -2,14 +2,17 @@
 
 import copy
 import math
+import re
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from grader.checks import assert_at_least, assert_close, check_on_meta, check_tensor
 from kata.corpus import corpus
-from kata.text import PAD_ID, Vocab, load_embeddings
+from kata.text import NUM_SPECIAL, PAD_ID, Vocab, load_embeddings
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
 
@@ -449,6 +452,10 @@ def test_skipgram_tables_and_initialisation(topic):
             table = getattr(model, name, None)
             assert isinstance(table, torch.nn.Embedding), f"SkipGram.{name} should be an nn.Embedding, got {table!r}"
             check_tensor(table.weight, f"SkipGram({V}, {D}).{name}.weight", shape=(V, D))
+            assert table.sparse, (
+                f"SkipGram({V}, {D}).{name} should be nn.Embedding(vocab_size, embed_dim, sparse=True): its gradient "
+                "then holds the rows a batch looked up, and train_word2vec's AdaGrad changes those rows only. With a "
+                "dense gradient every step walks over all V rows of both tables")
         assert len(list(model.parameters())) == 2, "SkipGram's parameters are the two tables, nothing else"
         w, bound = model.in_embed.weight.detach(), 0.5 / D
         hint = (f"word2vec.c starts the input vectors uniform in [-0.5 / embed_dim, 0.5 / embed_dim] = ±{bound:g} "
@@ -488,6 +495,32 @@ def test_skipgram_scores_centres_against_output_vectors(topic):
     assert not vectors.requires_grad, "SkipGram.word_vectors() should be detached (.detach())"
 
 
+@gradients
+@task("SkipGram")
+def test_skipgram_gradients_reach_the_rows_looked_up_only(topic):
+    g = torch.Generator().manual_seed(5)
+    model = _randomise(topic.SkipGram(40, 3).double(), g)
+    centres, contexts = torch.tensor([5, 6, 7, 5]), torch.tensor([8, 5, 11, 9])
+    negatives = torch.tensor([[9, 10], [6, 6], [30, 11], [7, 8]])
+    W_in, W_out = (model.in_embed.weight.detach().clone().requires_grad_(),
+                   model.out_embed.weight.detach().clone().requires_grad_())
+    want = torch.autograd.grad(_sgns(W_in[centres], W_out[contexts], W_out[negatives]), (W_in, W_out))
+    model(centres, contexts, negatives).backward()
+    looked_up = (centres, torch.cat([contexts, negatives.flatten()]))
+    for name, expected, ids in zip(("in_embed", "out_embed"), want, looked_up):
+        table = getattr(model, name)
+        grad = table.weight.grad
+        assert grad is not None and grad.is_sparse, (
+            f"after SkipGram's forward and backward, {name}.weight.grad should be a sparse tensor, got "
+            f"{'None' if grad is None else f'a {grad.layout} one'}. Likely cause: nn.Embedding without sparse=True, or "
+            f"rows read by indexing the weight ({name}.weight[ids]) instead of calling the table ({name}(ids))")
+        rows = set(grad.coalesce().indices()[0].tolist())
+        assert rows <= set(ids.tolist()), (
+            f"{name}.weight.grad holds rows {sorted(rows - set(ids.tolist()))} that the batch never looked up")
+        assert_close(grad.to_dense(), expected, f"{name}.weight.grad (dense) after SkipGram's forward and backward",
+                     atol=1e-10, hint="the gradient of sgns_loss reaches each table through the rows looked up")
+
+
 # ------------------------------------------------------------------ CBOW
 @shapes
 @task("CBOW")
@@ -523,19 +556,60 @@ def test_cbow_averages_the_real_context_words(topic):
 
 
 # ------------------------------------------------------------------ cooccurrence
+SPARSE = ("collect (a, b, 1/d) in lists, then torch.sparse_coo_tensor(indices (2, P), values (P,), (V, V)) and return "
+          "its .coalesce(): it adds up the weights of a repeated (a, b)")
+
+
+def _sparse(X, name, V):
+    """X, checked to be a coalesced sparse COO (V, V) float32 tensor."""
+    assert isinstance(X, torch.Tensor) and X.layout == torch.sparse_coo, (
+        f"{name} should be a sparse COO tensor, got "
+        f"{f'a {X.layout} tensor' if isinstance(X, torch.Tensor) else type(X).__name__}. Likely cause: a dense "
+        "torch.zeros(V, V), 10 GB at V = 50,000 where a corpus fills a few pairs per word: keep the pairs that "
+        f"occur only: {SPARSE}")
+    check_tensor(X, name, shape=(V, V), dtype=torch.float32, finite=False,
+                 hint="one row and one column per id in the vocabulary, float32 weights")
+    assert X.is_coalesced(), (
+        f"{name} is not coalesced: each (a, b) should be stored once, its weights summed (X.indices() and "
+        f"X.values() need it). Likely cause: return X.coalesce(), not X")
+    return X
+
+
 @shapes
 @task("cooccurrence")
-def test_cooccurrence_is_a_symmetric_square_matrix(topic):
-    X = topic.cooccurrence(SENTENCES, 16, window=2)
-    check_tensor(X, "cooccurrence(SENTENCES, 16, window=2)", shape=(16, 16), dtype=torch.float32,
-                 hint="one row and one column per id in the vocabulary, float32")
-    assert torch.equal(X, X.T), "cooccurrence: X should be symmetric (each pair counts for X[a, b] and X[b, a])"
-    for sentences in ([], [[5], []]):  # no pair at all: a matrix of zeros
-        X = topic.cooccurrence(sentences, 8, window=2)
-        check_tensor(X, f"cooccurrence({sentences}, 8, window=2)", shape=(8, 8), dtype=torch.float32,
-                     hint="without any pair X is all zeros, still (V, V) float32: index_put_ with empty index "
-                          "tensors of dtype int64 (torch.tensor([], dtype=torch.int64)) adds nothing")
-        assert not X.any(), f"cooccurrence({sentences}, 8, window=2) should be all zeros, got {X.nonzero().tolist()}"
+def test_cooccurrence_is_a_sparse_symmetric_matrix(topic):
+    X = _sparse(topic.cooccurrence(SENTENCES, 16, window=2), "cooccurrence(SENTENCES, 16, window=2)", 16)
+    dense = X.to_dense()
+    assert torch.equal(dense, dense.T), "cooccurrence: X should be symmetric (each pair counts for X[a, b] and X[b, a])"
+    pairs = {(a, b) for a, b in _pairs(SENTENCES, 2)}
+    assert X.indices().shape == (2, len(pairs)), (
+        f"cooccurrence(SENTENCES, 16, window=2) stores {X.indices().shape[1]} entries; the sentences hold "
+        f"{len(pairs)} different (a, b) within the window: one entry for each, none for the pairs that never occur")
+    for sentences in ([], [[5], []]):  # no pair at all: nothing stored
+        X = _sparse(topic.cooccurrence(sentences, 8, window=2), f"cooccurrence({sentences}, 8, window=2)", 8)
+        assert X.indices().shape == (2, 0) and X.values().shape == (0,), (
+            f"cooccurrence({sentences}, 8, window=2) should store no entry: indices (2, 0) and values (0,), got "
+            f"{tuple(X.indices().shape)} and {tuple(X.values().shape)}. Likely cause: "
+            "torch.tensor([[], []], dtype=torch.int64) is the (2, 0) indices of no pair; reshape(2, -1)")
+
+
+@gradients
+@task("cooccurrence")
+def test_cooccurrence_counts_a_worked_example(topic):
+    # [5, 6, 5], window 2: positions 0-1 (5, 6) and 1-2 (6, 5) are 1 apart, each adds 1 both ways:
+    # X[5, 6] = X[6, 5] = 2; positions 0-2 are 2 apart, (5, 5), adds 1/2 twice: X[5, 5] = 1.
+    X = _sparse(topic.cooccurrence([[5, 6, 5]], 7, window=2), "cooccurrence([[5, 6, 5]], 7, window=2)", 7)
+    assert X.indices().tolist() == [[5, 5, 6], [5, 6, 5]], (
+        f"cooccurrence([[5, 6, 5]], 7, window=2) should store (5, 5), (5, 6) and (6, 5), in that order (coalesced: "
+        f"row by row), got the (a, b) {list(zip(*X.indices().tolist()))}")
+    assert_close(X.values(), torch.tensor([1.0, 2.0, 2.0]), "cooccurrence([[5, 6, 5]], 7, window=2).values() at "
+                 "(5, 5), (5, 6), (6, 5)", atol=1e-6,
+                 hint="5 and 6 are 1 apart twice, and each time add 1 to X[5, 6] and to X[6, 5]: 2 each; the two 5s "
+                      "are 2 apart and add 1/2 to X[5, 5] from each side: 1. Summed over every occurrence: coalesce()")
+    X = _sparse(topic.cooccurrence([[5, 6, 5]], 7, window=1), "cooccurrence([[5, 6, 5]], 7, window=1)", 7)
+    assert X.indices().tolist() == [[5, 6], [6, 5]], (
+        f"with window=1 the two 5s (2 apart) are not a pair: cooccurrence([[5, 6, 5]], 7, window=1) should store "
+        f"(5, 6) and (6, 5) only, got {list(zip(*X.indices().tolist()))}")
 
 
 @gradients
@@ -543,10 +617,85 @@ def test_cooccurrence_is_a_symmetric_square_matrix(topic):
 def test_cooccurrence_weighs_pairs_by_one_over_distance(topic):
     for window in (1, 2, 4):
         got = topic.cooccurrence(tuple(tuple(s) for s in SENTENCES), 16, window=window)
-        assert_close(got, _cooccurrence(SENTENCES, 16, window), f"cooccurrence(SENTENCES, 16, window={window})",
-                     atol=1e-6, hint="two words d <= window apart add 1/d to X[a, b] and to X[b, a], summed over "
-                                     "every occurrence (index_put_ needs accumulate=True); a word next to itself "
-                                     "adds 2 to X[a, a]; no pairs across sentences")
+        got = _sparse(got, f"cooccurrence(SENTENCES, 16, window={window})", 16)
+        assert_close(got.to_dense(), _cooccurrence(SENTENCES, 16, window),
+                     f"cooccurrence(SENTENCES, 16, window={window}).to_dense()", atol=1e-6,
+                     hint="two words d <= window apart add 1/d to X[a, b] and to X[b, a], summed over every "
+                          "occurrence; a word next to itself adds 2 to X[a, a]; no pairs across sentences")
+
+
+class _DenseBudget(TorchDispatchMode):
+    """Fails a torch op that makes a dense tensor of more than `limit` numbers: before it runs when the size is an
+    argument (torch.zeros(V, V), torch.empty, torch.full, new_zeros) or a sparse input's (to_dense), after it runs
+    otherwise. `largest`: the most numbers any dense tensor made inside held."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.limit, self.largest = limit, 0
+
+    def _check(self, numel, what):
+        self.largest = max(self.largest, numel)
+        if numel > self.limit:
+            raise AssertionError(
+                f"cooccurrence made {what} of {numel:,} numbers, over the budget of {self.limit:,} (a dense X of "
+                f"this vocabulary would hold 2.5 billion, 10 GB).\nLikely cause: a dense (V, V) matrix, or the "
+                f"sparse one turned dense (.to_dense()): {SPARSE}")
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        schema = func._schema
+        makes = "sparse" not in schema.name and not any(r.alias_info for r in schema.returns)  # not a view
+        if makes and kwargs.get("layout", torch.strided) == torch.strided:
+            for argument, value in [*zip(schema.arguments, args), *((a, kwargs[a.name]) for a in schema.arguments
+                                                                    if a.name in kwargs)]:
+                if argument.name == "size" and isinstance(value, (list, tuple)) and len(value) > 0:
+                    self._check(math.prod(int(n) for n in value), f"a dense tensor ({func.__name__})")
+        if func in (torch.ops.aten._to_dense.default, torch.ops.aten.to_dense.default):
+            self._check(args[0].numel(), "a dense copy of a sparse tensor")
+        out = func(*args, **kwargs)
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.layout == torch.strided:
+                self._check(t.numel(), f"a dense tensor ({func.__name__})")
+        return out
+
+
+@shapes
+@task("cooccurrence")
+def test_cooccurrence_of_a_50000_word_vocabulary_stays_small(topic):
+    V = NUM_SPECIAL + 50_000
+    g = torch.Generator().manual_seed(0)
+    # 3000 sentences of 4-14 words over 50,000 words of Zipf frequencies (a few frequent words repeat, most are rare).
+    zipf = 1 / torch.arange(1, 50_001, dtype=torch.float64)
+    lengths = torch.randint(4, 15, (3000,), generator=g).tolist()
+    ids = (torch.multinomial(zipf, sum(lengths), replacement=True, generator=g) + NUM_SPECIAL).tolist()
+    sentences, start = [], 0
+    for n in lengths:
+        sentences.append(ids[start:start + n])
+        start += n
+    expected = {}
+    for s in sentences:
+        for i in range(len(s)):
+            for d in (1, 2):
+                if i + d < len(s):
+                    for key in ((s[i], s[i + d]), (s[i + d], s[i])):
+                        expected[key] = expected.get(key, 0.0) + 1 / d
+    budget = _DenseBudget(limit=2**22)  # 4 million numbers, 16 MB of float32; the sentences hold 90,000 pairs
+    with budget:
+        X = topic.cooccurrence(sentences, V, window=2)
+    X = _sparse(X, f"cooccurrence(3000 sentences, {V}, window=2)", V)
+    keys = sorted(expected)
+    assert X.indices().shape[1] == len(keys), (
+        f"cooccurrence of 3000 sentences over a vocabulary of {V} stores {X.indices().shape[1]} entries; the "
+        f"sentences hold {len(keys)} different (a, b) within the window")
+    assert torch.equal(X.indices(), torch.tensor(keys, dtype=torch.int64).T), (
+        "cooccurrence of 3000 sentences over 50,000 words: the stored (a, b) are not the pairs within the window, "
+        "in row-major order")
+    assert_close(X.values(), torch.tensor([expected[k] for k in keys]), "cooccurrence of 3000 sentences over "
+                 "50,000 words, its values", atol=1e-4, hint="1/d for each pair d <= window apart, both ways, summed")
+    stored = X.indices().nbytes + X.values().nbytes
+    assert stored <= 20 * len(keys), (
+        f"cooccurrence over 50,000 words holds {stored:,} bytes for {len(keys)} pairs: (2, P) int64 indices and (P,) "
+        "float32 values take 20 bytes a pair")
 
 
 # ------------------------------------------------------------------ glove_weight
@@ -653,7 +802,7 @@ def _train_word2vec(topic, model_class, seed, device):
     model = getattr(topic, model_class)(len(vocab), 32).to(device)
     noise = topic.noise_distribution(vocab.counts)
     keep = topic.keep_probability(vocab.counts, t=1e-2)
-    losses = topic.train_word2vec(model, sentences, noise, window=2, epochs=3, lr=0.05, batch_size=1024,
+    losses = topic.train_word2vec(model, sentences, noise, window=2, epochs=3, lr=0.2, batch_size=1024,
                                   num_negatives=5, keep=keep, seed=seed)
     assert losses[-1] < losses[0], f"the loss should fall: first epoch {losses[0]:.4f}, last {losses[-1]:.4f}"
     return _category_score(model.word_vectors(), vocab, c.category)
@@ -714,7 +863,9 @@ def _main_saves_vectors(topic, tmp_path, capsys, model, format):
         f"main(--save) should write one vector of 6 values per word of the corpus ({len(words)} words), got "
         f"{len(saved)} words, shape {tuple(vectors.shape)}")
     assert vectors.abs().sum() > 0 and torch.isfinite(vectors).all(), "the saved vectors should be finite, not 0"
-    assert "loss" in capsys.readouterr().out, "main() should print its progress"
+    printed = capsys.readouterr().out
+    assert "loss" in printed, "main() should print its progress"
+    assert re.search(r"\d\.\d+ s", printed), f"main() should print how long training takes, got:\n{printed[-400:]}"
 
 
 @shapes
@@ -723,6 +874,23 @@ def test_main_trains_skipgram_on_a_text_file(topic, tmp_path, capsys):
     _main_saves_vectors(topic, tmp_path, capsys, "skipgram", "word2vec")
     assert topic.main(["--corpus", str(tmp_path / "missing.txt")]) == 1, "a missing --corpus file should return 1"
     assert "error:" in capsys.readouterr().err, "main() should print 'error: ...' for a missing --corpus file"
+
+
+@shapes
+@task("SkipGram")
+def test_main_keeps_punctuation_unless_told_to_drop_it(topic, tmp_path, capsys):
+    text = tmp_path / "corpus.txt"
+    text.write_text("The cat eats the fish.\nThe dog, the cat and the bird sleep!\n" * 10, encoding="utf-8")
+    for flags, kept in (([], True), (["--drop-punctuation"], False)):
+        out = tmp_path / "vectors.txt"
+        code = topic.main(["--corpus", str(text), *flags, "--epochs", "1", "--embed-dim", "4", "--save", str(out),
+                           "--device", "cpu"])
+        assert code == 0, f"main(['--corpus', FILE, *{flags}, ...]) should return 0, got {code!r}"
+        words, _ = load_embeddings(out)
+        assert ({".", ",", "!"} <= set(words)) == kept and {"the", "cat", "sleep"} <= set(words), (
+            f"main(['--corpus', FILE, *{flags}, '--save', ...]) saved the words {sorted(words)}: punctuation marks are "
+            f"tokens of their own (kata.text.tokenize), {'kept' if kept else 'left out with --drop-punctuation'}")
+    capsys.readouterr()
 
 
 @shapes
