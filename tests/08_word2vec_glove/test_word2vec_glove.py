@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from grader.checks import assert_at_least, assert_close, check_on_meta, check_tensor
+from grader.checks import assert_at_least, assert_close, assert_equal, check_on_meta, check_tensor
 from kata.corpus import corpus
 from kata.text import NUM_SPECIAL, PAD_ID, Vocab, load_embeddings
 
@@ -330,10 +330,11 @@ def test_sample_negatives_draws_from_the_noise_with_replacement(topic):
     for global_seed in (0, 1):
         torch.manual_seed(global_seed)
         runs.append(topic.sample_negatives(noise, (50, 5), generator=torch.Generator().manual_seed(3)))
-    assert torch.equal(runs[0], runs[1]), (
-        "sample_negatives(..., generator=g) changed with torch's global seed: pass generator=generator to the draw")
+    assert_equal(runs[1], runs[0], "sample_negatives(..., generator=g) after another global seed",
+                 hint="it changed with torch's global seed: pass generator=generator to the draw")
     other = topic.sample_negatives(noise, (50, 5), generator=torch.Generator().manual_seed(4))
-    assert not torch.equal(other, runs[0]), "two generators with different seeds gave the same negatives"
+    same = torch.equal(other, runs[0])  # a bool: no raw tensors in the message
+    assert not same, "two generators with different seeds gave the same negatives"
 
 
 @gradients
@@ -344,10 +345,10 @@ def test_sample_negatives_without_a_generator_draws_from_torchs_global_one(topic
     for global_seed in (3, 3, 4):
         torch.manual_seed(global_seed)
         runs.append(topic.sample_negatives(noise, (40, 5)))
-    assert torch.equal(runs[0], runs[1]), (
-        "sample_negatives(noise, shape) without a generator gave two different results after the same "
-        "torch.manual_seed(3): with generator=None, draw from torch's global generator")
-    assert not torch.equal(runs[0], runs[2]), (
+    assert_equal(runs[1], runs[0], "sample_negatives(noise, shape) without a generator, after the same "
+                 "torch.manual_seed(3)", hint="with generator=None, draw from torch's global generator")
+    same = torch.equal(runs[0], runs[2])  # a bool: no raw tensors in the message
+    assert not same, (
         "sample_negatives(noise, shape) without a generator gave the same ids after torch.manual_seed(3) and "
         "torch.manual_seed(4). Likely cause: a new torch.Generator() made when generator is None (its seed is always "
         "the same); the docstring asks for torch's global one: pass generator=None on to torch.multinomial")
@@ -580,7 +581,8 @@ def _sparse(X, name, V):
 def test_cooccurrence_is_a_sparse_symmetric_matrix(topic):
     X = _sparse(topic.cooccurrence(SENTENCES, 16, window=2), "cooccurrence(SENTENCES, 16, window=2)", 16)
     dense = X.to_dense()
-    assert torch.equal(dense, dense.T), "cooccurrence: X should be symmetric (each pair counts for X[a, b] and X[b, a])"
+    assert_equal(dense.T, dense, "cooccurrence's X transposed, against X",
+                 hint="X should be symmetric: each pair counts for X[a, b] and X[b, a]")
     pairs = {(a, b) for a, b in _pairs(SENTENCES, 2)}
     assert X.indices().shape == (2, len(pairs)), (
         f"cooccurrence(SENTENCES, 16, window=2) stores {X.indices().shape[1]} entries; the sentences hold "
@@ -687,9 +689,9 @@ def test_cooccurrence_of_a_50000_word_vocabulary_stays_small(topic):
     assert X.indices().shape[1] == len(keys), (
         f"cooccurrence of 3000 sentences over a vocabulary of {V} stores {X.indices().shape[1]} entries; the "
         f"sentences hold {len(keys)} different (a, b) within the window")
-    assert torch.equal(X.indices(), torch.tensor(keys, dtype=torch.int64).T), (
-        "cooccurrence of 3000 sentences over 50,000 words: the stored (a, b) are not the pairs within the window, "
-        "in row-major order")
+    assert_equal(X.indices(), torch.tensor(keys, dtype=torch.int64).T,
+                 "cooccurrence of 3000 sentences over 50,000 words, its stored (a, b)",
+                 hint="the stored (a, b) are the pairs within the window, in row-major order (X.coalesce())")
     assert_close(X.values(), torch.tensor([expected[k] for k in keys]), "cooccurrence of 3000 sentences over "
                  "50,000 words, its values", atol=1e-4, hint="1/d for each pair d <= window apart, both ways, summed")
     stored = X.indices().nbytes + X.values().nbytes
