@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+from grader.text import exception_text
+
 LIKELY = "Likely cause: "
 # The usual reason why code fails on another device than the CPU, or returns a tensor on the wrong one.
 DEVICE = ("a tensor made without device= lands on the CPU: make new tensors from the input (torch.zeros_like(x), "
@@ -298,7 +300,7 @@ def _meta_failure(exc: Exception) -> str | None:
     """'device', 'values' (code that reads values) or None (not the meta device's doing), from torch's messages."""
     if isinstance(exc, _NeedsValues):
         return "values"
-    text = _text(exc).lower()
+    text = exception_text(exc).lower()
     if isinstance(exc, NotImplementedError):
         if "cannot copy out of meta tensor" in text:  # .cpu(), or a CPU tensor given the input's values
             return "device"
@@ -316,16 +318,8 @@ def _meta_failure(exc: Exception) -> str | None:
     return None
 
 
-def _text(exc: BaseException) -> str:
-    """str(exc), or what pytest shows when the exception's own __str__ fails."""
-    try:
-        return str(exc)
-    except Exception:  # noqa: BLE001  (a learner's exception class whose __str__ raises)
-        return "<exception str() failed>"
-
-
 def _first_line(exc: BaseException) -> str:
-    lines = [line for line in _text(exc).splitlines() if line.strip()]
+    lines = [line for line in exception_text(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from grader.text import escape_surrogates
+
 STATUSES = ("pass", "fail", "error", "skip")
 
 
@@ -52,14 +54,9 @@ class Record:
 
     @classmethod
     def from_json(cls, data: dict) -> Record:
-        text = {key: printable(data[key]) for key in ("name", "message", "details") if isinstance(data.get(key), str)}
+        text = {key: escape_surrogates(data[key]) for key in ("name", "message", "details")
+                if isinstance(data.get(key), str)}
         return cls(**{**data, **text, "metrics": [Metric(**m) for m in data.get("metrics", [])]})
-
-
-def printable(text: str) -> str:
-    """`text` with what no UTF-8 output can show (a lone surrogate from the learner's message)
-    written as an escape: `\\udcff`."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def by_topic(slugs: list[str], records: list[Record]) -> dict[str, list[Record]]:

@@ -36,3 +36,12 @@ def output_errors(exc: UnicodeError) -> tuple[str, int]:
         raise exc
     bad = exc.object[exc.start:exc.end]
     return "".join(f"\\u{ord(c):04x}" if 0xD800 <= ord(c) <= 0xDFFF else "?" for c in bad), exc.end
+
+
+def exception_text(exc: BaseException) -> str:
+    """str(exc), or what pytest shows when the exception's own __str__ fails (a learner's
+    exception class can raise there)."""
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001
+        return "<exception str() failed>"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from grader import roadmap
+from grader.text import exception_text as text_of
 from grader.text import shorten
 
 MAX_LINE = 300  # characters of an exception's summary line
@@ -47,14 +48,6 @@ def first_line(statement) -> str:
 
 def location(entry) -> str:
     return f"{display(Path(str(entry.path)))}:{entry.lineno + 1}, in {entry.name}()"
-
-
-def text_of(exc: BaseException) -> str:
-    """str(exc), or what pytest shows when the exception's own __str__ fails."""
-    try:
-        return str(exc)
-    except Exception:  # noqa: BLE001  (a learner's exception class whose __str__ raises)
-        return "<exception str() failed>"
 
 
 def summary(exc: BaseException) -> str:

@@ -23,28 +23,12 @@ import pytest
 
 from grader import cli, commands, files, grading, integrity, processes, render, roadmap, runner, state, stubs
 from grader.records import Record
+from grader.tests.test_grader import Learner
+from grader.tests.test_isolation import _alive
 
 ROADMAP = roadmap.load()
 FIRST, SECOND = ROADMAP.built[0], ROADMAP.built[1]
 SURROGATE = "\udcff"  # what the byte 0xff decodes to under "surrogateescape"; `ValueError("\udcff")` holds one
-
-
-class Learner:
-    """A learner's checkout in tmp: exercises/ with every stub and lesson, and .grader/."""
-
-    def __init__(self, root) -> None:
-        self.root = root
-        self.exercises = root / "exercises"
-        for topic in ROADMAP.built:
-            self.write(topic, stubs.stub_for(topic))
-            topic.lesson(root).write_text(topic.lesson().read_text(encoding="utf-8"), encoding="utf-8")
-
-    def path(self, topic: roadmap.Topic):
-        return topic.file_in(self.exercises)
-
-    def write(self, topic: roadmap.Topic, text: str) -> None:
-        self.path(topic).parent.mkdir(parents=True, exist_ok=True)
-        self.path(topic).write_text(text, encoding="utf-8")
 
 
 @pytest.fixture
@@ -344,20 +328,6 @@ def test_a_signal_ends_the_grader_with_its_test_process_and_temporary_folder(pro
             grader.wait()
         if pid_file.exists() and pid_file.read_text() and _alive(int(pid_file.read_text())):
             os.killpg(int(pid_file.read_text()), signal.SIGKILL)  # its own group: what the grader should have ended
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"  # a zombie is dead
-    except FileNotFoundError:
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
 
 
 class NotHandled(Exception):
