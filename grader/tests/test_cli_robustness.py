@@ -21,22 +21,13 @@ import time
 
 import pytest
 
-from grader import cli, commands, files, grading, integrity, processes, render, roadmap, runner, state, stubs
+from grader import cli, commands, files, grading, processes, render, roadmap, runner, stubs
 from grader.records import Record
-from grader.tests.test_grader import Learner
 from grader.tests.test_isolation import _alive
 
 ROADMAP = roadmap.load()
 FIRST, SECOND = ROADMAP.built[0], ROADMAP.built[1]
 SURROGATE = "\udcff"  # what the byte 0xff decodes to under "surrogateescape"; `ValueError("\udcff")` holds one
-
-
-@pytest.fixture
-def learner(tmp_path, monkeypatch) -> Learner:
-    monkeypatch.setattr(grading, "EXERCISES", tmp_path / "exercises")
-    monkeypatch.setattr(state, "STATE_DIR", tmp_path / ".grader")
-    monkeypatch.setattr(integrity, "changes", lambda root=None: {})  # as committed
-    return Learner(tmp_path)
 
 
 class FakeRunner:

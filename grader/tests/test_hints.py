@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from grader import cli, grading, integrity, roadmap, runner, state, stubs, suites
+from grader import cli, roadmap, runner, state, stubs, suites
 from grader.records import Record
 
 ROADMAP = roadmap.load()
@@ -41,19 +41,6 @@ def test_every_test_maps_to_hints_of_its_task_and_every_name_is_a_real_test(topi
 
 
 # ------------------------------------------------------------------ the command
-@pytest.fixture
-def learner(tmp_path, monkeypatch):
-    """A checkout in tmp: every stub in exercises/, the state in .grader/, the suites as committed."""
-    monkeypatch.setattr(grading, "EXERCISES", tmp_path / "exercises")
-    monkeypatch.setattr(state, "STATE_DIR", tmp_path / ".grader")
-    monkeypatch.setattr(integrity, "changes", lambda root=None: {})
-    for topic in BUILT:
-        path = topic.file_in(tmp_path / "exercises")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(stubs.stub_for(topic), encoding="utf-8")
-    return tmp_path / "exercises"
-
-
 class Runner:
     """runner.run without processes: the tests named in `failing` fail, every other test passes."""
 
@@ -99,7 +86,7 @@ FORGET_BIAS = "test_lstm_cell_starts_as_pytorch_does_with_the_forget_gate_bias_s
 def test_with_only_the_forget_bias_test_failing_no_hint_is_about_forward(learner, monkeypatch, capsys):
     # The issue's case: topic 10's LSTMCell hint 3 is about forward, which passes here.
     monkeypatch.setattr(runner, "run", Runner(failing=[FORGET_BIAS]))
-    _started(learner, LSTM)
+    _started(learner.exercises, LSTM)
     assert cli.main(["hint", "10"]) == 0
     out = capsys.readouterr().out
     assert f"task LSTMCell · hint 1 of 2\nFor {FORGET_BIAS}, the first failing test of the task." in out, out
@@ -115,13 +102,13 @@ def test_progression_follows_the_first_failing_test_as_it_moves(learner, monkeyp
     first, then = "test_lstm_cell_has_pytorchs_parameters_and_shapes", FORGET_BIAS
     fake = Runner(failing=[first, then])
     monkeypatch.setattr(runner, "run", fake)
-    _started(learner, LSTM)
+    _started(learner.exercises, LSTM)
     assert _hints_shown(capsys, LSTM, "LSTMCell", 2) == [1, 2]
     fake.failing = {then}
-    _started(learner, LSTM, "the shapes are right now")  # a changed file: graded again
+    _started(learner.exercises, LSTM, "the shapes are right now")  # a changed file: graded again
     assert _hints_shown(capsys, LSTM, "LSTMCell", 2) == [2, 2], "hints 1 and 2 answer it; 1 was shown already"
     fake.failing = {"test_lstm_cell_equals_nn_lstm_cell_forward_and_backward"}
-    _started(learner, LSTM, "the forget bias is right now")
+    _started(learner.exercises, LSTM, "the forget bias is right now")
     assert _hints_shown(capsys, LSTM, "LSTMCell", 2) == [3, 3]
 
 
@@ -132,10 +119,10 @@ def test_a_hint_the_first_failing_test_does_not_name_is_never_shown(topic, learn
     tests = suites.outline(topic)
     fake = Runner()
     monkeypatch.setattr(runner, "run", fake)
-    _started(learner, topic)
+    _started(learner.exercises, topic)
     for k, test in enumerate(tests):
         fake.failing = {test.name}
-        _started(learner, topic, f"edit {k}")
+        _started(learner.exercises, topic, f"edit {k}")
         state.forget_hints(topic.slug)
         numbers = topic.hints_for[test.name]
         shown = _hints_shown(capsys, topic, test.task, 1)  # graded: the first failing test is found
@@ -165,12 +152,12 @@ def test_the_first_hint_costs_no_suite_run_when_the_results_are_fresh(learner, m
     assert cli.main(["hint", "10"]) == 0, "an untouched stub..."
     assert fake.calls == [], "...is never run: every test fails by construction"
     state.forget_hints(LSTM.slug)
-    _started(learner, LSTM)
+    _started(learner.exercises, LSTM)
     assert cli.main([]) == 0  # the report grades the file and keeps its results
     capsys.readouterr()
     assert fake.calls == [[LSTM.slug]]
     assert _hints_shown(capsys, LSTM, "LSTMCell", 3) == [1, 2, 2]
     assert fake.calls == [[LSTM.slug]], "hint read the results the report kept: no suite run"
-    _started(learner, LSTM, "changed")
+    _started(learner.exercises, LSTM, "changed")
     cli.main(["hint", "10"])
     assert fake.calls[-1] == [LSTM.slug] and len(fake.calls) == 2, "a changed file is graded again, once"

@@ -1,0 +1,38 @@
+"""What the grader's own tests share: a learner's checkout in a temporary folder."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader import grading, integrity, roadmap, state, stubs
+
+ROADMAP = roadmap.load()
+
+
+class Learner:
+    """A learner's checkout in tmp: exercises/ with every stub, and .grader/."""
+
+    def __init__(self, root) -> None:
+        self.root = root
+        self.exercises = root / "exercises"
+        for topic in ROADMAP.built:
+            self.write(topic, stubs.stub_for(topic))
+            topic.lesson(root).write_text(topic.lesson().read_text(encoding="utf-8"), encoding="utf-8")
+
+    def path(self, topic: roadmap.Topic):
+        return topic.file_in(self.exercises)
+
+    def write(self, topic: roadmap.Topic, text: str) -> None:
+        self.path(topic).parent.mkdir(parents=True, exist_ok=True)
+        self.path(topic).write_text(text, encoding="utf-8")
+
+    def solve(self, topic: roadmap.Topic) -> None:
+        self.write(topic, topic.solution().read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def learner(tmp_path, monkeypatch) -> Learner:
+    monkeypatch.setattr(grading, "EXERCISES", tmp_path / "exercises")
+    monkeypatch.setattr(state, "STATE_DIR", tmp_path / ".grader")
+    monkeypatch.setattr(integrity, "changes", lambda root=None: {})  # as committed
+    return Learner(tmp_path)
