@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from grader import integrity, roadmap, runner, state, stubs, suites
+from grader import files, integrity, roadmap, runner, state, stubs, suites
 from grader.records import Record
 
 EXERCISES = roadmap.ROOT / "exercises"
@@ -97,9 +97,10 @@ def suite_key(topic: roadmap.Topic, *, seed: int, device: str, memory_limit: str
 
 
 def _digest(path: str | Path) -> str | None:
+    """The file's SHA-256, None when it cannot be read (or is no regular file: a FIFO would hang)."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
+        return hashlib.sha256(files.read_bytes(Path(path))).hexdigest()
+    except OSError:  # files.Refused included
         return None
 
 
