@@ -64,7 +64,7 @@ def run_job(job: Job) -> list[Record]:
     with tempfile.TemporaryDirectory(prefix="kata-selfcheck-") as tmp:
         target = mutants.write_target(topic, source(job), Path(tmp))
         # A mutant needs one failing test: the cheap ones first, and -x stops at it.
-        extra = ["-x", "--kata-fast-first"] if job.first_failure else []
+        extra = (["-x", "--kata-fast-first"] if job.first_failure else []) + ["--tb=line"]
         return runner.run_inprocess([job.slug], target, extra=extra)[job.slug]
 
 

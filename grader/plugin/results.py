@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -14,6 +15,12 @@ from grader import roadmap
 from grader.plugin.reports import short_message
 from grader.plugin.run import run_of
 from grader.records import Metric, Record
+
+
+# Each look at the imported modules resolves the files of a few thousand (torch's): a
+# module's file resolves the same way all process long, and a process that runs many
+# suites (the self-check's workers, a zygote's children) resolves each once.
+_realpath = functools.lru_cache(maxsize=None)(os.path.realpath)
 
 
 class ResultsWriter:
@@ -54,12 +61,12 @@ class ResultsWriter:
     def _new_files_under_test(self) -> dict[str, str]:
         """Files under the target imported since the last look, with the digest of what ran."""
         files = {}
-        for name, module in list(sys.modules.items()):
-            if name in self.loaded:
-                continue
-            self.loaded.add(name)
+        new = sys.modules.keys() - self.loaded  # after every test: a set difference, not a loop over thousands
+        self.loaded |= new
+        for name in new:
+            module = sys.modules.get(name)
             file = getattr(module, "__file__", None)
-            if not isinstance(file, str) or not os.path.realpath(file).startswith(self.target):
+            if not isinstance(file, str) or not _realpath(file).startswith(self.target):
                 continue
             digest = getattr(module, "__kata_sha256__", None)
             if digest is None:  # imported the usual way (a topic importing another): as it is now
@@ -67,7 +74,7 @@ class ResultsWriter:
                     digest = hashlib.sha256(Path(file).read_bytes()).hexdigest()
                 except OSError:
                     digest = "unreadable"
-            files[os.path.realpath(file)] = digest
+            files[_realpath(file)] = digest
         return files
 
     def pytest_runtest_logstart(self, nodeid: str, location) -> None:
