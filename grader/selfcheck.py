@@ -10,8 +10,11 @@ each run the worker puts back the process-global state it started with (the plug
 `isolation.Snapshot`: PyTorch's hooks, modes, settings and random generators, patched
 modules), so no run reaches the next. The
 results are kept for the whole session, so a check that needs the same run again (the
-off-limits shortcuts are mutants too) reads it instead of running it twice. Where there is
-no fork (Windows), the runs are made one after the other in this process.
+off-limits shortcuts are mutants too) reads it instead of running it twice. The session
+starts every self-check it will need as soon as its tests are collected (`start`, from
+grader/tests/conftest.py), so the workers run them while the session's other tests run
+in the main process (most of those wait on a test process of their own). Where there is
+no fork (Windows), the runs are made one after the other in this process, when asked.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import atexit
 import functools
 import multiprocessing
+import multiprocessing.pool
 import os
 import tempfile
 from dataclasses import dataclass
@@ -117,11 +121,38 @@ def _pool():
     return _POOL
 
 
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods() and workers() > 1
+
+
+_STARTED: dict[tuple[str, str, str], multiprocessing.pool.AsyncResult] = {}  # job.key -> its run in the background
+
+
+def start(slugs: list[str]) -> None:
+    """Begin these topics' self-checks in the background, in this order, so they run while
+    the session's other tests do: `results` then waits for what it needs. Without fork,
+    nothing starts; `results` runs the jobs when asked."""
+    if not _can_fork():
+        return
+    pool = _pool()
+    for slug in slugs:
+        # Longest first within a topic (the stub and variants run every test).
+        for job in sorted(jobs(roadmap.load().find(slug)), key=lambda job: job.first_failure):
+            if job.key not in _STARTED:
+                _STARTED[job.key] = pool.apply_async(_run_in_worker, (job,))
+
+
+def uses(test):
+    """Marks a test that reads `results`: the session starts those topics' self-checks early."""
+    test.kata_selfcheck = True
+    return test
+
+
 def run_all(todo: list[Job]) -> dict[tuple[str, str, str], list[Record]]:
     """Run every job: {job.key: records}."""
     if not todo:
         return {}
-    if "fork" not in multiprocessing.get_all_start_methods() or workers() == 1 or len(todo) == 1:
+    if not _can_fork() or len(todo) == 1:
         return {job.key: run_job(job) for job in todo}
     # Longest first (the stub and variants run every test), so no worker is left with one at the end.
     todo = sorted(todo, key=lambda job: job.first_failure)
@@ -132,4 +163,10 @@ def run_all(todo: list[Job]) -> dict[tuple[str, str, str], list[Record]]:
 @functools.cache
 def results(slug: str) -> dict[tuple[str, str, str], list[Record]]:
     """Every run of a topic's self-check, made once per session (at the first check that needs one)."""
-    return run_all(jobs(roadmap.load().find(slug)))
+    todo = jobs(roadmap.load().find(slug))
+    done = run_all([job for job in todo if job.key not in _STARTED])
+    for job in todo:
+        if job.key in _STARTED:
+            key, records = _STARTED[job.key].get()
+            done[key] = [Record.from_json(r) for r in records]
+    return done

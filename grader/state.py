@@ -65,11 +65,11 @@ def _load_json(name: str, what: str) -> dict:
     return data
 
 
-def _save_json(name: str, data: dict, what: str) -> None:
+def _save_json(name: str, data: dict, what: str, *, indent: int | None = 1) -> None:
     path = STATE_DIR / name
     try:
         # ASCII (\uXXXX escapes): a lone surrogate in a test's message is written too.
-        write_atomic(path, json.dumps(data, indent=1).encode("ascii"))
+        write_atomic(path, json.dumps(data, indent=indent).encode("ascii"))
     except OSError as exc:
         _warn(f"could not save {what} in {path.relative_to(STATE_DIR.parent)}: {exc.strerror or exc}")
 
@@ -97,7 +97,9 @@ def load_results() -> dict:
 def save_results(results: dict) -> None:
     while len(results) > RESULTS_KEPT:  # dicts keep insertion order: drop the oldest
         results.pop(next(iter(results)))
-    _save_json("results.json", results, "the results cache")
+    # On one line: json's C encoder, ~10x faster than the indented (pure Python) one, and
+    # the grader saves the cache after every grading.
+    _save_json("results.json", results, "the results cache", indent=None)
 
 
 def backup(topic: roadmap.Topic, path: Path, *, move: bool = False) -> Path:

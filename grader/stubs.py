@@ -21,6 +21,7 @@ outside any function are refused with the line number.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import subprocess
 from pathlib import Path
@@ -35,8 +36,10 @@ class MarkerError(ValueError):
     """A solution file whose markers cannot be turned into a stub."""
 
 
+@functools.lru_cache(maxsize=64)  # a solution is parsed once per process while it is unchanged
 def _enclosing_functions(source: str) -> dict[int, str]:
-    """Map each line number (1-based) inside a function to its qualified name."""
+    """Map each line number (1-based) inside a function to its qualified name (callers
+    only read the result: it is shared between calls)."""
     owners: dict[int, str] = {}
 
     def visit(node: ast.AST, prefix: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader import grading, integrity, roadmap, state, stubs
+from grader import grading, integrity, roadmap, selfcheck, state, stubs
 
 ROADMAP = roadmap.load()
 
@@ -36,3 +36,16 @@ def learner(tmp_path, monkeypatch) -> Learner:
     monkeypatch.setattr(state, "STATE_DIR", tmp_path / ".grader")
     monkeypatch.setattr(integrity, "changes", lambda root=None: {})  # as committed
     return Learner(tmp_path)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start, in the background, the self-checks of the topics whose collected tests read
+    them (`@selfcheck.uses`), in the order those tests come."""
+    slugs = []
+    for item in session.items:
+        if getattr(getattr(item, "function", None), "kata_selfcheck", False):
+            topic = getattr(item, "callspec", None) and item.callspec.params.get("topic")
+            if isinstance(topic, roadmap.Topic) and topic.slug not in slugs:
+                slugs.append(topic.slug)
+    if slugs:
+        selfcheck.start(slugs)

@@ -79,6 +79,7 @@ def test_notes_name_the_mutants_of_each_pattern(topic):
     assert not missing, f"{topic.slug}: tests/{topic.slug}/NOTES.md should list, by pattern, the mutants {missing}"
 
 
+@selfcheck.uses
 @pytest.mark.timeout(SELF_CHECK_LIMIT)
 @pytest.mark.parametrize("topic", [t for t in BUILT if any(t.off_limits.values())], ids=lambda t: t.slug)
 def test_shortcut_mutants_fail_because_of_the_rule(topic):
@@ -99,6 +100,7 @@ def test_topic_keeps_two_correct_variants(topic):
     )
 
 
+@selfcheck.uses
 @pytest.mark.timeout(SELF_CHECK_LIMIT)
 @pytest.mark.parametrize(("topic", "variant"), VARIANTS, ids=[f"{t.slug}-{v}" for t, v in VARIANTS])
 def test_correct_variant_passes_every_test(topic, variant):

@@ -154,11 +154,15 @@ def test_a_kill_by_the_system_says_it_was_probably_memory():
 
 @pytest.mark.timeout(600)
 def test_report_and_json_when_everything_passes(tmp_path, capsys):
-    # Also proves that healthy topics pass under the default memory limit.
-    grades = grading.grade(ROADMAP.topics, exercises=_exercises_with_solutions(tmp_path))
+    # Also proves that healthy topics pass under the default memory limit: the topics that
+    # test_grader_survives_broken_files_and_grades_the_rest breaks (it grades the others
+    # healthy), so every built topic is graded once under the limit, and none twice.
+    topics = ROADMAP.built[:len(BREAKAGES)]
+    grades = grading.grade(ROADMAP.topics, exercises=_exercises_with_solutions(tmp_path, topics))
+    grades = [g for g in grades if g.topic in topics or g.status == "not available"]
     render.print_report(grades, ROADMAP.scoring)
     out = capsys.readouterr().out
-    n = len(ROADMAP.built)
+    n = len(topics)
     assert f"Overall: {n} of {n} available topics passed" in out, out
     results = render.results_json([g for g in grades if g.status != "not available"], ROADMAP.scoring)
     assert results["version"] == 3 and results["status"] == "pass"

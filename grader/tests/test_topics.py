@@ -52,6 +52,7 @@ def test_committed_stub_is_generated(topic):
 SELF_CHECK_LIMIT = 1800
 
 
+@selfcheck.uses
 @pytest.mark.timeout(SELF_CHECK_LIMIT)
 @pytest.mark.parametrize("topic", BUILT, ids=lambda t: t.slug)
 def test_stub_fails_every_test(topic):
@@ -61,6 +62,7 @@ def test_stub_fails_every_test(topic):
     assert not passing, f"{topic.slug}: these tests pass on the untouched stub, so they prove nothing: {passing}"
 
 
+@selfcheck.uses
 @pytest.mark.timeout(SELF_CHECK_LIMIT)
 @pytest.mark.parametrize(("topic", "mutant"), MUTANTS, ids=[f"{t.slug}-{m}" for t, m in MUTANTS])
 def test_mutant_is_caught(topic, mutant):
