@@ -13,7 +13,7 @@ code only ever runs in the child, so the zygote stays clean for the next one, an
 runner ends a child (and what it started) as it ends any test process: by its group.
 
 The zygote talks over its standard input and output, one JSON object a line:
-    -> {"args": [...], "cwd": "...", "env": {...}, "log": "..."}
+    -> {"args": [...], "cwd": "...", "env": {...}, "log": "...", "err": "..." or null}
     <- {"pid": 1234}                     the child, in a process group of its own
     <- {"exit": 1234, "code": -9}        when it ended (negative: the signal), as Popen says
 It ends when its standard input closes (the grader ended, however it ended).
@@ -85,10 +85,11 @@ def _child(request: dict) -> None:
     try:
         os.setpgid(0, 0)
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        err = os.open(request["err"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if request.get("err") else log
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(log, 1)
-        os.dup2(log, 2)
+        os.dup2(err, 2)
         # New stream objects: the zygote's may be locked by its other thread at the fork.
         sys.stdin = open(0, closefd=False)  # noqa: SIM115
         sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
@@ -171,8 +172,11 @@ class Zygote:
             if "exit" in message:
                 self.exits[message["exit"]] = message["code"]
 
-    def spawn(self, args: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> Child:
-        self.proc.stdin.write(json.dumps({"args": args, "cwd": str(cwd), "env": env, "log": str(log)}) + "\n")
+    def spawn(self, args: list[str], *, cwd: Path, env: dict[str, str], log: Path, err: Path | None = None) -> Child:
+        """A test process running pytest with `args`; its output goes to `log` (its standard
+        error too, unless `err` names another file)."""
+        request = {"args": args, "cwd": str(cwd), "env": env, "log": str(log), "err": str(err) if err else None}
+        self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         message = self._next(60.0)
         if not message or "pid" not in message:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import pytest
 
-from grader import grading, integrity, roadmap, selfcheck, state, stubs
+from grader import grading, integrity, roadmap, selfcheck, state, stubs, zygote
 
 ROADMAP = roadmap.load()
 
@@ -49,3 +55,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 slugs.append(topic.slug)
     if slugs:
         selfcheck.start(slugs)
+
+
+def run_pytest(*args: str, timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m pytest ARGS` from the project folder, as a test process of its own, forked
+    from the grader's warm zygote (the one grading uses: no `import torch` to pay) or,
+    where there is none, a fresh process. `env`: variables added to this one's."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    warm = zygote.get(roadmap.ROOT, env)
+    if warm is None:
+        return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=roadmap.ROOT, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+    with tempfile.TemporaryDirectory(prefix="kata-test-") as tmp:
+        out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        child = warm.spawn(list(args), cwd=roadmap.ROOT, env=env, log=out, err=err)
+        try:
+            code = child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            raise
+        text = [p.read_text(encoding="utf-8", errors="replace") if p.exists() else "" for p in (out, err)]
+    return subprocess.CompletedProcess(["pytest", *args], code, *text)

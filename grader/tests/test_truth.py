@@ -18,6 +18,7 @@ import pytest
 
 from grader import grading, roadmap, state
 from grader.records import Record
+from grader.tests.conftest import run_pytest
 from grader.tests.test_isolation import _break, _exercises_with_solutions, _in_first_function
 
 ROADMAP = roadmap.load()
@@ -212,14 +213,14 @@ def test_correct_code_with_worker_processes_passes_under_pytest_and_the_grader(t
 
 
 # ------------------------------------------------------------------ no false pass, no traceback
-def _run_suite(tmp_path, learner: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def _run_suite(tmp_path, learner: str, *args: str, timeout: float = 300,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The first topic's suite in a process of its own, against a learner file of `learner` code."""
     exercises = _exercises_with_solutions(tmp_path / "exercises", [FIRST])
     _break(FIRST, exercises, _in_first_function(textwrap.dedent(learner)))
     results = tmp_path / "results.jsonl"
-    return subprocess.run([sys.executable, "-m", "pytest", str(FIRST.tests()), f"--kata-target={exercises}",
-                           f"--kata-results={results}", "-p", "no:cacheprovider", "-q", *args],
-                          cwd=roadmap.ROOT, capture_output=True, text=True, timeout=timeout)
+    return run_pytest(str(FIRST.tests()), f"--kata-target={exercises}", f"--kata-results={results}",
+                      "-p", "no:cacheprovider", "-q", *args, timeout=timeout, env=env)
 
 
 def test_unittest_skiptest_from_the_learners_code_fails_the_test(tmp_path):
@@ -248,9 +249,8 @@ def test_reasons_are_the_message_without_the_plugins_class_names(tmp_path):
     exercises = _exercises_with_solutions(tmp_path / "exercises", [FIRST])
     _break(FIRST, exercises, lambda src: src.replace("def ", "def def ", 1))
     results = tmp_path / "results.jsonl"
-    subprocess.run([sys.executable, "-m", "pytest", str(FIRST.tests()), f"--kata-target={exercises}",
-                    f"--kata-results={results}", "-p", "no:cacheprovider", "-q"],
-                   cwd=roadmap.ROOT, capture_output=True, text=True, timeout=300)
+    run_pytest(str(FIRST.tests()), f"--kata-target={exercises}", f"--kata-results={results}",
+               "-p", "no:cacheprovider", "-q", timeout=300)
     records, _ = read_results(results)
     messages = {r.message for r in records.values()}
     assert all("grader.plugin" not in m and "ImportFailed" not in m for m in messages), messages
@@ -274,7 +274,9 @@ def test_a_test_that_ignores_its_time_limit_ends_the_run_with_a_message(tmp_path
         while True:
             pass
     """
-    result = _run_suite(tmp_path, learner, "-k", "sigmoid", "--timeout=1", timeout=100)
+    # The watchdog waits 2 s past the limit here (15 s by default): the message is the same.
+    result = _run_suite(tmp_path, learner, "-k", "sigmoid", "--timeout=1", timeout=100,
+                        env={"KATA_WATCHDOG_GRACE": "2"})
     assert result.returncode == 1, (result.stdout + result.stderr)[-2000:]
     assert "did not stop at its 1 s time limit" in result.stderr, result.stderr[-2000:]
     events = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
