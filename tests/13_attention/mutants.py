@@ -15,14 +15,10 @@ MUTANTS = {
         ("    scores = scores.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)\n", ""),
         ("return scores.softmax(dim=-1).masked_fill(~mask, 0.0)", "return scores.softmax(dim=-1)"),
     ],
-    # -inf without the guard: a row that may look nowhere is NaN.
+    # -inf without the guard, and nothing zeroed after the softmax: a row that may look nowhere is 0 / 0 = NaN.
     "all_masked_row_is_nan": [
         ("    scores = scores.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)\n", ""),
-    ],
-    # The NaN of an all-masked row zeroed after the softmax: the forward pass is right, the gradient is NaN.
-    "all_masked_row_nan_to_num": [
-        ("    scores = scores.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)\n", ""),
-        ("return scores.softmax(dim=-1).masked_fill(~mask, 0.0)", "return scores.softmax(dim=-1).nan_to_num(0.0)"),
+        ("return scores.softmax(dim=-1).masked_fill(~mask, 0.0)", "return scores.softmax(dim=-1)"),
     ],
     # Masking after the softmax: the padding gets 0 but the real weights no longer sum to 1.
     "mask_after_the_softmax": [
@@ -208,6 +204,11 @@ MUST_PASS = {
          "    e = (masked - top).exp()\n"
          "    return e / e.sum(-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).tiny)\n"),
     ],
+    # No guard for an all-masked row: its softmax is NaN, but the masked_fill after it zeroes the whole row,
+    # and the gradient of the masked_fill before it is 0 there: right values, right gradient.
+    "masked_softmax_without_the_guard": [
+        ("    scores = scores.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)\n", ""),
+    ],
     # einsum instead of matmul, and the scale applied to the query first.
     "sdpa_with_einsum": [
         ("scores = query @ key.transpose(-2, -1) * scale  # (..., L, S)",
@@ -239,8 +240,7 @@ PATTERNS = {
                   "decoder_ignores_key_size", "additive_ignores_the_mask", "decoder_ignores_the_source_mask"],
     "returns": ["sdpa_returns_the_scores", "mha_returns_the_average_weights", "decoder_returns_the_first_state"],
     "device": ["causal_mask_on_the_cpu", "sdpa_causal_mask_on_the_cpu"],
-    "inputs": ["mask_filled_with_minus_1e4", "all_masked_row_is_nan", "all_masked_row_nan_to_num",
-               "additive_squeeze_eats_the_batch"],
+    "inputs": ["mask_filled_with_minus_1e4", "all_masked_row_is_nan", "additive_squeeze_eats_the_batch"],
     "falsy": ["sdpa_scale_zero_read_as_not_given", "mha_ignores_bias"],
     "in_place": ["masked_softmax_fills_the_scores_in_place"],
     "constants": ["sdpa_without_the_scale", "sdpa_scales_by_d_not_its_root", "mask_none_guessed_from_zero_scores"],
