@@ -137,8 +137,8 @@ class MultiHeadAttention(nn.Module):
         Returns the output (B, L, E) and each head's weights (B, num_heads, L, S)
         (nn.MultiheadAttention's need_weights=True averages them over the heads).
         """
-        # TODO: project, split into heads (B, heads, len, head_dim), scaled_dot_product_attention, merge, out_proj
-        raise NotImplementedError("MultiHeadAttention.forward(): project, split into heads (B, heads, len, head_dim), scaled_dot_product_attention, merge, out_proj")
+        # TODO: project, split into heads (B, heads, len, head_dim), attend, merge the heads, out_proj
+        raise NotImplementedError("MultiHeadAttention.forward(): project, split into heads (B, heads, len, head_dim), attend, merge the heads, out_proj")
 
 
 # ---------------------------------------------------------------- a seq2seq model, with and without attention
@@ -151,7 +151,7 @@ class Encoder(nn.Module):
         self.rnn = nn.GRU(embed_dim, hidden_size, batch_first=True)
 
     def forward(self, ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """ids (B, S), lengths (B,). Returns outputs (B, S, H), 0 at the padding, and h_n (B, H) after each last token."""
+        """ids (B, S), lengths (B,). Returns outputs (B, S, H), 0 at the padding, and h_n (B, H) at each last token."""
         packed = nn.utils.rnn.pack_padded_sequence(self.embedding(ids), lengths.cpu(), batch_first=True,
                                                    enforce_sorted=False)
         outputs, h_n = self.rnn(packed)

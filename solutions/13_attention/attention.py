@@ -168,7 +168,7 @@ class MultiHeadAttention(nn.Module):
         Returns the output (B, L, E) and each head's weights (B, num_heads, L, S)
         (nn.MultiheadAttention's need_weights=True averages them over the heads).
         """
-        # BEGIN SOLUTION: project, split into heads (B, heads, len, head_dim), scaled_dot_product_attention, merge, out_proj
+        # BEGIN SOLUTION: project, split into heads (B, heads, len, head_dim), attend, merge the heads, out_proj
         B, L, _ = query.shape
         S = key.shape[1]
 
@@ -196,7 +196,7 @@ class Encoder(nn.Module):
         self.rnn = nn.GRU(embed_dim, hidden_size, batch_first=True)
 
     def forward(self, ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """ids (B, S), lengths (B,). Returns outputs (B, S, H), 0 at the padding, and h_n (B, H) after each last token."""
+        """ids (B, S), lengths (B,). Returns outputs (B, S, H), 0 at the padding, and h_n (B, H) at each last token."""
         packed = nn.utils.rnn.pack_padded_sequence(self.embedding(ids), lengths.cpu(), batch_first=True,
                                                    enforce_sorted=False)
         outputs, h_n = self.rnn(packed)

@@ -26,7 +26,8 @@ MUTANTS = {
     ],
     "mask_polarity_inverted": [
         ("scores = scores.masked_fill(~mask, float(\"-inf\"))", "scores = scores.masked_fill(mask, float(\"-inf\"))"),
-        ("return scores.softmax(dim=-1).masked_fill(~mask, 0.0)", "return scores.softmax(dim=-1).masked_fill(mask, 0.0)"),
+        ("return scores.softmax(dim=-1).masked_fill(~mask, 0.0)",
+         "return scores.softmax(dim=-1).masked_fill(mask, 0.0)"),
     ],
     # The caller's scores overwritten.
     "masked_softmax_fills_the_scores_in_place": [
@@ -58,7 +59,8 @@ MUTANTS = {
     "sdpa_calls_pytorchs": [
         ("    L, S = query.shape[-2], key.shape[-2]\n    if scale is None:",
          "    L, S = query.shape[-2], key.shape[-2]\n"
-         "    out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, is_causal=is_causal, scale=scale)\n"
+          "    out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, is_causal=is_causal,\n"
+          "                                         scale=scale)\n"
          "    scores = query @ key.transpose(-2, -1) * (query.shape[-1] ** -0.5 if scale is None else scale)\n"
          "    if is_causal:\n        mask = causal_mask(L, S, device=query.device)\n"
          "    return out, masked_softmax(scores, mask)\n"
@@ -105,7 +107,8 @@ MUTANTS = {
     # Softmax over the queries instead of the keys.
     "additive_softmax_over_the_queries": [
         ("weights = masked_softmax(scores, None if mask is None else mask[:, None, :])  # (B, L, S)",
-         "weights = masked_softmax(scores.transpose(1, 2), None if mask is None else mask[:, :, None]).transpose(1, 2)"),
+          "weights = masked_softmax(scores.transpose(1, 2), None if mask is None else mask[:, :, None])"
+          ".transpose(1, 2)"),
     ],
     # No tanh: the score is linear in q and k, and v^T (W_q q) is the same for every key.
     "additive_without_tanh": [
@@ -116,14 +119,16 @@ MUTANTS = {
     "mha_calls_nn_multihead_attention": [
         ("        B, L, _ = query.shape\n        S = key.shape[1]\n",
          "        B, L, _ = query.shape\n        S = key.shape[1]\n"
-         "        reference = nn.MultiheadAttention(self.embed_dim, self.num_heads, bias=self.q_proj.bias is not None,\n"
+          "        reference = nn.MultiheadAttention(self.embed_dim, self.num_heads,\n"
+          "                                          bias=self.q_proj.bias is not None,\n"
          "                                          batch_first=True).to(query)\n"
          "        with torch.no_grad():\n"
          "            reference.in_proj_weight.copy_(torch.cat([self.q_proj.weight, self.k_proj.weight,\n"
          "                                                      self.v_proj.weight]))\n"
          "            reference.out_proj.weight.copy_(self.out_proj.weight)\n"
          "            if self.q_proj.bias is not None:\n"
-         "                reference.in_proj_bias.copy_(torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias]))\n"
+          "                reference.in_proj_bias.copy_(torch.cat([self.q_proj.bias, self.k_proj.bias,\n"
+          "                                                        self.v_proj.bias]))\n"
          "                reference.out_proj.bias.copy_(self.out_proj.bias)\n"
          "        causal = torch.ones(L, S, dtype=torch.bool, device=query.device).triu(1) if is_causal else None\n"
          "        return reference(query, key, value, key_padding_mask=None if mask is None else ~mask,\n"
@@ -135,7 +140,8 @@ MUTANTS = {
          "return x.reshape(B, self.num_heads, length, self.head_dim)"),
     ],
     "mha_merge_without_transpose": [
-        ("output = output.transpose(1, 2).reshape(B, L, self.embed_dim)", "output = output.reshape(B, L, self.embed_dim)"),
+        ("output = output.transpose(1, 2).reshape(B, L, self.embed_dim)",
+         "output = output.reshape(B, L, self.embed_dim)"),
     ],
     # The key padding mask given as nn.MultiheadAttention's key_padding_mask (True = ignore).
     "mha_mask_polarity_of_key_padding_mask": [
@@ -149,7 +155,8 @@ MUTANTS = {
         ("self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)", "self.q_proj = nn.Linear(embed_dim, embed_dim)"),
         ("self.k_proj = nn.Linear(embed_dim, embed_dim, bias=bias)", "self.k_proj = nn.Linear(embed_dim, embed_dim)"),
         ("self.v_proj = nn.Linear(embed_dim, embed_dim, bias=bias)", "self.v_proj = nn.Linear(embed_dim, embed_dim)"),
-        ("self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)", "self.out_proj = nn.Linear(embed_dim, embed_dim)"),
+        ("self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)",
+         "self.out_proj = nn.Linear(embed_dim, embed_dim)"),
     ],
     # One projection for all three: self-attention still runs, cross-attention and PyTorch's weights do not agree.
     "mha_key_projected_by_q_proj": [
@@ -218,15 +225,18 @@ MUST_PASS = {
     ],
     # A loop over the heads: each head's slice attended on its own, then stacked.
     "mha_loop_over_heads": [
-        ("        output, weights = scaled_dot_product_attention(q, k, v, mask, is_causal=is_causal)  # (B, heads, L, head_dim)\n",
-         "        parts = [scaled_dot_product_attention(q[:, i], k[:, i], v[:, i], None if mask is None else mask[:, 0],\n"
+        ("        output, weights = scaled_dot_product_attention(q, k, v, mask, is_causal=is_causal)"
+         "  # (B, heads, L, head_dim)\n",
+          "        parts = [scaled_dot_product_attention(q[:, i], k[:, i], v[:, i],\n"
+          "                                              None if mask is None else mask[:, 0],\n"
          "                                              is_causal=is_causal) for i in range(self.num_heads)]\n"
          "        output = torch.stack([p[0] for p in parts], dim=1)  # (B, heads, L, head_dim)\n"
          "        weights = torch.stack([p[1] for p in parts], dim=1)  # (B, heads, L, S)\n"),
     ],
     # The additive scores with explicit weight matrices (einsum) instead of calling the layers.
     "additive_with_einsum": [
-        ("features = torch.tanh(self.query_proj(query)[:, :, None] + self.key_proj(keys)[:, None])  # (B, L, S, hidden)\n"
+        ("features = torch.tanh(self.query_proj(query)[:, :, None] + self.key_proj(keys)[:, None])"
+         "  # (B, L, S, hidden)\n"
          "        scores = self.v(features).squeeze(-1)  # (B, L, S)",
          "q = torch.einsum(\"bld,hd->blh\", query, self.query_proj.weight)  # (B, L, hidden)\n"
          "        k = torch.einsum(\"bsd,hd->bsh\", keys, self.key_proj.weight)  # (B, S, hidden)\n"

@@ -15,8 +15,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.checks import (assert_at_least, assert_at_most, assert_close, assert_equal, calling, check_on_meta,
-                           check_tensor, check_unchanged, clones, on_meta)
+from grader.checks import (
+    assert_at_least,
+    assert_close,
+    assert_equal,
+    calling,
+    check_on_meta,
+    check_tensor,
+    check_unchanged,
+    clones,
+    on_meta,
+)
 from kata.corpus import PARTICLES, translation_pairs
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -211,9 +220,9 @@ def test_sdpa_equals_pytorchs_forward_and_backward(topic):
         q, k, v = _randn(g, 2, 3, 4, 6), _randn(g, 2, 3, 5, 6), _randn(g, 2, 3, 5, 7)
         if mask is not None:  # large keys at the padding: reading them shows
             k = k.masked_fill(~mask[:, 0, 0, :, None, None].transpose(1, 2), 1e3)
-        L, S = 4, 5
+        L = 4
         if kwargs.get("is_causal"):
-            L = S = 5
+            L = 5
             q = _randn(g, 2, 3, 5, 6)
         for t in (q, k, v):
             t.requires_grad_(True)
@@ -570,7 +579,7 @@ def _trained(topic, seed, device):
 
 @accuracy
 @task("AttentionDecoder")
-def test_attention_beats_the_same_model_without_it_most_on_the_longest_sentences(topic, seed, device):
+def test_attention_beats_the_same_model_without_it_on_the_longest_sentences(topic, seed, device):
     models, _, (src, lengths, _, labels) = _trained(topic, seed, device)
     scores = {}
     for attention, model in models.items():
@@ -579,7 +588,7 @@ def test_attention_beats_the_same_model_without_it_most_on_the_longest_sentences
         longest = (lengths == lengths.max()).cpu()  # 8 English words, 7 in language B
         scores[attention] = per_sentence.mean().item(), per_sentence[longest].mean().item()
     hint = ("measured for the solution over 10 seeds, 80 Adam steps: with attention 1.00 on every sentence, without "
-            "it 0.70-0.82 (0.69-0.78 on the longest): ")
+            "it 0.61-0.82 (0.53-0.77 on the longest): ")
     assert_at_least(scores[True][0], 0.95, "test token accuracy of greedy translation with attention",
                     hint=hint + "the decoder must read the context c_t at every step; check the attention reads the "
                                 "previous state and the source mask")
@@ -609,9 +618,10 @@ def test_the_learned_attention_points_each_output_word_at_the_source_word_it_tra
             # Language B spells each English word backwards: its source is where the word itself stands.
             hits += int(looked[b, t] == words.index(word[::-1]))
             total += 1
-    assert_at_least(hits / total, 0.8, "the fraction of content words whose strongest attention is on their source word",
-                    chance=1 / 6, hint="measured for the solution over 10 seeds: 0.88-1.00. Row t of the weights "
-                                       "belongs to output t: the attention at step t uses the state before the step")
+    assert_at_least(hits / total, 0.85, "the fraction of content words whose strongest attention is on their "
+                    "source word", chance=1 / 6,
+                    hint="measured for the solution over 10 seeds: 0.93-1.00. Row t of the weights belongs to output "
+                         "t: the attention at step t uses the state before the step")
 
 
 @shapes
