@@ -124,6 +124,10 @@ KERNELS: dict[str, tuple[str, ...]] = {
     "torch.nn.GRU.forward": ("gru",),
     "torch.nn.utils.rnn.pack_padded_sequence": ("_pack_padded_sequence",),
     "torch.nn.utils.rnn.pack_sequence": ("_pack_padded_sequence",),
+    # nn.MultiheadAttention's fast path (eval, no grad) runs one fused operator; its other path the functional form
+    "torch.nn.MultiheadAttention.forward": ("torch.nn.functional.multi_head_attention_forward",
+                                           "_native_multi_head_attention"),
+    "torch.nn.functional.multi_head_attention_forward": (),
     "torch.nn.utils.clip_grad_norm_": (),
     "torch.nn.utils.clip_grad_norm": (),
     "torch.nn.utils.clip_grad.clip_grad_norm_": (),
