@@ -516,7 +516,6 @@ def test_contextual_vectors_tell_senses_apart_and_static_ones_cannot(topic, seed
     model.eval()
     mix = topic.ScalarMix(3).to(device)
     found = []  # per split: {word: (contextual (N, 64), static (N, 64), labels (N,))}
-    lm = None
     for split, text in enumerate(data):
         chars, _, lengths = char_ids(text.sentences, max_word_len=16)
         with torch.no_grad():
@@ -526,8 +525,10 @@ def test_contextual_vectors_tell_senses_apart_and_static_ones_cannot(topic, seed
                 forward_logits = model.lm_logits(layers)[0].cpu()
                 ids, _, _ = vocab.encode_batch(text.sentences)
                 y = next_token_targets(ids, lengths)
-                lm = (forward_logits.argmax(-1) == y)[y != IGNORE_INDEX].float().mean().item()
-                unigram = y[y != IGNORE_INDEX].bincount().max().item() / (y != IGNORE_INDEX).sum().item()
+                scored = y != IGNORE_INDEX
+                lm = F.cross_entropy(forward_logits[scored], y[scored]).item()
+                frequency = y[scored].bincount(minlength=len(vocab)).float() / scored.sum()  # (V,)
+                unigram = -(frequency[frequency > 0] * frequency[frequency > 0].log()).sum().item()
         static = layers[0].cpu()  # the token layer: one vector per word, whatever the context
         found.append({})
         for word, senses in SENSES.items():
@@ -545,11 +546,12 @@ def test_contextual_vectors_tell_senses_apart_and_static_ones_cannot(topic, seed
         # One vector for every occurrence allows one answer per word: at best the more frequent sense.
         scores["constant"] += max(y_test.mean().item(), 1 - y_test.mean().item()) * share
     contextual, static = scores["contextual"], scores["static"]
-    assert_at_least(lm, unigram + 0.05, "the trained forward LM's next-word accuracy on the test sentences",
-                    hint=f"the most frequent next word alone scores {unigram:.2f}; the solution's LM 0.41-0.43 after "
-                         "64 steps: check train_step's targets and that train() updates the model")
-    assert_at_least(contextual, 0.7, "sense of bat, crane, kiwi, port from the mixed ELMo vectors (linear probe)",
-                    chance=0.5, hint="the solution's contextual vectors reach 0.8-0.9 with ScalarMix's initial "
+    assert_at_most(lm, unigram - 0.8, "the trained forward LM's cross-entropy on the test sentences (nats)",
+                   hint=f"the next word's own distribution has entropy {unigram:.2f} nats, so a model that ignores "
+                        "the words before scores about that; the solution's LM reaches 2.1-2.3 after 64 steps: check "
+                        "train_step's targets and that train() updates the model")
+    assert_at_least(contextual, 0.65, "sense of bat, crane, kiwi, port from the mixed ELMo vectors (linear probe)",
+                    chance=0.5, hint="the solution's contextual vectors reach 0.73-0.92 with ScalarMix's initial "
                                      "weights; the vectors at a word must carry its context: check ScalarMix's "
                                      "weights and that every layer is mixed")
     assert_at_most(static - scores["constant"], 0.0, "sense from the static token vector (linear probe), above the "
