@@ -141,8 +141,8 @@ class CharCNN(nn.Module):
 
     def forward(self, chars: Tensor) -> Tensor:
         """chars: (B, T, L) int64 character ids (kata.text.char_ids). Returns token vectors (B, T, embed_dim)."""
-        # TODO: embed the (B*T, L) characters, conv each bank over L, relu(max over L), concat, highway, project
-        raise NotImplementedError("CharCNN.forward(): embed the (B*T, L) characters, conv each bank over L, relu(max over L), concat, highway, project")
+        # TODO: embed the (B*T, L) chars, conv each bank, relu(max over L), concatenate, highway, project
+        raise NotImplementedError("CharCNN.forward(): embed the (B*T, L) chars, conv each bank, relu(max over L), concatenate, highway, project")
 
 
 class BiLM(nn.Module):
@@ -178,8 +178,8 @@ class BiLM(nn.Module):
         if lengths.shape != (B,) or lengths.is_floating_point() or lengths.min() < 1 or lengths.max() > T:
             raise ValueError(f"lengths must be ({B},) integers in 1..{T}, one per sentence; got "
                              f"{lengths.tolist() if lengths.dim() == 1 else 'shape ' + str(tuple(lengths.shape))}")
-        # TODO: encode the words; per layer run both LSTMs (backward on reverse_padded input), residual from layer 2
-        raise NotImplementedError("BiLM.forward(): encode the words; per layer run both LSTMs (backward on reverse_padded input), residual from layer 2")
+        # TODO: encode; per layer both LSTMs (backward on reverse_padded x), residual from the 2nd layer
+        raise NotImplementedError("BiLM.forward(): encode; per layer both LSTMs (backward on reverse_padded x), residual from the 2nd layer")
 
     def lm_logits(self, layers: list[Tensor]) -> tuple[Tensor, Tensor]:
         """The two language models' logits from forward()'s layers, each (B, T, V) from the shared softmax:

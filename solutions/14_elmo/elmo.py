@@ -152,7 +152,7 @@ class CharCNN(nn.Module):
 
     def forward(self, chars: Tensor) -> Tensor:
         """chars: (B, T, L) int64 character ids (kata.text.char_ids). Returns token vectors (B, T, embed_dim)."""
-        # BEGIN SOLUTION: embed the (B*T, L) characters, conv each bank over L, relu(max over L), concat, highway, project
+        # BEGIN SOLUTION: embed the (B*T, L) chars, conv each bank, relu(max over L), concatenate, highway, project
         B, T, L = chars.shape
         x = self.char_embedding(chars.reshape(B * T, L))  # (B*T, L, C)
         x = x.transpose(1, 2)  # (B*T, C, L): Conv1d wants the channels first
@@ -202,7 +202,7 @@ class BiLM(nn.Module):
         if lengths.shape != (B,) or lengths.is_floating_point() or lengths.min() < 1 or lengths.max() > T:
             raise ValueError(f"lengths must be ({B},) integers in 1..{T}, one per sentence; got "
                              f"{lengths.tolist() if lengths.dim() == 1 else 'shape ' + str(tuple(lengths.shape))}")
-        # BEGIN SOLUTION: encode the words; per layer run both LSTMs (backward on reverse_padded input), residual from layer 2
+        # BEGIN SOLUTION: encode; per layer both LSTMs (backward on reverse_padded x), residual from the 2nd layer
         x = self.encoder(chars)  # (B, T, D)
         layers = [torch.cat([x, x], dim=-1)]  # (B, T, 2D): the token layer, once per direction
         # The backward LM reads each sentence from its own last word: reverse within the lengths, so the

@@ -20,7 +20,9 @@ MUTANTS = {
         ("            for layer in self.layers:\n                layer.bias[size:]",
          "            for layer in (self.layers if gate_bias else []):\n                layer.bias[size:]"),
     ],
-    "highway_gate_bias_on_the_first_half": [("layer.bias[size:].fill_(gate_bias)", "layer.bias[:size].fill_(gate_bias)")],
+    "highway_gate_bias_on_the_first_half": [
+        ("layer.bias[size:].fill_(gate_bias)", "layer.bias[:size].fill_(gate_bias)"),
+    ],
     "highway_num_layers_ignored": [
         ("nn.Linear(size, 2 * size) for _ in range(num_layers))", "nn.Linear(size, 2 * size) for _ in range(1))"),
     ],
@@ -91,7 +93,8 @@ MUTANTS = {
     # The softmax reads the whole top layer, both directions: each LM sees its answer.
     "softmax_reads_both_halves": [
         ("self.softmax = nn.Linear(D, config.vocab_size)", "self.softmax = nn.Linear(2 * D, config.vocab_size)"),
-        ("return self.softmax(top[..., :D]), self.softmax(top[..., D:])", "return self.softmax(top), self.softmax(top)"),
+        ("return self.softmax(top[..., :D]), self.softmax(top[..., D:])",
+         "return self.softmax(top), self.softmax(top)"),
     ],
     # ---- train_step
     # The backward LM trained to predict the next word: it has read it (a leak).
@@ -166,7 +169,8 @@ MUST_PASS = {
          "previous_ids = torch.full_like(ids, IGNORE_INDEX)  # (B, T)\n"
          "    previous_ids[:, 1:] = ids[:, :-1]\n"
          "    t = torch.arange(ids.shape[1], device=ids.device)\n"
-         "    previous_ids = previous_ids.masked_fill((t == 0) | (t >= lengths.to(ids.device)[:, None]), IGNORE_INDEX)"),
+         "    past_the_end = t >= lengths.to(ids.device)[:, None]\n"
+         "    previous_ids = previous_ids.masked_fill((t == 0) | past_the_end, IGNORE_INDEX)"),
     ],
     # The layers stacked and contracted with einsum.
     "scalar_mix_einsum": [
@@ -177,7 +181,8 @@ MUST_PASS = {
     "backward_by_flipping_each_sentence": [
         ("            backward_out, _ = backward_lstm(backward)  # (B, T, D)\n",
          "            backward_out = torch.stack([torch.cat([backward_lstm(backward[b:b + 1, :L])[0][0],\n"
-         "                                                   backward[b, L:]]) for b, L in enumerate(lengths.tolist())])\n"),
+         "                                                   backward[b, L:]])\n"
+         "                                        for b, L in enumerate(lengths.tolist())])\n"),
     ],
 }
 

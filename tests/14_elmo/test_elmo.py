@@ -14,8 +14,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.checks import (assert_at_least, assert_at_most, assert_close, assert_equal, calling, check_on_meta,
-                           check_tensor, check_unchanged, clones, on_meta)
+from grader.checks import (
+    assert_at_least,
+    assert_at_most,
+    assert_close,
+    assert_equal,
+    calling,
+    check_on_meta,
+    check_tensor,
+    check_unchanged,
+    clones,
+    on_meta,
+)
 from kata.corpus import SENSES, WORDS, corpus
 from kata.sequences import next_token_targets, next_token_task
 from kata.text import IGNORE_INDEX, NUM_CHARS, Vocab, char_ids
@@ -216,7 +226,8 @@ def test_bilm_modules_and_shapes(topic):
         model = topic.BiLM(config)
         where = f"BiLM(ELMoConfig(embed_dim=5, num_layers={num_layers}, vocab_size=11, ...))"
         assert isinstance(model.encoder, topic.CharCNN), f"{where}.encoder should be your CharCNN"
-        assert [c.kernel_size[0] for c in model.encoder.convs] == [1, 2] and model.encoder.projection.out_features == 5, (
+        widths = [c.kernel_size[0] for c in model.encoder.convs]
+        assert widths == [1, 2] and model.encoder.projection.out_features == 5, (
             f"{where}.encoder should be CharCNN(embed_dim, char_dim=..., filters=..., num_highway=...) from the config")
         assert model.encoder.char_embedding.embedding_dim == 4 and len(model.encoder.highway.layers) == 1, (
             f"{where}.encoder should take char_dim and num_highway from the config")
@@ -383,6 +394,9 @@ def test_train_step_against_hand_written_adam_steps(topic):
         assert_close(got, want, f"parameter {name} after two train_step calls", atol=1e-5, hint=hint)
 
 
+EPOCHS, LR = 10, 0.01
+
+
 def _random_words(n, seed, split):
     """i.i.d. random words (5 kinds) as (chars, ids, lengths): nothing about a word can be told from its neighbours."""
     words = ("cat", "dog", "sun", "tea", "map")
@@ -399,10 +413,14 @@ def test_leak_test_on_random_words_stays_at_chance(topic, seed, device):
     chars, ids, lengths = _random_words(640, seed, "train")
     test_chars, test_ids, test_lengths = _random_words(500, seed, "test")
     torch.manual_seed(seed)
-    model = topic.BiLM(topic.ELMoConfig(vocab_size=10, embed_dim=16, max_word_len=8)).to(device)
-    losses = topic.train(model, chars.to(device), ids.to(device), lengths.to(device), epochs=3, lr=0.01,
+    model = topic.BiLM(topic.ELMoConfig(vocab_size=10, embed_dim=32, max_word_len=8)).to(device)
+    losses = topic.train(model, chars.to(device), ids.to(device), lengths.to(device), epochs=EPOCHS, lr=LR,
                          batch_size=64, seed=seed)
-    assert len(losses) == 3, f"train(..., epochs=3) should return 3 losses, got {len(losses)}"
+    assert len(losses) == EPOCHS, f"train(..., epochs={EPOCHS}) should return {EPOCHS} losses, got {len(losses)}"
+    assert_at_least(losses[-1], 1.5, "leak test: the training loss of the last epoch on random words (nats)",
+                    hint="on independent words no causal LM can do better than log 5 = 1.61 nats (the solution: "
+                         "1.61-1.62 on 10 seeds); a loss below it means an LM is trained to predict a word it has "
+                         "already read: the forward LM's targets are ids[t+1] and the backward LM's ids[t-1]")
     model.eval()
     with torch.no_grad():
         forward_logits, backward_logits = model.lm_logits(model(test_chars.to(device), test_lengths))
@@ -427,7 +445,8 @@ def test_main_trains_and_probes_senses(topic, tmp_path, capsys):
     small = ["--train-size", "60", "--test-size", "60", "--embed-dim", "8", "--epochs", "1", "--device", "cpu"]
     assert topic.main(small) == 0, "main() on the generated corpus should return 0"
     out = capsys.readouterr().out
-    assert "LM accuracy" in out and "sense" in out, f"main() should print LM accuracy and the sense probe:\n{out[-600:]}"
+    assert "LM accuracy" in out and "sense" in out, (
+        f"main() should print the LMs' accuracy and the sense probe, printed:\n{out[-600:]}")
     corpus_file = tmp_path / "corpus.txt"
     corpus_file.write_text("\n".join(["The cat eats the fish.", "A dog runs in the park!", "the bird sings"] * 5)
                            + "\n", encoding="utf-8")
@@ -546,7 +565,7 @@ def test_contextual_vectors_tell_senses_apart_and_static_ones_cannot(topic, seed
         # One vector for every occurrence allows one answer per word: at best the more frequent sense.
         scores["constant"] += max(y_test.mean().item(), 1 - y_test.mean().item()) * share
     contextual, static = scores["contextual"], scores["static"]
-    assert_at_most(lm, unigram - 0.8, "the trained forward LM's cross-entropy on the test sentences (nats)",
+    assert_at_most(lm, unigram - 0.5, "the trained forward LM's cross-entropy on the test sentences (nats)",
                    hint=f"the next word's own distribution has entropy {unigram:.2f} nats, so a model that ignores "
                         "the words before scores about that; the solution's LM reaches 2.1-2.3 after 64 steps: check "
                         "train_step's targets and that train() updates the model")
