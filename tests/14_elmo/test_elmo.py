@@ -567,7 +567,7 @@ def test_contextual_vectors_tell_senses_apart_and_static_ones_cannot(topic, seed
     contextual, static = scores["contextual"], scores["static"]
     assert_at_most(lm, unigram - 0.5, "the trained forward LM's cross-entropy on the test sentences (nats)",
                    hint=f"the next word's own distribution has entropy {unigram:.2f} nats, so a model that ignores "
-                        "the words before scores about that; the solution's LM reaches 2.1-2.3 after 64 steps: check "
+                        "the words before scores about that; the solution's LM reaches 2.1-2.7 after 64 steps: check "
                         "train_step's targets and that train() updates the model")
     assert_at_least(contextual, 0.65, "sense of bat, crane, kiwi, port from the mixed ELMo vectors (linear probe)",
                     chance=0.5, hint="the solution's contextual vectors reach 0.73-0.92 with ScalarMix's initial "
