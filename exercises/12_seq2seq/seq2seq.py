@@ -160,8 +160,8 @@ def greedy_decode(model: Seq2Seq, src: Tensor, lengths: Tensor, *, max_len: int 
     Returns ids (B, T') int64 on src's device, T' <= max_len (0 when max_len is 0). Each
     sentence gets what it would get decoded alone. The model's mode is left as it is.
     """
-    # TODO: from BOS and the encoder's h_n, feed each step's argmax back; PAD after EOS; stop early or at max_len
-    raise NotImplementedError("greedy_decode(): from BOS and the encoder's h_n, feed each step's argmax back; PAD after EOS; stop early or at max_len")
+    # TODO: from BOS and the encoder's h_n feed each argmax back; PAD after EOS; stop when all ended
+    raise NotImplementedError("greedy_decode(): from BOS and the encoder's h_n feed each argmax back; PAD after EOS; stop when all ended")
 
 
 @torch.no_grad()
@@ -179,8 +179,8 @@ def beam_search(model: Seq2Seq, src: Tensor, *, beam_size: int = 4, max_len: int
     greedy_decode. Returns tokens int64 on src's device (ending with [SEP] unless cut at
     max_len) and the score as a float.
     """
-    # TODO: keep the beam_size best (tokens, log-prob) extensions; finish at EOS or max_len; best normalised score
-    raise NotImplementedError("beam_search(): keep the beam_size best (tokens, log-prob) extensions; finish at EOS or max_len; best normalised score")
+    # TODO: keep the beam_size best extensions; finish at EOS or max_len; best normalised score
+    raise NotImplementedError("beam_search(): keep the beam_size best extensions; finish at EOS or max_len; best normalised score")
 
 
 def bleu(candidates: Sequence[Sequence], references: Sequence[Sequence], max_n: int = 4) -> float:

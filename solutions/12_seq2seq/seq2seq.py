@@ -180,7 +180,7 @@ def greedy_decode(model: Seq2Seq, src: Tensor, lengths: Tensor, *, max_len: int 
     Returns ids (B, T') int64 on src's device, T' <= max_len (0 when max_len is 0). Each
     sentence gets what it would get decoded alone. The model's mode is left as it is.
     """
-    # BEGIN SOLUTION: from BOS and the encoder's h_n, feed each step's argmax back; PAD after EOS; stop early or at max_len
+    # BEGIN SOLUTION: from BOS and the encoder's h_n feed each argmax back; PAD after EOS; stop when all ended
     B = src.shape[0]
     _, h = model.encoder(src, lengths)  # (L, B, H)
     y = torch.full((B, 1), BOS_ID, dtype=torch.int64, device=src.device)  # (B, 1): the first input
@@ -214,7 +214,7 @@ def beam_search(model: Seq2Seq, src: Tensor, *, beam_size: int = 4, max_len: int
     greedy_decode. Returns tokens int64 on src's device (ending with [SEP] unless cut at
     max_len) and the score as a float.
     """
-    # BEGIN SOLUTION: keep the beam_size best (tokens, log-prob) extensions; finish at EOS or max_len; best normalised score
+    # BEGIN SOLUTION: keep the beam_size best extensions; finish at EOS or max_len; best normalised score
     _, h = model.encoder(src[None], torch.tensor([len(src)]))  # (L, 1, H)
     live = [[]]  # the live hypotheses' tokens
     scores = torch.zeros(1, dtype=torch.float64, device=src.device)  # (k,): their summed log-probabilities

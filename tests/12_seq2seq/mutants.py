@@ -54,9 +54,10 @@ MUTANTS = {
         "    return ((per_token * real).sum(1) / real.sum(1)).mean()"))],
     "loss_ignores_pad_id": [(_LOSS, _LOSS.replace("ignore_index=pad_id", "ignore_index=PAD_ID"))],
     # `pad_id or ...` reads pad_id=0 (the default!) as not given.
-    "loss_pad_id_zero_read_as_not_given": [(_LOSS, _LOSS.replace("ignore_index=pad_id", "ignore_index=pad_id or -100"))],
-    "greedy_no_padding_after_sep": [("        token = token.masked_fill(done, PAD_ID)  # a finished sentence only pads\n",
-                                     "")],
+    "loss_pad_id_zero_read_as_not_given": [(_LOSS, _LOSS.replace("ignore_index=pad_id",
+                                                                 "ignore_index=pad_id or -100"))],
+    "greedy_no_padding_after_sep": [
+        ("        token = token.masked_fill(done, PAD_ID)  # a finished sentence only pads\n", "")],
     "greedy_no_early_stop": [("        if done.all():\n            break\n", "")],
     # Stops as soon as any sentence has said [SEP].
     "greedy_stops_at_the_first_sep_in_the_batch": [("        if done.all():", "        if done.any():")],
@@ -86,7 +87,8 @@ MUTANTS = {
     "bleu_arithmetic_mean_of_precisions": [
         ("log_precision = sum(math.log(m / t) for m, t in zip(matches, totals)) / max_n",
          "log_precision = math.log(sum(m / t for m, t in zip(matches, totals)) / max_n)")],
-    "bleu_ignores_max_n": [("    if c == 0 or min(matches) == 0:", "    max_n = 4\n    if c == 0 or min(matches) == 0:")],
+    "bleu_ignores_max_n": [("    if c == 0 or min(matches) == 0:",
+                            "    max_n = 4\n    if c == 0 or min(matches) == 0:")],
 }
 
 # Correct implementations written differently from the reference: the suite must accept them.
@@ -115,7 +117,7 @@ MUST_PASS = {
     # Python sorting instead of topk over the flattened scores.
     "beam_sorted_in_python": [("        best, index = total.flatten().topk(min(beam_size, total.numel()))  # (k',)",
                                "        ranked = sorted(enumerate(total.flatten().tolist()), key=lambda p: -p[1])\n"
-                               "        index = [i for i, _ in ranked[:beam_size]]\n"
+                               "        index = torch.tensor([i for i, _ in ranked[:beam_size]])\n"
                                "        best = torch.tensor([s for _, s in ranked[:beam_size]], dtype=torch.float64)")],
     # Counter intersection for the clipped counts.
     "bleu_counter_intersection": [("sum(min(count, allowed[gram]) for gram, count in ngrams.items())",
@@ -126,8 +128,9 @@ PATTERNS = {
     "arguments": ["encoder_ignores_num_layers", "decoder_ignores_num_layers", "seq2seq_ignores_num_layers",
                   "encoder_reads_the_target_vocabulary", "loss_ignores_pad_id", "beam_ignores_beam_size",
                   "bleu_ignores_max_n", "greedy_decodes_at_least_one_token"],
-    "returns": ["decoder_returns_its_initial_state", "loss_mean_of_sentence_means", "beam_drops_sentences_cut_at_max_len",
-                "bleu_arithmetic_mean_of_precisions", "greedy_no_padding_after_sep"],
+    "returns": ["decoder_returns_its_initial_state", "loss_mean_of_sentence_means",
+                "beam_drops_sentences_cut_at_max_len", "bleu_arithmetic_mean_of_precisions",
+                "greedy_no_padding_after_sep"],
     "device": ["greedy_bos_on_the_cpu"],
     "inputs": ["encoder_reads_the_padding", "loss_counts_the_padding", "greedy_stops_at_the_first_sep_in_the_batch",
                "bleu_unclipped_counts", "bleu_brevity_penalty_inverted"],

@@ -254,7 +254,8 @@ def test_teacher_forcing_feeds_the_gold_previous_token(topic):
         hook.remove()
     got = torch.cat(read, dim=1) if read and all(r.shape[0] == 3 for r in read) else None
     assert got is not None and got.shape == y.shape, (
-        f"teacher forcing: the decoder's embedding should read the gold y (3, 5), it read {[tuple(r.shape) for r in read]}")
+        f"teacher forcing: the decoder's embedding should read the gold y (3, 5), it read "
+        f"{[tuple(r.shape) for r in read]}")
     assert_equal(got, y, "the tokens the decoder read in forward(src, lengths, y)",
                  hint="teacher forcing reads the gold previous token at every step: the decoder reads y as given, "
                       "not its own predictions")
@@ -334,9 +335,16 @@ def test_greedy_decode_shapes_and_max_len(topic):
     # device= (the [CLS] input, the finished flags) land on the CPU and fail here.
     with torch.device("meta"):
         decoder = topic.Decoder(9, 6, 5)
+
+    def decoder_on_meta(y, hx):  # nn.Embedding on meta accepts CPU ids; a GPU would not
+        if y.device.type != "meta":
+            raise RuntimeError(f"Expected all tensors to be on the same device, but the decoder's input is on "
+                               f"{y.device} and the model on meta")
+        return decoder(y, hx)
+
     stand_in = nn.Module()
     stand_in.encoder = lambda x, lengths: (None, torch.zeros(1, len(x), 5, device=x.device))
-    stand_in.decoder = decoder
+    stand_in.decoder = decoder_on_meta
     check_on_meta("greedy_decode(a model on the meta device, src on meta, lengths)", topic.greedy_decode, stand_in,
                   torch.zeros(3, 4, dtype=torch.int64, device="meta"), lengths, max_len=2,
                   hint="make the first input and the done flags on src's device (device=src.device)")
@@ -418,20 +426,20 @@ def test_batch_decoding_equals_decoding_each_sentence_alone(topic):
 @task("beam_search")
 def test_beam_search_finds_the_best_sentence_by_brute_force(topic):
     g = torch.Generator().manual_seed(10)
-    V, max_len = 7, 3
-    model = _random_model(topic, g, tgt_vocab_size=V, eos_bias=1.0)
+    V, max_len = 7, 4
+    model = _random_model(topic, g, tgt_vocab_size=V, eos_bias=0.5)
     winners = set()
     for src in ([5, 9, 7], [8, 6], [10]):
         src = torch.tensor(src)
         for length_penalty in (1.0, 0.0, 0.5):
             want_tokens, want_score = _brute_force(model, src, V, max_len, length_penalty)
             winners.add((tuple(src.tolist()), tuple(want_tokens)))
-            with calling(BEAM):  # wide enough to keep every hypothesis: exact search
+            with calling(BEAM):  # wide enough to keep every hypothesis that can still win: exact search
                 tokens, score = topic.beam_search(model, src, beam_size=300, max_len=max_len,
                                                   length_penalty=length_penalty)
             check_tensor(tokens, "beam_search(...) tokens", dtype=torch.int64)
             assert_equal(tokens, torch.tensor(want_tokens),
-                         f"beam_search(src={src.tolist()}, beam_size=300, max_len=3, length_penalty={length_penalty})"
+                         f"beam_search(src={src.tolist()}, beam_size=300, max_len=4, length_penalty={length_penalty})"
                          f", every hypothesis kept, against the best of all sentences",
                          hint="score = summed log_softmax / len ** length_penalty, len counting [SEP]; 0 means the "
                               "raw sum (`length_penalty or 1` reads 0 as not given); sentences cut at max_len count")
@@ -439,6 +447,7 @@ def test_beam_search_finds_the_best_sentence_by_brute_force(topic):
                          hint="return the winner's normalised score: its summed log-probability / len ** "
                               "length_penalty")
     assert len(winners) > 3, "precondition: the length penalty changes the winner"
+    assert max(len(w) for _, w in winners) >= 3, "precondition: some winner needs the state of a second step"
 
 
 @gradients
