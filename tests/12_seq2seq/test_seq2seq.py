@@ -425,9 +425,9 @@ def test_batch_decoding_equals_decoding_each_sentence_alone(topic):
 @gradients
 @task("beam_search")
 def test_beam_search_finds_the_best_sentence_by_brute_force(topic):
-    g = torch.Generator().manual_seed(10)
+    g = torch.Generator().manual_seed(22)  # where the best sentence is, 5 times of 9, not greedy's
     V, max_len = 7, 4
-    model = _random_model(topic, g, tgt_vocab_size=V, eos_bias=0.5)
+    model = _random_model(topic, g, tgt_vocab_size=V)
     winners = set()
     for src in ([5, 9, 7], [8, 6], [10]):
         src = torch.tensor(src)
