@@ -93,15 +93,12 @@ MUTANTS = {
 
 # Correct implementations written differently from the reference: the suite must accept them.
 MUST_PASS = {
-    # Each sentence through the GRU alone, no packing.
-    "encoder_one_sentence_at_a_time": [(_PACKED, (
-        "        outputs = embedded.new_zeros(*x.shape, self.rnn.hidden_size)  # (B, S, H)\n"
-        "        states = []\n"
-        "        for b, L in enumerate(lengths.tolist()):\n"
-        "            out, h = self.rnn(embedded[b:b + 1, :L])  # (1, L, H), (L_layers, 1, H)\n"
-        "            outputs[b, :L] = out[0]\n"
-        "            states.append(h)\n"
-        "        h_n = torch.cat(states, dim=1)  # (L_layers, B, H)"))],
+    # The sentences cut to their lengths and packed as a list (pack_sequence), not from the padded batch.
+    "encoder_pack_sequence_of_sentences": [(_PACKED, (
+        "        sentences = [embedded[b, :L] for b, L in enumerate(lengths.tolist())]  # B tensors (L_b, E)\n"
+        "        packed = nn.utils.rnn.pack_sequence(sentences, enforce_sorted=False)\n"
+        "        outputs, h_n = self.rnn(packed)  # h_n (L, B, H)\n"
+        "        outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])"))],
     # An explicit mask instead of ignore_index.
     "loss_masked_mean": [(_LOSS, (
         "    per_token = F.cross_entropy(logits.transpose(1, 2), labels, reduction='none')  # (B, T)\n"
