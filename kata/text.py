@@ -293,6 +293,28 @@ def read_corpus(path: str | Path) -> list[str]:
     return sentences
 
 
+def read_pairs(path: str | Path) -> list[tuple[str, str]]:
+    """A learner's parallel text for `--pairs FILE` (topics 12-13): one pair per line, source TAB target, UTF-8.
+
+    The format of Tatoeba's and the PyTorch translation tutorial's files: columns after the
+    second (Tatoeba's attribution) are ignored, blank lines skipped. Returns (source,
+    target) strings, stripped. Raises what read_corpus raises, and ValueError naming the
+    line for a line without a tab or with an empty side, or a file with no pairs.
+    """
+    path = Path(path).expanduser()
+    pairs = []
+    for number, line in _lines(path, "pairs file"):
+        if not line.strip():
+            continue
+        columns = line.split("\t")
+        if len(columns) < 2 or not columns[0].strip() or not columns[1].strip():
+            raise ValueError(f"pairs file {path}, line {number}: expected 'source<TAB>target', got {line[:60]!r}")
+        pairs.append((columns[0].strip(), columns[1].strip()))
+    if not pairs:
+        raise ValueError(f"pairs file {path} has no pairs: write one 'source<TAB>target' per line")
+    return pairs
+
+
 EMBEDDING_FORMATS = ("word2vec", "glove")
 
 

@@ -166,6 +166,21 @@ def test_read_corpus_errors_are_one_sentence(tmp_path):
         text.read_corpus(tmp_path)
 
 
+def test_read_pairs_takes_two_tab_separated_columns(tmp_path):
+    path = tmp_path / "pairs.txt"
+    path.write_text("\ufeffGo.\tVa !\tCC-BY 2.0 (France) Attribution: tatoeba.org\n\n Hi. \t Salut ! \r\n"
+                    "the cat\tle chat", encoding="utf-8")
+    assert text.read_pairs(path) == [("Go.", "Va !"), ("Hi.", "Salut !"), ("the cat", "le chat")]
+    for content, match in (("one side only\n", "line 1: expected 'source<TAB>target'"),
+                           ("a\tb\n\t  b\n", "line 2: expected"), ("\n \n", "has no pairs")):
+        path.write_text(content, encoding="utf-8")
+        with pytest.raises(ValueError, match=match) as info:
+            text.read_pairs(path)
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(FileNotFoundError, match="pairs file .* does not exist"):
+        text.read_pairs(tmp_path / "missing.txt")
+
+
 def test_embeddings_round_trip_in_both_formats(tmp_path):
     words = ["the", "cat", "ünïcode", "x-ray"]
     vectors = torch.randn(4, 3, generator=torch.Generator().manual_seed(0)) * 10 ** torch.arange(-3.0, 1.0)[:, None]
