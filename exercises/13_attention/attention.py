@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from kata.common import default_device
 from kata.corpus import PARTICLES, WORDS, translation_pairs
 from kata.sequences import Stopwatch, bos_eos
-from kata.text import BOS_ID, PAD_ID, Vocab, read_corpus
+from kata.text import BOS_ID, PAD_ID, Vocab, read_pairs
 from kata.training import fit
 
 
@@ -306,19 +306,6 @@ def save_attention_maps(path: str | Path, weights: Tensor, lengths: Tensor, targ
     return path
 
 
-def read_pairs(path: str | Path) -> list[tuple[str, str]]:
-    """A file of translation pairs, one a line: the source, a tab, the target. Raises OSError or ValueError."""
-    pairs = []
-    for i, line in enumerate(read_corpus(path), 1):
-        source, tab, target = line.partition("\t")
-        if not tab or not source.strip() or not target.strip():
-            raise ValueError(f"{path}: pair {i} is not 'source<TAB>target': {line[:60]!r}")
-        pairs.append((source.strip(), target.strip()))
-    if len(pairs) < 2:
-        raise ValueError(f"{path}: need at least two pairs, one to train on and one to test")
-    return pairs
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Translate with and without attention; save the attention maps.")
     parser.add_argument("--pairs", default=None, metavar="FILE",
@@ -346,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.pairs:
             pairs = [(" ".join(s.split()[:args.max_len]), " ".join(t.split()[:args.max_len]))
                      for s, t in read_pairs(args.pairs)]
+            if len(pairs) < 2:
+                raise ValueError(f"{args.pairs}: need at least two pairs, one to train on and one to test")
             order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(args.seed)).tolist()
             n_test = max(1, len(pairs) // 10)
             test_pairs = [pairs[i] for i in order[:n_test]]
