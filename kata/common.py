@@ -1,15 +1,21 @@
-"""What every topic shares: the seeded random generator and the default device.
+"""What every topic shares: the seeded random generator, a file's held-out split and the default device.
 
 `rng` is the one way the project's data generators draw random numbers: each data
 set draws from its own `torch.Generator`, so a learner's extra calls to
 `torch.rand` cannot change the data, and the same seed always gives the same
-tensors. `default_device` is what a topic's `main()` trains on when no `--device`
-is given.
+tensors. `hold_out` splits a learner's own file (sentences, pairs) into what a
+`main()` trains on and what it tests on. `default_device` is what a topic's
+`main()` trains on when no `--device` is given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 import torch
+
+T = TypeVar("T")
 
 SPLITS = ("train", "test")
 
@@ -25,6 +31,21 @@ def rng(seed: int, split: str | None = None) -> torch.Generator:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     offset = 0 if split is None else 1_000_003 * (1 + SPLITS.index(split))
     return torch.Generator().manual_seed(seed + offset)
+
+
+def hold_out(items: Sequence[T], seed: int, *, source: str = "the file", what: str = "lines"
+             ) -> tuple[list[T], list[T]]:
+    """A file's items in a random order drawn from rng(seed) (a file may be sorted by topic
+    or length): nine tenths to train on, a tenth (at least one) to test on.
+
+    Returns (train, test). Raises ValueError naming `source` (the file) and `what` (its
+    items) when it has fewer than two.
+    """
+    if len(items) < 2:
+        raise ValueError(f"{source} has {len(items)} {what}: give it at least two, one to train on and one to test on")
+    order = torch.randperm(len(items), generator=rng(seed)).tolist()
+    held_out = max(1, len(items) // 10)
+    return [items[i] for i in order[held_out:]], [items[i] for i in order[:held_out]]
 
 
 def default_device() -> str:

@@ -65,7 +65,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from kata.common import rng
+from kata.common import hold_out, rng
 from kata.corpus import corpus
 from kata.text import (BOS_ID, EOS_ID, IGNORE_INDEX, NUM_SPECIAL, PAD_ID, SPECIAL_TOKENS, Vocab, is_punctuation,
                        read_corpus, tokenize)
@@ -291,10 +291,7 @@ def next_token_data(path: str | Path | None = None, *, train_size: int = 2000, t
         if len(sentences) < 2:
             raise ValueError(f"corpus file {path} has {len(sentences)} sentence(s) of two tokens or more: give it "
                              "at least two, one to train on and one to test on")
-        order = torch.randperm(len(sentences), generator=rng(seed)).tolist()  # a file may be sorted by topic
-        held_out = max(1, len(sentences) // 10)
-        train_text = [sentences[i] for i in order[held_out:]]
-        test_text = [sentences[i] for i in order[:held_out]]
+        train_text, test_text = hold_out(sentences, seed, source=str(path), what="sentences")
     longest = max(len(s) for s in train_text + test_text)
     cut = sum(len(s) > max_len for s in train_text + test_text) if max_len is not None else 0
     # Cut before the vocabulary and the padding: the words past max_len are never read, and

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kata.common import default_device
+from kata.common import default_device, hold_out
 from kata.corpus import translation_pairs
 from kata.sequences import Stopwatch, bos_eos
 from kata.text import BOS_ID, EOS_ID, NUM_SPECIAL, PAD_ID, Vocab, read_pairs, tokenize
@@ -278,11 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_len < 1 or args.max_vocab < 1:
             raise ValueError(f"--max-len and --max-vocab must be >= 1, got {args.max_len} and {args.max_vocab}")
         if args.pairs:
-            pairs = read_pairs(args.pairs)
-            order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(args.seed)).tolist()
-            held_out = max(1, len(pairs) // 10)
-            train_pairs = [pairs[i] for i in order[held_out:]]
-            test_pairs = [pairs[i] for i in order[:held_out]]
+            train_pairs, test_pairs = hold_out(read_pairs(args.pairs), args.seed, source=args.pairs, what="pairs")
             source = args.pairs
         else:
             train_pairs = translation_pairs(args.train_size, seed=args.seed)

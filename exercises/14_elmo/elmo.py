@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kata.common import default_device, rng
+from kata.common import default_device, hold_out
 from kata.corpus import SENSES, corpus
 from kata.sequences import Stopwatch, add_corpus_arguments, next_token_targets
 from kata.text import CHAR_PAD_ID, IGNORE_INDEX, NUM_CHARS, NUM_SPECIAL, Vocab, char_ids, read_corpus, tokenize
@@ -298,10 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_len < 2 or args.max_vocab < 1:
             raise ValueError(f"--max-len must be >= 2 and --max-vocab >= 1, got {args.max_len} and {args.max_vocab}")
         if args.corpus:  # a tenth of the file's sentences, drawn from the seed, to test on
-            lines = read_corpus(args.corpus)
-            order = torch.randperm(len(lines), generator=rng(args.seed)).tolist()
-            held_out = max(1, len(lines) // 10)
-            train_text, test_text = [lines[i] for i in order[held_out:]], [lines[i] for i in order[:held_out]]
+            train_text, test_text = hold_out(read_corpus(args.corpus), args.seed, source=args.corpus)
             generated = None
         else:
             generated = corpus(args.train_size, seed=args.seed), corpus(args.test_size, seed=args.seed, split="test")

@@ -181,6 +181,21 @@ def test_read_pairs_takes_two_tab_separated_columns(tmp_path):
         text.read_pairs(tmp_path / "missing.txt")
 
 
+def test_hold_out_keeps_a_tenth_of_a_file_to_test_on_drawn_from_the_seed():
+    from kata.common import hold_out
+
+    items = [f"line {i}" for i in range(25)]
+    train, test = hold_out(items, 3)
+    assert len(test) == 2 and len(train) == 23 and sorted(train + test) == sorted(items)
+    assert hold_out(items, 3) == (train, test), "the same seed must give the same split"
+    assert hold_out(items, 4) != (train, test), "another seed should give another split"
+    assert test != items[:2] and test != items[-2:], "the held-out items are drawn, not the file's ends"
+    assert hold_out(["a", "b"], 0)[1] in (["a"], ["b"]), "two items: one to train on, one to test on"
+    for few in ([], ["only"]):
+        with pytest.raises(ValueError, match=r"^pairs.txt has \d pairs: give it at least two"):
+            hold_out(few, 0, source="pairs.txt", what="pairs")
+
+
 def test_embeddings_round_trip_in_both_formats(tmp_path):
     words = ["the", "cat", "ünïcode", "x-ray"]
     vectors = torch.randn(4, 3, generator=torch.Generator().manual_seed(0)) * 10 ** torch.arange(-3.0, 1.0)[:, None]

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kata.common import default_device
+from kata.common import default_device, hold_out
 from kata.corpus import PARTICLES, WORDS, translation_pairs
 from kata.sequences import Stopwatch, bos_eos
 from kata.text import BOS_ID, PAD_ID, Vocab, read_pairs
@@ -394,12 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.pairs:
             pairs = [(" ".join(s.split()[:args.max_len]), " ".join(t.split()[:args.max_len]))
                      for s, t in read_pairs(args.pairs)]
-            if len(pairs) < 2:
-                raise ValueError(f"{args.pairs}: need at least two pairs, one to train on and one to test")
-            order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(args.seed)).tolist()
-            n_test = max(1, len(pairs) // 10)
-            test_pairs = [pairs[i] for i in order[:n_test]]
-            train_pairs = [pairs[i] for i in order[n_test:]]
+            train_pairs, test_pairs = hold_out(pairs, args.seed, source=args.pairs, what="pairs")
             source_vocab = Vocab.build([s for s, _ in train_pairs], max_size=args.max_vocab + 5)
             target_vocab = Vocab.build([t for _, t in train_pairs], max_size=args.max_vocab + 5)
         else:
