@@ -169,6 +169,15 @@ def clones(**tensors: torch.Tensor) -> dict[str, torch.Tensor]:
     return {name: t.detach().clone() for name, t in tensors.items()}
 
 
+def fill_uniform(module: torch.nn.Module, generator: torch.Generator, scale: float) -> torch.nn.Module:
+    """Every parameter of `module` drawn uniformly from (-scale, scale) with `generator`, in
+    place, so that every weight, gate and bias matters to a comparison. Returns the module."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_((torch.rand(p.shape, generator=generator, dtype=p.dtype) * 2 - 1) * scale)
+    return module
+
+
 def check_unchanged(call: str, before: dict[str, torch.Tensor], *, hint: str = IN_PLACE, **after: torch.Tensor) -> None:
     """Each input still holds the values it held before `call` (against its copy from `clones`)."""
     __tracebackhide__ = True

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.checks import assert_at_least, assert_at_most, assert_close, assert_equal, check_tensor
+from grader.checks import assert_at_least, assert_at_most, assert_close, assert_equal, check_tensor, fill_uniform
 from kata.sequences import next_token_task
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -22,14 +22,6 @@ HALVES_HINT = ("output[..., :H] is the forward direction and output[..., H:] the
                "torch.cat([forward, backward], dim=-1)")
 H_N_HINT = ("nn.LSTM's order is index 2 * layer + direction: layer 0 forward, layer 0 backward, layer 1 forward, "
             "...; the backward direction's h_n is its state after reading the sequence's first token")
-
-
-def _fill(module, g, scale=0.6):
-    """Random weights in (-scale, scale) from g, so that every gate matters."""
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_((torch.rand(p.shape, generator=g, dtype=p.dtype) * 2 - 1) * scale)
-    return module
 
 
 def _cells(model, layer, direction):
@@ -49,8 +41,8 @@ def _copy_into(model, lstm):
 
 def _pair(topic, g, *, input_size=4, hidden_size=3, num_layers=2, bidirectional=True):
     """The learner's BiLSTM and nn.LSTM with the same random float64 weights."""
-    lstm = _fill(nn.LSTM(input_size, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional), g)
-    lstm = lstm.double()
+    lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional)
+    lstm = fill_uniform(lstm, g, 0.6).double()
     model = topic.BiLSTM(input_size, hidden_size, num_layers, bidirectional=bidirectional).double()
     _copy_into(model, lstm)
     return model, lstm
@@ -68,7 +60,7 @@ def _padded(g, lengths, input_size, scale=100.0):
 
 def _cell_and_lstm(g):
     """An nn.LSTMCell(3, 4) with random float64 weights from g, and a one-layer nn.LSTM with the same weights."""
-    cell = _fill(nn.LSTMCell(3, 4), g).double()
+    cell = fill_uniform(nn.LSTMCell(3, 4), g, 0.6).double()
     lstm = nn.LSTM(3, 4, batch_first=True).double()
     with torch.no_grad():
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
@@ -472,7 +464,7 @@ def test_tagger_layers_and_shapes(topic):
 @task("Tagger")
 def test_tagger_is_embedding_bilstm_head_with_the_lengths(topic):
     g = torch.Generator().manual_seed(8)
-    model = _fill(topic.Tagger(12, 7, embed_dim=6, hidden_size=5), g).double()
+    model = fill_uniform(topic.Tagger(12, 7, embed_dim=6, hidden_size=5), g, 0.6).double()
     ids = torch.randint(5, 12, (3, 6), generator=g)
     lengths = torch.tensor([6, 2, 4])
     ids[torch.arange(6) >= lengths[:, None]] = 0  # [PAD]
@@ -493,7 +485,7 @@ def test_tagger_is_embedding_bilstm_head_with_the_lengths(topic):
 @task("Tagger")
 def test_tagger_without_lengths_reads_every_position(topic):
     g = torch.Generator().manual_seed(9)
-    model = _fill(topic.Tagger(12, 7, embed_dim=6, hidden_size=5), g).double()
+    model = fill_uniform(topic.Tagger(12, 7, embed_dim=6, hidden_size=5), g, 0.6).double()
     ids = torch.randint(5, 12, (3, 6), generator=g)
     ids[1, 4:] = 0  # rows that end in id 0 ([PAD]): with lengths=None they are still read to the end
     ids[2, 5] = 0

@@ -24,6 +24,7 @@ from grader.checks import (
     check_tensor,
     check_unchanged,
     clones,
+    fill_uniform,
     on_meta,
 )
 from kata.corpus import PARTICLES, translation_pairs
@@ -61,13 +62,6 @@ def _reference_softmax(scores, mask):
         if flat_m[i].any():
             flat_o[i, flat_m[i]] = flat_s[i, flat_m[i]].softmax(0)
     return out
-
-
-def _fill(module, g, scale=0.5):
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_((torch.rand(p.shape, generator=g, dtype=p.dtype) * 2 - 1) * scale)
-    return module
 
 
 # ------------------------------------------------------------------ masked_softmax
@@ -329,7 +323,7 @@ def test_additive_attention_layers_and_shapes(topic):
 @task("AdditiveAttention")
 def test_additive_attention_equals_its_formula_and_skips_the_padding(topic):
     g = _g(4)
-    attention = _fill(topic.AdditiveAttention(3, 4, 5).double(), g)
+    attention = fill_uniform(topic.AdditiveAttention(3, 4, 5).double(), g, 0.5)
     query, keys = _randn(g, 3, 2, 3), _randn(g, 3, 6, 4)
     mask = _key_mask([6, 2, 0], 6)  # sequence 2 has no real key at all
     keys[~mask] = 1e3
@@ -362,7 +356,7 @@ def test_additive_attention_equals_its_formula_and_skips_the_padding(topic):
 # ------------------------------------------------------------------ MultiHeadAttention
 def _mha_pair(topic, g, embed_dim=8, num_heads=2, bias=True):
     """The learner's MultiHeadAttention and nn.MultiheadAttention(batch_first=True) with the same float64 weights."""
-    reference = _fill(nn.MultiheadAttention(embed_dim, num_heads, bias=bias, batch_first=True).double(), g)
+    reference = fill_uniform(nn.MultiheadAttention(embed_dim, num_heads, bias=bias, batch_first=True).double(), g, 0.5)
     model = topic.MultiHeadAttention(embed_dim, num_heads, bias=bias).double()
     with torch.no_grad():
         for name, w in zip(("q_proj", "k_proj", "v_proj"), reference.in_proj_weight.chunk(3)):
@@ -523,7 +517,7 @@ def test_attention_decoder_layers_and_shapes(topic):
 @task("AttentionDecoder")
 def test_attention_decoder_attends_with_the_previous_state_before_each_step(topic):
     g = _g(8)
-    decoder = _fill(topic.AttentionDecoder(9, 4, 5, key_size=6).double(), g)
+    decoder = fill_uniform(topic.AttentionDecoder(9, 4, 5, key_size=6).double(), g, 0.5)
     inputs = torch.tensor([[2, 5, 7, 8], [2, 6, 0, 0]])
     hx = _randn(g, 2, 5)
     memory = _randn(g, 2, 3, 6)

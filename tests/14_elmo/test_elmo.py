@@ -24,6 +24,7 @@ from grader.checks import (
     check_tensor,
     check_unchanged,
     clones,
+    fill_uniform,
     on_meta,
 )
 from kata.corpus import SENSES, WORDS, corpus
@@ -40,14 +41,6 @@ HALVES = ("layer 0 is torch.cat([x, x], -1); layer j is torch.cat([forward, back
           "states first")
 BACKWARD = ("the backward LSTM reads each sentence from its own last word: run it on reverse_padded(x, lengths) and "
             "reverse its outputs back with reverse_padded (x.flip(1) would put the padding first)")
-
-
-def _fill(module, g, scale=0.5):
-    """Random weights in (-scale, scale) from g, so that every gate and bias matters."""
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_((torch.rand(p.shape, generator=g, dtype=p.dtype) * 2 - 1) * scale)
-    return module
 
 
 def _highway_reference(highway, x):
@@ -74,7 +67,7 @@ def _config(topic, **kwargs):
 
 
 def _bilm(topic, g, **kwargs):
-    return _fill(topic.BiLM(_config(topic, **kwargs)), g).double()
+    return fill_uniform(topic.BiLM(_config(topic, **kwargs)), g, 0.5).double()
 
 
 def _chars(g, lengths, max_word_len=8):
@@ -132,7 +125,7 @@ def test_highway_layers_and_gate_bias(topic):
 @task("Highway")
 def test_highway_equals_its_formula(topic):
     g = torch.Generator().manual_seed(1)
-    highway = _fill(topic.Highway(5, 2), g, scale=1.0).double()
+    highway = fill_uniform(topic.Highway(5, 2), g, 1.0).double()
     x = torch.randn(3, 4, 5, generator=g, dtype=torch.float64) * 3
     x.requires_grad_(True)
     with calling(HIGHWAY):
@@ -184,7 +177,7 @@ def test_char_cnn_layers_and_shapes(topic):
 @task("CharCNN")
 def test_char_cnn_equals_conv_max_highway_projection(topic):
     g = torch.Generator().manual_seed(2)
-    cnn = _fill(topic.CharCNN(5, char_dim=4, filters=((1, 3), (2, 4), (3, 2)), num_highway=2), g).double()
+    cnn = fill_uniform(topic.CharCNN(5, char_dim=4, filters=((1, 3), (2, 4), (3, 2)), num_highway=2), g, 0.5).double()
     chars, _ = _chars(g, [6, 6, 6])
     chars[0, 1] = char_ids(["ox"], max_word_len=8)[0][0, 0]  # a short word: mostly padding
     with calling(CHAR_CNN):
@@ -199,7 +192,7 @@ def test_char_cnn_equals_conv_max_highway_projection(topic):
 @task("CharCNN")
 def test_char_cnn_spells_words_it_never_saw(topic):
     g = torch.Generator().manual_seed(3)
-    cnn = _fill(topic.CharCNN(6, char_dim=4, filters=((1, 3), (2, 4))), g).double()
+    cnn = fill_uniform(topic.CharCNN(6, char_dim=4, filters=((1, 3), (2, 4))), g, 0.5).double()
     words = ["quokka", "axolotl", "bat", "bats", "tab", "[UNK]"]
     sentences = [words, ["bat", "quokka", "zzz", "axolotl", "x", "tab"]]
     chars, _, _ = char_ids(sentences, max_word_len=10)
