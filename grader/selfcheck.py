@@ -72,6 +72,10 @@ def run_job(job: Job) -> list[Record]:
         return runner.run_inprocess([job.slug], target, extra=extra)[job.slug]
 
 
+# The one record of a run that could not be made (a mutant whose text no longer occurs in the
+# solution): never a failing test, so never a caught mutant.
+BROKEN = "(self-check)"
+
 _CLEAN = None  # in a worker: the state it started with, put back before each run
 
 
@@ -92,7 +96,7 @@ def _run_in_worker(job: Job) -> tuple[tuple[str, str, str], list[dict]]:
     try:
         records = run_job(job)
     except Exception as exc:  # noqa: BLE001  (a broken mutant file: its check says so)
-        records = [Record(job.slug, "(self-check)", status="error", message=f"{type(exc).__name__}: {exc}")]
+        records = [Record(job.slug, BROKEN, status="error", message=f"{type(exc).__name__}: {exc}")]
     return job.key, [r.to_json() for r in records]
 
 

@@ -58,6 +58,8 @@ SELF_CHECK_LIMIT = 1800
 def test_stub_fails_every_test(topic):
     records = selfcheck.results(topic.slug)[(topic.slug, "stub", "stub")]
     assert records, f"{topic.slug}: the suite collected no test"
+    broken = [r.message for r in records if r.name == selfcheck.BROKEN]
+    assert not broken, f"{topic.slug}: the stub could not be run, so it proves nothing: {broken[0]}"
     passing = [r.name for r in records if r.status not in ("fail", "error")]
     assert not passing, f"{topic.slug}: these tests pass on the untouched stub, so they prove nothing: {passing}"
 
@@ -69,6 +71,8 @@ def test_mutant_is_caught(topic, mutant):
     # One failing test is all a mutant needs: -x stops there, so a mutant that would also
     # slow a later test down to its time limit costs nothing more (the rest do not run).
     records = selfcheck.results(topic.slug)[(topic.slug, "mutant", mutant)]
+    broken = [r.message for r in records if r.name == selfcheck.BROKEN]
+    assert not broken, f"{topic.slug}: the mutant '{mutant}' could not be made, so it proves nothing: {broken[0]}"
     cut = [r for r in records if r.message.startswith("did not run")]
     failing = [r.name for r in records if r.status in ("fail", "error") and r not in cut]
     unfinished = [f"{r.name}: {r.message}" for r in cut if r.status == "error"]
@@ -77,9 +81,22 @@ def test_mutant_is_caught(topic, mutant):
                      f"{unfinished}")
 
 
+def test_a_mutant_that_no_longer_applies_is_a_broken_run_not_a_caught_bug(monkeypatch):
+    # A docstring that came to quote a mutant's text made two of 14's mutants fail to apply;
+    # the failed run's one error record then read as "caught".
+    topic = BUILT[0]
+    monkeypatch.setattr(mutants, "load", lambda t: {"gone": [("text the solution does not hold", "x")]})
+    key, records = selfcheck._run_in_worker(selfcheck.Job(topic.slug, "mutant", "gone", True))
+    assert key == (topic.slug, "mutant", "gone")
+    assert [r["name"] for r in records] == [selfcheck.BROKEN]
+    assert "occurs 0 times" in records[0]["message"]
+
+
 @pytest.mark.parametrize("topic", BUILT, ids=lambda t: t.slug)
 def test_topic_has_enough_mutants(topic):
-    assert len(mutants.load(topic)) >= 5, f"{topic.slug}: keep at least 5 named mutants in tests/{topic.slug}/mutants.py"
+    assert len(mutants.load(topic)) >= 5, (
+        f"{topic.slug}: keep at least 5 named mutants in tests/{topic.slug}/mutants.py"
+    )
 
 
 @pytest.mark.parametrize("topic", BUILT, ids=lambda t: t.slug)

@@ -31,7 +31,8 @@ MUTANTS = {
     "char_cnn_no_relu": [("F.relu(conv(x).amax(dim=-1))", "conv(x).amax(dim=-1)")],
     # Without padding_idx the pad character gets a random, trained vector.
     "char_cnn_no_padding_idx": [
-        ("nn.Embedding(num_chars, char_dim, padding_idx=CHAR_PAD_ID)", "nn.Embedding(num_chars, char_dim)"),
+        ("self.char_embedding = nn.Embedding(num_chars, char_dim, padding_idx=CHAR_PAD_ID)",
+         "self.char_embedding = nn.Embedding(num_chars, char_dim)"),
     ],
     # Every bank gets the same width: filters read for their channels only.
     "char_cnn_filter_widths_ignored": [
@@ -39,8 +40,9 @@ MUTANTS = {
     ],
     "char_cnn_num_highway_ignored": [("Highway(num_filters, num_highway)", "Highway(num_filters)")],
     "char_cnn_char_dim_ignored": [
-        ("nn.Embedding(num_chars, char_dim, padding_idx=CHAR_PAD_ID)", "nn.Embedding(num_chars, 16, padding_idx=0)"),
-        ("nn.Conv1d(char_dim, out_channels, width)", "nn.Conv1d(16, out_channels, width)"),
+        ("self.char_embedding = nn.Embedding(num_chars, char_dim, padding_idx=CHAR_PAD_ID)",
+         "self.char_embedding = nn.Embedding(num_chars, 16, padding_idx=0)"),
+        ("nn.ModuleList(nn.Conv1d(char_dim, out_channels, width)", "nn.ModuleList(nn.Conv1d(16, out_channels, width)"),
     ],
     # The max taken over the characters' embedding channels instead of the word's positions: reshaped wrongly.
     "char_cnn_words_mixed_with_neighbours": [
