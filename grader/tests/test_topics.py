@@ -81,6 +81,12 @@ def test_mutant_is_caught(topic, mutant):
                      f"{unfinished}")
 
 
+@pytest.mark.parametrize("topic", BUILT, ids=lambda t: t.slug)
+def test_every_mutant_and_variant_still_applies_to_the_solution(topic):
+    for job in selfcheck.jobs(topic)[1:]:
+        selfcheck.source(job)  # raises, naming the edit, when its text is not in the solution exactly once
+
+
 def test_a_mutant_that_no_longer_applies_is_a_broken_run_not_a_caught_bug(monkeypatch):
     # A docstring that came to quote a mutant's text made two of 14's mutants fail to apply;
     # the failed run's one error record then read as "caught".
