@@ -15,12 +15,12 @@ as a target folder the plugin can load (`--kata-target`).
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 from grader import roadmap
-
 
 # The suite author's checklist (docs/CHECKLIST.md): what a suite must prove, by pattern.
 CHECKLIST = {
@@ -71,6 +71,24 @@ def apply(source: str, edits: list[tuple[str, str]], name: str) -> str:
                              f"(it must occur exactly once): {old[:80]!r}")
         source = source.replace(old, new)
     return source
+
+
+def tasks_changed(source: str, edits: list[tuple[str, str]]) -> list[str]:
+    """The top-level functions and classes (the tasks) whose text the edits change, in the
+    order of the edits; an edit outside every task (an import, a constant) adds none."""
+    spans = [(node.lineno, node.end_lineno, node.name) for node in ast.parse(source).body
+             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    tasks: list[str] = []
+    for old, _ in edits:
+        at = source.find(old)
+        if at < 0:
+            continue
+        first = source.count("\n", 0, at) + 1
+        last = first + old.count("\n")
+        for start, end, name in spans:
+            if start <= last and first <= end and name not in tasks:
+                tasks.append(name)
+    return tasks
 
 
 def write_target(topic: roadmap.Topic, source: str, folder: Path) -> Path:

@@ -62,6 +62,8 @@ MEMORY_HELP = ("most memory a run testing your files may use, e.g. '4G' (default
 NO_EXIT_HELP = "never end the process early (for runs inside another program)"
 FAST_FIRST_HELP = ("run the cheap tests first: shapes, then gradients, then accuracy (with -x, a bug caught early "
                    "costs no training run; the maintainer's mutants)")
+FIRST_HELP = ("run the tests of this task first (repeatable; with -x, a mutant is caught by the tests of the task "
+              "it changes before the others run)")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,6 +75,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kata-memory-limit", default=None, help=MEMORY_HELP)
     group.addoption("--kata-no-exit", action="store_true", help=NO_EXIT_HELP)
     group.addoption("--kata-fast-first", action="store_true", help=FAST_FIRST_HELP)
+    group.addoption("--kata-first", action="append", default=[], metavar="TASK", help=FIRST_HELP)
     parser.addini("kata_memory_limit", MEMORY_HELP, default=DEFAULT_MEMORY_LIMIT)
 
 

@@ -92,12 +92,17 @@ KIND_ORDER = ("shapes", "gradients", "accuracy")  # cheapest first
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With --kata-fast-first, the cheap tests run first (the order within a kind is kept)."""
-    if not config.getoption("--kata-fast-first"):
+    """With --kata-first TASK, that task's tests run first; with --kata-fast-first, the cheap
+    tests first (shapes, gradients, accuracy) within those and within the rest. The order
+    is otherwise kept (the sort is stable)."""
+    first, fast = set(config.getoption("--kata-first")), config.getoption("--kata-fast-first")
+    if not first and not fast:
         return
 
-    def rank(item: pytest.Item) -> int:
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        marker = item.get_closest_marker("task")
+        task = marker.args[0] if marker is not None and marker.args else None
         kinds = [i for i, kind in enumerate(KIND_ORDER) if item.get_closest_marker(kind)]
-        return kinds[0] if kinds else len(KIND_ORDER)
+        return (0 if task in first else 1), (kinds[0] if kinds and fast else len(KIND_ORDER))
 
     items.sort(key=rank)

@@ -456,3 +456,23 @@ def test_topic_04_shows_the_likely_cause_of_a_shape_error_in_unfold(tmp_path):
     assert record.message.startswith("RuntimeError: shape '[2, 3, 9, 9]' is invalid for input of size"), record.message
     assert "Likely cause: F.unfold(x, (kH, kW), dilation=dilation, padding=padding, stride=stride)" in record.details
     assert len(record.details.splitlines()) <= 5, record.details
+
+
+def test_kata_first_runs_a_tasks_tests_first_and_fast_first_the_cheap_ones_first():
+    # The self-check's order for a mutant: the tests of the task it changes, then the rest,
+    # cheap kinds first within each (grader/plugin/routing.py).
+    from grader import suites
+    from grader.plugin.routing import KIND_ORDER
+    from grader.tests.conftest import run_pytest
+
+    topic = roadmap.load().built[1]
+    tests = suites.outline(topic)
+    task = tests[-1].task  # the last test's task: not first by default
+    result = run_pytest(str(topic.tests()), "--kata-target=solutions", "--co", "-q", "--kata-fast-first",
+                        f"--kata-first={task}", timeout=300)
+    # (collecting only, the plugin calls the run failed: no test reported)
+    order = list(dict.fromkeys(line.split("::")[-1].split("[")[0] for line in result.stdout.splitlines()
+                               if line.startswith("tests/") and "::" in line))
+    rank = {t.name: (t.task != task, KIND_ORDER.index(t.kind), i) for i, t in enumerate(tests)}
+    assert order == sorted(rank, key=rank.get)
+    assert order[0] != tests[0].name

@@ -87,6 +87,13 @@ def test_every_mutant_and_variant_still_applies_to_the_solution(topic):
         selfcheck.source(job)  # raises, naming the edit, when its text is not in the solution exactly once
 
 
+def test_a_mutant_runs_the_tests_of_the_tasks_it_changes_first():
+    source = "import x\n\n\ndef a():\n    return 1\n\n\nclass B:\n    def f(self):\n        return 2\n"
+    edits = [("return 2", "return 3"), ("import x", "import y"), ("return 1\n\n\nclass B", "return 0\n\n\nclass B")]
+    assert mutants.tasks_changed(source, edits) == ["B", "a"]
+    assert mutants.tasks_changed(source, [("absent", "")]) == []
+
+
 def test_a_mutant_that_no_longer_applies_is_a_broken_run_not_a_caught_bug(monkeypatch):
     # A docstring that came to quote a mutant's text made two of 14's mutants fail to apply;
     # the failed run's one error record then read as "caught".
