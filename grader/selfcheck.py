@@ -172,11 +172,12 @@ def start(slugs: list[str]) -> None:
     if not _can_fork():
         return
     pool = _pool()
-    for slug in slugs:
-        # Longest first within a topic (the stub and variants run every test).
-        for job in sorted(jobs(roadmap.load().find(slug)), key=lambda job: job.first_failure):
-            if job.key not in _STARTED:
-                _STARTED[job.key] = pool.apply_async(_run_in_worker, (job,))
+    # The long runs first (the stubs and variants run every test; a mutant stops at its first
+    # failure), so that the short ones fill the end and no worker is left with a long one alone.
+    todo = [job for slug in slugs for job in jobs(roadmap.load().find(slug))]
+    for job in sorted(todo, key=lambda job: job.first_failure):
+        if job.key not in _STARTED:
+            _STARTED[job.key] = pool.apply_async(_run_in_worker, (job,))
 
 
 def uses(test):

@@ -44,12 +44,23 @@ def learner(tmp_path, monkeypatch) -> Learner:
     return Learner(tmp_path)
 
 
+def _reads_selfcheck(item: pytest.Item) -> bool:
+    return getattr(getattr(item, "function", None), "kata_selfcheck", False)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests that read the self-check run last (in their order): the workers run it while
+    every other test runs here, instead of this process waiting for it halfway through."""
+    reading = [item for item in items if _reads_selfcheck(item)]
+    items[:] = [item for item in items if not _reads_selfcheck(item)] + reading
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start, in the background, the self-checks of the topics whose collected tests read
     them (`@selfcheck.uses`), in the order those tests come."""
     slugs = []
     for item in session.items:
-        if getattr(getattr(item, "function", None), "kata_selfcheck", False):
+        if _reads_selfcheck(item):
             topic = getattr(item, "callspec", None) and item.callspec.params.get("topic")
             if isinstance(topic, roadmap.Topic) and topic.slug not in slugs:
                 slugs.append(topic.slug)
