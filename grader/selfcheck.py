@@ -153,7 +153,9 @@ def _pool():
 
         for topic in roadmap.load().built:
             watch.warm_up(topic, freeze=False)
-        _POOL = multiprocessing.get_context("fork").Pool(workers(), initializer=_start_worker)
+        # One core is left to this process: it runs the session's other tests meanwhile, and
+        # those are the longer part (on 2 cores, a second worker only took CPU from them).
+        _POOL = multiprocessing.get_context("fork").Pool(max(1, workers() - 1), initializer=_start_worker)
         atexit.register(_POOL.terminate)
     return _POOL
 
