@@ -124,24 +124,6 @@ def test_report_and_json_on_an_output_that_is_not_utf8(project, env):
     assert {t["title_ko"] for t in data["topics"]} == {t.title_ko for t in ROADMAP.built}
 
 
-@pytest.mark.timeout(600)
-def test_a_surrogate_from_the_learners_code_through_a_real_run_on_a_cp1252_output(project):
-    # The whole way: the learner's code raises ValueError("\udcff") in a child pytest, and
-    # the report, hint and --json print it on a cp1252 output.
-    source = FIRST.solution().read_text(encoding="utf-8")
-    raising = source.replace('    """\n', '    """\n    raise ValueError("\\udcff")\n', 1)
-    FIRST.file_in(project / "exercises").write_text(raising, encoding="utf-8")
-    env = {"PYTHONIOENCODING": "cp1252"}
-    result = _grader(project, "--json", env=env)
-    data = json.loads(result.stdout.decode("ascii"))
-    first = next(t for t in data["topics"] if t["slug"] == FIRST.slug)
-    assert first["status"] == "in progress" and "\\udcff" in first["message"], first
-    assert len(data["topics"]) == len(ROADMAP.built)
-    for args in ([], ["hint", FIRST.slug]):  # from the results kept by the first run
-        shown = _grader(project, *args, env=env)
-        assert shown.returncode == 0 and b"Traceback" not in shown.stderr, shown.stderr.decode("cp1252", "replace")
-
-
 # ------------------------------------------------------------------ 4. files that are not files
 def _damage(learner, kind: str, topic=FIRST):
     path = learner.path(topic)
@@ -211,18 +193,32 @@ def test_a_scratch_random_py_in_the_project_folder_does_not_break_the_grader(pro
 
 
 @pytest.mark.timeout(600)
-def test_a_root_torch_py_and_pytest_ini_neither_break_grading_nor_pass_for_sys_exit(project):
-    # Both made the child pytest fail before any test ran: "did your code call sys.exit()?".
+def test_a_real_run_with_a_root_torch_py_pytest_ini_and_a_surrogate_on_a_cp1252_output(project):
+    # Two defects, one `python grader` run (each starts a zygote, which imports torch):
+    # - a root torch.py and pytest.ini made the child pytest fail before any test ran ("did
+    #   your code call sys.exit()?"): FIRST, solved, must pass;
+    # - the learner's code raising ValueError("\udcff") in a child pytest: the report, hint
+    #   and --json must print it on a cp1252 output (SECOND).
     (project / "torch.py").write_text("raise ImportError('my scratch file, not torch')\n", encoding="utf-8")
     (project / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     _solve(project, FIRST)
-    result = _grader(project, "--json")
-    data = json.loads(result.stdout)
-    first = next(t for t in data["topics"] if t["slug"] == FIRST.slug)
-    assert first["status"] == "passed", first["message"]
-    err = result.stderr.decode()
+    source = SECOND.solution().read_text(encoding="utf-8")
+    raising = source.replace('    """\n', '    """\n    raise ValueError("\\udcff")\n', 1)
+    SECOND.file_in(project / "exercises").write_text(raising, encoding="utf-8")
+    env = {"PYTHONIOENCODING": "cp1252"}
+    result = _grader(project, "--json", env=env)
+    data = json.loads(result.stdout.decode("ascii"))
+    topics = {t["slug"]: t for t in data["topics"]}
+    assert len(topics) == len(ROADMAP.built)
+    assert topics[FIRST.slug]["status"] == "passed", topics[FIRST.slug]["message"]
+    assert topics[SECOND.slug]["status"] == "in progress" and "\\udcff" in topics[SECOND.slug]["message"], (
+        topics[SECOND.slug])
+    err = result.stderr.decode("cp1252", "replace")
     assert "torch.py in the project folder has the name of the installed module torch" in err, err
     assert "pytest.ini in the project folder replaces the project's pytest settings" in err, err
+    for args in ([], ["hint", SECOND.slug]):  # from the results kept by the first run
+        shown = _grader(project, *args, env=env)
+        assert shown.returncode == 0 and b"Traceback" not in shown.stderr, shown.stderr.decode("cp1252", "replace")
 
 
 def test_the_project_folder_check_names_shadowing_modules_and_foreign_settings(tmp_path):
