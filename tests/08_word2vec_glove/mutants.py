@@ -99,7 +99,8 @@ MUTANTS = {
     ],
     # ---- sample_negatives
     "negatives_ignore_the_generator": [
-        ("torch.randint(len(table), (math.prod(shape),), generator=generator)", "torch.randint(len(table), (math.prod(shape),))"),
+        ("torch.randint(len(table), (math.prod(shape),), generator=generator)",
+         "torch.randint(len(table), (math.prod(shape),))"),
     ],
     "negatives_none_makes_a_fresh_generator": [
         ("torch.randint(len(table), (math.prod(shape),), generator=generator)",
@@ -237,7 +238,8 @@ MUTANTS = {
     # Each lookup's square added alone, without the row's count n: "the", looked up hundreds of times in a batch,
     # steps sqrt(n) times too far (on the generated corpus main()'s loss climbs from 4.1 to 38 in three epochs).
     "row_adagrad_without_the_count": [
-        ('state["sum"].scatter_add_(0, rows, n * grads.square().mean(1))', 'state["sum"].scatter_add_(0, rows, grads.square().mean(1))'),
+        ('state["sum"].scatter_add_(0, rows, n * grads.square().mean(1))',
+         'state["sum"].scatter_add_(0, rows, grads.square().mean(1))'),
     ],
     # The sums started afresh at every step: plain SGD with each row's step normalised, no memory of its past.
     "row_adagrad_forgets_its_sums": [
@@ -261,7 +263,8 @@ PATTERNS = {
              "glove_normal_init", "tables_not_sparse"],
     "falsy": ["weight_alpha_zero_read_as_default", "noise_power_zero_read_as_default", "negatives_empty_shape_unpacked"],
     "in_place": ["keep_divides_the_counts_in_place", "noise_raises_the_counts_in_place", "weight_divides_x_in_place"],
-    "constants": ["subsample_none_makes_a_fresh_generator", "negatives_none_makes_a_fresh_generator"],
+    "constants": ["subsample_none_makes_a_fresh_generator", "negatives_none_makes_a_fresh_generator",
+                  "negatives_table_too_small"],
 }
 
 NOT_APPLICABLE = {
