@@ -13,9 +13,11 @@ Both models get the same tokens (kata.text.tokenize, as main()'s --corpus reads 
 story a line, punctuation tokens included unless --drop-punctuation), every word of them
 (min_count 1) and main()'s settings: skip-gram, dimension 32, window 2, 5 negative words,
 subsampling t = 1e-3, one thread (torch.set_num_threads(1), gensim's workers=1). Each
-trains its own way: main() with its optimizer, learning rate and batch size (AdaGrad, 0.2,
-4096), gensim with word2vec.c's SGD, one word at a time from alpha 0.025 down. The topic's side runs main() itself (--corpus ... --save ...), with
-train_word2vec timed from outside; gensim's side times Word2Vec.train after build_vocab.
+trains its own way: main() with its optimizer, learning rate and batch size (RowAdagrad,
+0.2, 4096) and its sampler (a unigram table of 10^6 slots), gensim with word2vec.c's SGD,
+one word at a time from alpha 0.025 down, and its own sampler (a binary search of the
+cumulative distribution). The topic's side runs main() itself (--corpus ... --save ...),
+with train_word2vec timed from outside; gensim's side times Word2Vec.train after build_vocab.
 
 Printed for each, over the seeds (min / mean / max): CPU seconds per epoch of training
 (time.process_time, every thread of the process counted), CPU seconds of the whole run

@@ -136,9 +136,11 @@ def _take(data: Any, idx: Tensor, collate: Callable | None) -> Any:
     """The batch of examples `idx` (B,), in the form of `data`."""
     if collate is not None:
         return collate([data[i] for i in idx.tolist()])
+    # index_select, not data[idx]: the same rows, and several times faster on a CPU (advanced indexing
+    # takes a general path), which counts when a step is cheap and an epoch has hundreds of batches.
     if isinstance(data, Tensor):
-        return data[idx.to(data.device)]
-    return tuple(t[idx.to(t.device)] for t in data)
+        return data.index_select(0, idx.to(data.device))
+    return tuple(t.index_select(0, idx.to(t.device)) for t in data)
 
 
 def _to_device(batch: Any, device: torch.device | None) -> Any:

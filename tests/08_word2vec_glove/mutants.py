@@ -99,19 +99,26 @@ MUTANTS = {
     ],
     # ---- sample_negatives
     "negatives_ignore_the_generator": [
-        ("torch.multinomial(noise.detach().cpu(), count, replacement=True, generator=generator)",
-         "torch.multinomial(noise.detach().cpu(), count, replacement=True)"),
+        ("torch.randint(len(table), (math.prod(shape),), generator=generator)",
+         "torch.randint(len(table), (math.prod(shape),))"),
     ],
     "negatives_none_makes_a_fresh_generator": [
-        ("torch.multinomial(noise.detach().cpu(), count, replacement=True, generator=generator)",
-         "torch.multinomial(noise.detach().cpu(), count, replacement=True, generator=generator or torch.Generator())"),
+        ("torch.randint(len(table), (math.prod(shape),), generator=generator)",
+         "torch.randint(len(table), (math.prod(shape),), generator=generator or torch.Generator())"),
     ],
     # reshape(*shape) is reshape() for the empty shape (): one id as a 0-d tensor fails.
-    "negatives_empty_shape_unpacked": [("return ids.reshape(shape).to(noise.device)", "return ids.reshape(*shape).to(noise.device)")],
-    # Every word equally likely: the noise distribution is not used.
+    "negatives_empty_shape_unpacked": [
+        ("return table.index_select(0, draws).reshape(shape).to(noise.device)",
+         "return table.index_select(0, draws).reshape(*shape).to(noise.device)"),
+    ],
+    # Every word equally likely: one slot per word, the noise distribution not used.
     "negatives_uniform": [
-        ("torch.multinomial(noise.detach().cpu(), count, replacement=True, generator=generator)",
-         "torch.randint(len(noise), (count,), generator=generator)"),
+        ("table = torch.repeat_interleave(torch.arange(len(noise)), slots)", "table = torch.arange(len(noise))"),
+    ],
+    # A table of ten slots per word: a word of probability under 1 / (20 V) gets none and is never drawn.
+    "negatives_table_too_small": [
+        ("slots = (noise.detach().cpu().double() * UNIGRAM_TABLE_SIZE).round().long()",
+         "slots = (noise.detach().cpu().double() * 10 * len(noise)).round().long()"),
     ],
     # ---- sgns_loss
     "sgns_log_of_sigmoid": [
@@ -150,8 +157,7 @@ MUTANTS = {
         ("v = self.in_embed(centres)  # (B, D)", "v = self.in_embed.weight[centres]  # (B, D)"),
     ],
     "skipgram_contexts_from_in_embed": [
-        ("return sgns_loss(v, self.out_embed(contexts), self.out_embed(negatives))",
-         "return sgns_loss(v, self.in_embed(contexts), self.out_embed(negatives))"),
+        ("return sgns_loss(v, u_pos.squeeze(1), u_neg)", "return sgns_loss(v, self.in_embed(contexts), u_neg)"),
     ],
     "output_vectors_left_at_default_init": [("        nn.init.zeros_(self.out_embed.weight)\n", "")],
     "input_vectors_not_scaled_by_dim": [
@@ -228,6 +234,18 @@ MUTANTS = {
         ("self.w = nn.Parameter(torch.empty(vocab_size, embed_dim).uniform_(-bound, bound))  # (V, D)",
          "self.w = nn.Parameter(torch.randn(vocab_size, embed_dim) * bound / 3**0.5)  # (V, D)"),
     ],
+    # ---- RowAdagrad (given: its docstring's rule, proven by the SkipGram step test)
+    # Each lookup's square added alone, without the row's count n: "the", looked up hundreds of times in a batch,
+    # steps sqrt(n) times too far (on the generated corpus main()'s loss climbs from 4.1 to 38 in three epochs).
+    "row_adagrad_without_the_count": [
+        ('state["sum"].scatter_add_(0, rows, n * grads.square().mean(1))',
+         'state["sum"].scatter_add_(0, rows, grads.square().mean(1))'),
+    ],
+    # The sums started afresh at every step: plain SGD with each row's step normalised, no memory of its past.
+    "row_adagrad_forgets_its_sums": [
+        ("                if not state:\n                    state[\"sum\"] = weight.new_zeros(len(weight))  # (V,)",
+         "                state[\"sum\"] = weight.new_zeros(len(weight))  # (V,)"),
+    ],
 }
 
 PATTERNS = {
@@ -245,7 +263,8 @@ PATTERNS = {
              "glove_normal_init", "tables_not_sparse"],
     "falsy": ["weight_alpha_zero_read_as_default", "noise_power_zero_read_as_default", "negatives_empty_shape_unpacked"],
     "in_place": ["keep_divides_the_counts_in_place", "noise_raises_the_counts_in_place", "weight_divides_x_in_place"],
-    "constants": ["subsample_none_makes_a_fresh_generator", "negatives_none_makes_a_fresh_generator"],
+    "constants": ["subsample_none_makes_a_fresh_generator", "negatives_none_makes_a_fresh_generator",
+                  "negatives_table_too_small"],
 }
 
 NOT_APPLICABLE = {
@@ -302,12 +321,39 @@ MUST_PASS = {
         ("kept = torch.rand(len(ids), generator=generator, dtype=torch.float64) < keep[ids]  # (N,)",
          "kept = torch.bernoulli(keep[ids], generator=generator).bool()  # (N,)"),
     ],
-    # Inverse-CDF sampling: searchsorted on the cumulative distribution.
+    # The exact probabilities, by torch.multinomial (the first reference): no table, 10x slower on a real corpus.
+    "negatives_by_multinomial": [
+        ("    slots = (noise.detach().cpu().double() * UNIGRAM_TABLE_SIZE).round().long()  # (V,) each word's share\n",
+         "    ids = torch.multinomial(noise.detach().cpu(), math.prod(shape), replacement=True, generator=generator)\n"
+         "    return ids.reshape(shape).to(noise.device)\n"),
+    ],
+    # Inverse-CDF sampling: searchsorted on the cumulative distribution, exact too (and as slow as multinomial).
     "negatives_by_inverse_cdf": [
-        ("ids = torch.multinomial(noise.detach().cpu(), count, replacement=True, generator=generator)  # (count,)",
-         "cdf = noise.detach().cpu().double().cumsum(0)\n"
-         "    u = torch.rand(count, generator=generator, dtype=torch.float64) * cdf[-1]\n"
-         "    ids = torch.searchsorted(cdf, u, right=True).clamp(max=len(noise) - 1)  # (count,)"),
+        ("    slots = (noise.detach().cpu().double() * UNIGRAM_TABLE_SIZE).round().long()  # (V,) each word's share\n",
+         "    cdf = noise.detach().cpu().double().cumsum(0)\n"
+         "    u = torch.rand(math.prod(shape), generator=generator, dtype=torch.float64) * cdf[-1]\n"
+         "    ids = torch.searchsorted(cdf, u, right=True).clamp(max=len(noise) - 1)\n"
+         "    return ids.reshape(shape).to(noise.device)\n"),
+    ],
+    # The table indexed (table[draws]) and built with 32-bit ids: the same draws.
+    "negatives_table_indexed": [
+        ("table = torch.repeat_interleave(torch.arange(len(noise)), slots)",
+         "table = torch.repeat_interleave(torch.arange(len(noise), dtype=torch.int32), slots)"),
+        ("return table.index_select(0, draws).reshape(shape).to(noise.device)",
+         "return table[draws].long().reshape(shape).to(noise.device)"),
+    ],
+    # Two lookups in out_embed (the first reference): the same loss and gradients, one more sparse sum in backward.
+    "skipgram_two_lookups": [
+        ("        ids = torch.cat([contexts.unsqueeze(1), negatives], 1)  # (B, 1 + K)\n"
+         "        u_pos, u_neg = self.out_embed(ids).split([1, negatives.shape[1]], 1)  # (B, 1, D), (B, K, D)\n"
+         "        return sgns_loss(v, u_pos.squeeze(1), u_neg)",
+         "        return sgns_loss(v, self.out_embed(contexts), self.out_embed(negatives))"),
+    ],
+    "cbow_two_lookups": [
+        ("        ids = torch.cat([centres.unsqueeze(1), negatives], 1)  # (B, 1 + K)\n"
+         "        u_pos, u_neg = self.out_embed(ids).split([1, negatives.shape[1]], 1)  # (B, 1, D), (B, K, D)\n"
+         "        return sgns_loss(h, u_pos.squeeze(1), u_neg)",
+         "        return sgns_loss(h, self.out_embed(centres), self.out_embed(negatives))"),
     ],
     # The SGNS loss as two binary cross-entropies: the true word labelled 1, the noise words 0.
     "sgns_as_binary_cross_entropy": [

@@ -1,6 +1,5 @@
 """Hidden suite for 08 Word2Vec & GloVe: examples from a corpus, sampling, the SGNS and GloVe losses, neighbours."""
 
-import copy
 import math
 import re
 
@@ -10,7 +9,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from grader.checks import assert_at_least, assert_close, assert_equal, check_on_meta, check_tensor
+from grader.checks import assert_at_least, assert_close, assert_equal, calling, check_on_meta, check_tensor
 from kata.corpus import corpus
 from kata.text import NUM_SPECIAL, PAD_ID, Vocab, load_embeddings
 
@@ -298,9 +297,10 @@ def test_noise_distribution_follows_the_dtype(topic):
     check_tensor(topic.noise_distribution(counts), "noise_distribution(float64 counts)", shape=(8,),
                  dtype=torch.float64, hint="float64 counts give float64 probabilities: no .float()")
     assert_close(counts, torch.tensor([0.0, 0, 0, 0, 0, 7, 3, 1]), "the float64 counts after "
-                 "noise_distribution(counts)", atol=0, rtol=0, hint="noise_distribution must leave the caller's counts as they were: an in-place "
-                                      "power or division (counts.pow_, **=, /=) on float counts rewrites them. Make "
-                                      "new tensors: counts ** power, weights / weights.sum()")
+                 "noise_distribution(counts)", atol=0, rtol=0,
+                 hint="noise_distribution must leave the caller's counts as they were: an in-place power or division "
+                      "(counts.pow_, **=, /=) on float counts rewrites them. Make new tensors: counts ** power, "
+                      "weights / weights.sum()")
 
 
 # ------------------------------------------------------------------ sample_negatives
@@ -325,7 +325,8 @@ def test_sample_negatives_draws_from_the_noise_with_replacement(topic):
     frequency = torch.bincount(got.flatten(), minlength=8).double() / got.numel()
     assert_close(frequency, noise, "the frequency of each id in sample_negatives(noise (0.7, 0.2, 0.1), (20000, 3))",
                  atol=0.01, hint="draw from `noise` itself, independently and with replacement (a row of 3 may hold "
-                                 "a word three times): torch.multinomial(noise, n, replacement=True)")
+                                 "a word three times): a table where each word w takes round(noise[w] * "
+                                 "UNIGRAM_TABLE_SIZE) slots, and slots drawn uniformly by torch.randint")
     runs = []
     for global_seed in (0, 1):
         torch.manual_seed(global_seed)
@@ -355,6 +356,21 @@ def test_sample_negatives_without_a_generator_draws_from_torchs_global_one(topic
     assert_close(noise, torch.tensor([0.0, 0, 0, 0, 0, 0.4, 0.3, 0.3], dtype=torch.float64),
                  "noise after sample_negatives(noise, ...)", atol=0, rtol=0,
                  hint="sample_negatives must leave noise as it was: no in-place normalisation")
+
+
+@gradients
+@task("sample_negatives")
+def test_sample_negatives_draws_rare_words_at_their_rate(topic):
+    # Two words of probability 3e-5 among a million draws: about 30 each. word2vec.c's table of
+    # UNIGRAM_TABLE_SIZE (10^6) slots gives each 30 slots; a table of a few slots per word, none.
+    noise = torch.tensor([0.0] * 5 + [1 - 6e-5, 3e-5, 3e-5], dtype=torch.float64)
+    got = topic.sample_negatives(noise, (1_000_000,), generator=torch.Generator().manual_seed(7))
+    drawn = torch.bincount(got.flatten(), minlength=8)[6:].tolist()
+    assert all(10 <= n <= 60 for n in drawn), (
+        f"sample_negatives(noise, (1000000,)) drew the two words of probability 3e-5 {drawn[0]} and {drawn[1]} times; "
+        "expected about 30 each (10 to 60). Likely cause: a unigram table too small for rare words: each word w "
+        "takes round(noise[w] * UNIGRAM_TABLE_SIZE) slots, and with a table of a few slots per word, a word of "
+        "probability 3e-5 rounds to none")
 
 
 # ------------------------------------------------------------------ sgns_loss
@@ -520,6 +536,45 @@ def test_skipgram_gradients_reach_the_rows_looked_up_only(topic):
             f"{name}.weight.grad holds rows {sorted(rows - set(ids.tolist()))} that the batch never looked up")
         assert_close(grad.to_dense(), expected, f"{name}.weight.grad (dense) after SkipGram's forward and backward",
                      atol=1e-10, hint="the gradient of sgns_loss reaches each table through the rows looked up")
+
+
+ROW_ADAGRAD = ("the given RowAdagrad needs the sparse gradients of nn.Embedding(..., sparse=True), looked up by "
+               "calling the tables (in_embed(centres), out_embed(ids)), not by indexing their weights")
+
+
+@gradients
+@task("SkipGram")
+def test_row_adagrad_moves_the_rows_looked_up(topic):
+    # Two steps of the given RowAdagrad on SkipGram's sparse gradients, against its docstring's rule written out: for
+    # each row r of the gradient's n entries g_1 .. g_n (as backward leaves them: one per lookup, or fewer where
+    # autograd added two up), sum[r] += n * Σ_i mean(g_i²) and r -= lr * Σ_i g_i / (sqrt(sum[r]) + eps); the rows
+    # not looked up stay. Words repeat within and across the contexts and the negatives.
+    g = torch.Generator().manual_seed(6)
+    model = _randomise(topic.SkipGram(12, 3).double(), g)
+    optimizer = topic.RowAdagrad(model.parameters(), lr=0.3)
+    sums = {"in_embed": torch.zeros(12, dtype=torch.float64), "out_embed": torch.zeros(12, dtype=torch.float64)}
+    batches = [([5, 6, 5, 7], [8, 5, 9, 8], [[9, 8], [6, 6], [8, 10], [5, 8]]),  # centres, contexts, negatives
+               ([6, 6, 11], [5, 7, 5], [[8, 11], [8, 5], [10, 10]])]
+    for step, batch in enumerate(batches, 1):
+        optimizer.zero_grad()
+        with calling(ROW_ADAGRAD):
+            model(*(torch.tensor(ids) for ids in batch)).backward()
+        expected = {}
+        for name in sums:
+            weight = getattr(model, name).weight
+            assert weight.grad is not None and weight.grad.is_sparse, f"SkipGram's {name}.weight.grad: {ROW_ADAGRAD}"
+            rows, grads = weight.grad._indices()[0], weight.grad._values()  # (N,), (N, 3): uncoalesced
+            n = torch.bincount(rows, minlength=12).double()  # (12,) entries of each row
+            sums[name] += n * torch.zeros(12, dtype=torch.float64).index_add_(0, rows, grads.square().mean(1))
+            total = torch.zeros(12, 3, dtype=torch.float64).index_add_(0, rows, grads)  # (12, 3) Σ_i g_i per row
+            expected[name] = weight.detach() - 0.3 * total / (sums[name].sqrt() + 1e-10).unsqueeze(1)
+        with calling(ROW_ADAGRAD):
+            optimizer.step()
+        for name, weight in expected.items():
+            assert_close(getattr(model, name).weight, weight, f"SkipGram's {name}.weight after {step} step(s) of "
+                         "RowAdagrad(lr=0.3)", atol=1e-10,
+                         hint=f"{ROW_ADAGRAD}. Each row a batch looked up moves by -lr * (its summed gradient) / "
+                              "(sqrt(its sum) + eps); the others stay")
 
 
 # ------------------------------------------------------------------ CBOW
@@ -804,8 +859,10 @@ def _train_word2vec(topic, model_class, seed, device):
     model = getattr(topic, model_class)(len(vocab), 32).to(device)
     noise = topic.noise_distribution(vocab.counts)
     keep = topic.keep_probability(vocab.counts, t=1e-2)
-    losses = topic.train_word2vec(model, sentences, noise, window=2, epochs=3, lr=0.2, batch_size=1024,
-                                  num_negatives=5, keep=keep, seed=seed)
+    # train_word2vec's defaults (RowAdagrad, lr 0.2), the ones that train on the Lee corpus too, but batches of 1024:
+    # 2000 subsampled sentences make about 17,000 pairs (7,200 CBOW examples) an epoch, 5 (2) steps of 4096.
+    losses = topic.train_word2vec(model, sentences, noise, window=2, epochs=3, batch_size=1024, num_negatives=5,
+                                  keep=keep, seed=seed)
     assert losses[-1] < losses[0], f"the loss should fall: first epoch {losses[0]:.4f}, last {losses[-1]:.4f}"
     return _category_score(model.word_vectors(), vocab, c.category)
 
