@@ -1,6 +1,7 @@
 """The maintainer's self-check, fast: a topic's stub, mutants and correct variants each run
-its suite once, in worker processes forked from the warm test process, as many at a time
-as there are cores.
+its suite once, in worker processes forked from the warm test process: one fewer at a time
+than there are cores while the session's other tests run, as many as there are cores once
+the session waits for them.
 
 A fresh process would pay `import torch` (seconds) for a suite that takes a fraction of
 one; a forked worker starts with everything imported (the suites' and references'
@@ -20,12 +21,14 @@ no fork (Windows), the runs are made one after the other in this process, when a
 from __future__ import annotations
 
 import atexit
+import collections
+import concurrent.futures
 import functools
 import gc
 import multiprocessing
-import multiprocessing.pool
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,9 +156,7 @@ def _pool():
 
         for topic in roadmap.load().built:
             watch.warm_up(topic, freeze=False)
-        # One core is left to this process: it runs the session's other tests meanwhile, and
-        # those are the longer part (on 2 cores, a second worker only took CPU from them).
-        _POOL = multiprocessing.get_context("fork").Pool(max(1, workers() - 1), initializer=_start_worker)
+        _POOL = multiprocessing.get_context("fork").Pool(workers(), initializer=_start_worker)
         atexit.register(_POOL.terminate)
     return _POOL
 
@@ -164,22 +165,68 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and workers() > 1
 
 
-_STARTED: dict[tuple[str, str, str], multiprocessing.pool.AsyncResult] = {}  # job.key -> its run in the background
+class _Feeder:
+    """Hands the queued jobs to the pool, at most `limit` at a time. While this process runs
+    the session's other tests (the longer part on 2 cores), it keeps one core for them; once
+    it waits for results, every core works on the self-check."""
+
+    def __init__(self, pool, limit: int) -> None:
+        self.pool, self.limit, self.running = pool, limit, 0
+        self.queue: collections.deque = collections.deque()  # (job, future)
+        self.lock = threading.Lock()
+
+    def submit(self, job: Job) -> concurrent.futures.Future:
+        future = concurrent.futures.Future()
+        with self.lock:
+            self.queue.append((job, future))
+        self._fill()
+        return future
+
+    def widen(self, limit: int) -> None:
+        with self.lock:
+            self.limit = max(self.limit, limit)
+        self._fill()
+
+    def _fill(self) -> None:
+        with self.lock:
+            while self.queue and self.running < self.limit:
+                job, future = self.queue.popleft()
+                self.running += 1
+                self.pool.apply_async(_run_in_worker, (job,), callback=functools.partial(self._done, future),
+                                      error_callback=functools.partial(self._failed, future))
+
+    def _done(self, future: concurrent.futures.Future, result) -> None:  # in the pool's result thread
+        with self.lock:
+            self.running -= 1
+        future.set_result(result)
+        self._fill()
+
+    def _failed(self, future: concurrent.futures.Future, error: BaseException) -> None:
+        with self.lock:
+            self.running -= 1
+        future.set_exception(error)
+        self._fill()
+
+
+_FEEDER: _Feeder | None = None
+_STARTED: dict[tuple[str, str, str], concurrent.futures.Future] = {}  # job.key -> its run in the background
 
 
 def start(slugs: list[str]) -> None:
     """Begin these topics' self-checks in the background, in this order, so they run while
     the session's other tests do: `results` then waits for what it needs. Without fork,
     nothing starts; `results` runs the jobs when asked."""
+    global _FEEDER
     if not _can_fork():
         return
-    pool = _pool()
+    if _FEEDER is None:
+        _FEEDER = _Feeder(_pool(), max(1, workers() - 1))
     # The long runs first (the stubs and variants run every test; a mutant stops at its first
     # failure), so that the short ones fill the end and no worker is left with a long one alone.
     todo = [job for slug in slugs for job in jobs(roadmap.load().find(slug))]
     for job in sorted(todo, key=lambda job: job.first_failure):
         if job.key not in _STARTED:
-            _STARTED[job.key] = pool.apply_async(_run_in_worker, (job,))
+            _STARTED[job.key] = _FEEDER.submit(job)
 
 
 def uses(test):
@@ -204,9 +251,11 @@ def run_all(todo: list[Job]) -> dict[tuple[str, str, str], list[Record]]:
 def results(slug: str) -> dict[tuple[str, str, str], list[Record]]:
     """Every run of a topic's self-check, made once per session (at the first check that needs one)."""
     todo = jobs(roadmap.load().find(slug))
+    if _FEEDER is not None:
+        _FEEDER.widen(workers())  # this process waits from now on: its core joins the workers
     done = run_all([job for job in todo if job.key not in _STARTED])
     for job in todo:
         if job.key in _STARTED:
-            key, records = _STARTED[job.key].get()
+            key, records = _STARTED[job.key].result()
             done[key] = [Record.from_json(r) for r in records]
     return done
