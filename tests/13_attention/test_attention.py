@@ -555,18 +555,20 @@ _TRAINED = []  # [(topic, seed, device, result)]: the last training run, shared 
 
 
 def _trained(topic, seed, device):
-    """Both models trained on the same 640 pairs with the same budget, and the test pairs (one run per file
+    """Both models trained on the same 1000 pairs with the same budget, and the test pairs (one run per file
     under test). The module itself is kept with the result and compared by identity: an id() could be
     reused by the next file a process tests (the self-check runs many in one worker)."""
     if not (_TRAINED and _TRAINED[0][0] is topic and _TRAINED[0][1:3] == (seed, str(device))):
-        train = topic.translation_data(translation_pairs(640, seed=seed))
+        train = topic.translation_data(translation_pairs(1000, seed=seed))
         test_pairs = translation_pairs(300, seed=seed, split="test")
         models = {}
         for attention in (True, False):
             torch.manual_seed(seed)
             model = topic.make_model(attention, len(topic.SOURCE_VOCAB), len(topic.TARGET_VOCAB), embed_dim=32,
                                      hidden_size=64).to(device)
-            topic.train(model, *(t.to(device) for t in train), epochs=8, lr=0.01, batch_size=64, seed=seed)
+            # 160 Adam steps: enough for the model without attention to learn the short sentences, so
+            # that what it cannot do shows on the long ones (at 80 it was still learning everywhere).
+            topic.train(model, *(t.to(device) for t in train), epochs=8, lr=0.01, batch_size=50, seed=seed)
             models[attention] = model
         result = models, test_pairs, [t.to(device) for t in topic.translation_data(test_pairs)]
         _TRAINED[:] = [(topic, seed, str(device), result)]
@@ -575,25 +577,31 @@ def _trained(topic, seed, device):
 
 @accuracy
 @task("AttentionDecoder")
-def test_attention_beats_the_same_model_without_it_on_the_longest_sentences(topic, seed, device):
+def test_attention_beats_the_same_model_without_it_most_on_the_longest_sentences(topic, seed, device):
     models, _, (src, lengths, _, labels) = _trained(topic, seed, device)
     scores = {}
     for attention, model in models.items():
         predicted, _ = topic.greedy_decode(model, src, lengths, labels.shape[1])
         per_sentence = topic.translation_accuracy(predicted, labels).cpu()
         longest = (lengths == lengths.max()).cpu()  # 8 English words, 7 in language B
-        scores[attention] = per_sentence.mean().item(), per_sentence[longest].mean().item()
-    hint = ("measured for the solution over 10 seeds, 80 Adam steps: with attention 1.00 on every sentence, without "
-            "it 0.61-0.82 (0.53-0.77 on the longest): ")
+        scores[attention] = (per_sentence.mean().item(), per_sentence[longest].mean().item(),
+                             per_sentence[~longest].mean().item())
+    hint = ("measured for the solution over 10 seeds, 160 Adam steps: with attention 1.00 on every sentence, "
+            "without it 0.76-0.83 on the longest sentences and 0.86-0.96 on the others: ")
     assert_at_least(scores[True][0], 0.95, "test token accuracy of greedy translation with attention",
                     hint=hint + "the decoder must read the context c_t at every step; check the attention reads the "
                                 "previous state and the source mask")
     assert_at_least(scores[True][1], 0.95, "the same on the longest sentences",
                     hint=hint + "attention keeps long sentences as easy as short ones")
-    assert_at_least(scores[True][1] - scores[False][1], 0.1,
-                    "on the longest sentences, test token accuracy with attention minus without",
+    on_longest = scores[True][1] - scores[False][1]
+    on_others = scores[True][2] - scores[False][2]
+    assert_at_least(on_longest, 0.1, "on the longest sentences, test token accuracy with attention minus without",
                     hint=hint + "the model without attention squeezes the whole sentence into one vector, and the "
                                 "longest sentences suffer most")
+    assert_at_least(on_longest - on_others, 0.05,
+                    "attention's lead on the longest sentences minus its lead on the others",
+                    hint=hint + "its lead is 0.10-0.18 larger on the longest sentences: with attention every "
+                                "length is as easy as another")
 
 
 @accuracy
