@@ -63,3 +63,24 @@ def test_without_the_package_the_learner_reads_how_to_install_it(monkeypatch):
         pretrained.model_folder()
     message = str(error.value)
     assert "uv sync" in message and pretrained.PACKAGE in message and "\n" not in message
+
+
+def test_the_expected_values_were_made_by_this_revision_and_are_well_formed():
+    # kata/minilm_reference.json: the real tokenizer's ids and the real model's embeddings for
+    # ten sentences (benchmarks/minilm_reference.py, run with sentence-transformers; a plain
+    # torch forward over kata.pretrained's weights gave cosine 1.0 with them on every one).
+    import json
+    from pathlib import Path
+
+    data = json.loads((Path(pretrained.__file__).parent / "minilm_reference.json").read_text(encoding="utf-8"))
+    assert data["model"].endswith(pretrained.REVISION)
+    vocab = pretrained.minilm().vocab
+    sentences = data["sentences"]
+    assert len(sentences) == 10
+    for sentence in sentences:
+        ids = sentence["input_ids"]
+        assert ids[0] == vocab.index("[CLS]") and ids[-1] == vocab.index("[SEP]") and max(ids) < len(vocab)
+        embedding = torch.tensor(sentence["embedding"])
+        assert embedding.shape == (384,) and abs(embedding.norm().item() - 1) < 1e-5
+    first = [vocab[i] for i in sentences[0]["input_ids"]]
+    assert first == ["[CLS]", "a", "man", "is", "playing", "a", "guitar", ".", "[SEP]"]
