@@ -20,11 +20,15 @@ def test_grid_scatter_and_curve_write_valid_pictures(folder):
     assert out == folder / "g.png" and pictures.png_size(out) == (3 * 10 + 2, 2 * 10 + 2)
     assert not pictures.is_blank(out)
     points = torch.randn(50, 2)
-    out = pictures.scatter(points, "s.png", groups=torch.arange(50) % 3, size=100)
+    out = pictures.scatter(points, "s.png", groups=torch.arange(50) % 3, size=100, labels=[str(i) for i in range(50)],
+                           legend=["a", "b", "c"], title="three groups")
     assert pictures.png_size(out) == (100, 100) and not pictures.is_blank(out)
-    out = pictures.curve([3.0, 2.0, 1.5, 1.4], "c.png", width=120, height=60)
+    out = pictures.curve({"train": [3.0, 2.0, 1.5, 1.4], "test": torch.tensor([3.1, 2.5])}, "c.png", width=120,
+                         height=60, title="loss")
     assert pictures.png_size(out) == (120, 60) and not pictures.is_blank(out)
-    assert pictures.png_size(pictures.curve([1.0], "one.png")) == (400, 200)
+    assert pictures.png_size(pictures.curve([1.0], "one.png")) == (480, 240)
+    with pytest.raises(ValueError, match="at least one value"):
+        pictures.curve({"train": []}, "none.png")
 
 
 def test_a_name_is_a_file_name_and_a_broken_file_is_not_a_png(folder):
