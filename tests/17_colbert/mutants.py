@@ -9,7 +9,8 @@ MUTANTS = {
     # ------------------------------------------------------------ ColBERTTokenizer
     # Queries padded like any batch: the augmentation is gone (and [PAD] is what the encoder skips).
     "queries_padded_with_pad": [
-        ("rows.append(ids + [MASK_ID] * (self.query_len - len(ids)))", "rows.append(ids + [0] * (self.query_len - len(ids)))"),
+        ("rows.append(ids + [MASK_ID] * (self.query_len - len(ids)))",
+         "rows.append(ids + [0] * (self.query_len - len(ids)))"),
     ],
     "queries_without_the_q_marker": [
         ("ids = [CLS_ID, self.q_id, *self.vocab.encode(text)][:self.query_len]",
@@ -23,7 +24,8 @@ MUTANTS = {
     "query_len_ignored": [
         ("ids = [CLS_ID, self.q_id, *self.vocab.encode(text)][:self.query_len]",
          "ids = [CLS_ID, self.q_id, *self.vocab.encode(text)][:16]"),
-        ("rows.append(ids + [MASK_ID] * (self.query_len - len(ids)))", "rows.append(ids + [MASK_ID] * (16 - len(ids)))"),
+        ("rows.append(ids + [MASK_ID] * (self.query_len - len(ids)))",
+         "rows.append(ids + [MASK_ID] * (16 - len(ids)))"),
     ],
     # A long document cut after its [SEP] was added: the [SEP] is cut off.
     "document_cut_drops_the_sep": [
@@ -43,11 +45,13 @@ MUTANTS = {
         ("self.linear = nn.Linear(config.hidden, dim, bias=False)", "self.linear = nn.Linear(config.hidden, dim)"),
     ],
     "dim_ignored": [
-        ("self.linear = nn.Linear(config.hidden, dim, bias=False)", "self.linear = nn.Linear(config.hidden, 32, bias=False)"),
+        ("self.linear = nn.Linear(config.hidden, dim, bias=False)",
+         "self.linear = nn.Linear(config.hidden, 32, bias=False)"),
     ],
     # Each feature normalised over the tokens instead of each token's vector.
     "normalised_over_the_tokens": [
-        ("return F.normalize(self.linear(x), dim=-1)  # (B, T, dim)", "return F.normalize(self.linear(x), dim=1)  # (B, T, dim)"),
+        ("return F.normalize(self.linear(x), dim=-1)  # (B, T, dim)",
+         "return F.normalize(self.linear(x), dim=1)  # (B, T, dim)"),
     ],
     "vectors_not_normalised": [
         ("return F.normalize(self.linear(x), dim=-1)  # (B, T, dim)", "return self.linear(x)  # (B, T, dim)"),
@@ -93,7 +97,8 @@ MUTANTS = {
          "sim = sim * d_mask[None, :, None, :]  # (B, N, Lq, T)"),
     ],
     "maxsim_ignores_d_mask": [
-        ("sim = sim.masked_fill(~d_mask[None, :, None, :], float(\"-inf\"))  # (B, N, Lq, T)", "sim = sim  # (B, N, Lq, T)"),
+        ("sim = sim.masked_fill(~d_mask[None, :, None, :], float(\"-inf\"))  # (B, N, Lq, T)",
+         "sim = sim  # (B, N, Lq, T)"),
     ],
     "maxsim_mean_over_the_query": [("return best.sum(dim=-1)  # (B, N)", "return best.mean(dim=-1)  # (B, N)")],
     # A sum over the document's tokens where the max belongs.
@@ -101,8 +106,12 @@ MUTANTS = {
         ("best = sim.max(dim=-1).values  # (B, N, Lq)",
          "best = sim.masked_fill(sim == float(\"-inf\"), 0.0).sum(dim=-1)  # (B, N, Lq)"),
     ],
-    "maxsim_squeezes_a_batch_of_one": [("return best.sum(dim=-1)  # (B, N)", "return best.sum(dim=-1).squeeze()  # (B, N)")],
-    "maxsim_ignores_q_mask": [("    if q_mask is not None:\n        best = torch.where", "    if False:\n        best = torch.where")],
+    "maxsim_squeezes_a_batch_of_one": [
+        ("return best.sum(dim=-1)  # (B, N)", "return best.sum(dim=-1).squeeze()  # (B, N)"),
+    ],
+    "maxsim_ignores_q_mask": [
+        ("    if q_mask is not None:\n        best = torch.where", "    if False:\n        best = torch.where"),
+    ],
     # ------------------------------------------------------------ in_batch_loss
     "loss_targets_all_zero": [
         ("targets = torch.arange(scores.shape[0], device=scores.device)",
@@ -156,7 +165,8 @@ MUTANTS = {
          "hits = ranking == relevant[:, None]  # (B, K)"),
     ],
     "mrr_default_k_of_five": [
-        ("def mrr_at_k(ranking: Tensor, relevant: Tensor, k: int = 10)", "def mrr_at_k(ranking: Tensor, relevant: Tensor, k: int = 5)"),
+        ("def mrr_at_k(ranking: Tensor, relevant: Tensor, k: int = 10)",
+         "def mrr_at_k(ranking: Tensor, relevant: Tensor, k: int = 5)"),
     ],
     "recall_ignores_k": [
         ("return (ranking[:, :k] == relevant[:, None]).any(dim=1).float().mean().item()",
