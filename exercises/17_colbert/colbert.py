@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, kind in (("ColBERT", ColBERT), ("bi-encoder", BiEncoder)):
         torch.manual_seed(args.seed)
         model = kind(config, args.dim, skiplist=tokenizer.skiplist).to(args.device)
-        print(f"{name}: before training {evaluate(model)}")
+        print(f"{name}: before training " + ", ".join(f"{k} {v:.3f}" for k, v in evaluate(model).items()))
         train(model, q_ids, d_ids, d_mask, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
               seed=args.seed, log_every=1, evaluate=clock.timed(lambda model=model: evaluate(model)))
         print(f"{name}: {clock.lap()}")
