@@ -156,8 +156,9 @@ def hint(args: argparse.Namespace) -> int:
     if len(fresh) > 1:
         print(f"Run `{grader_command('hint', *_hint_words(topic, args))}` again for a stronger hint.")
     else:
-        print(f"That was the last hint{' for this test' if test is not None else ''}. The reference is "
-              f"{here(topic.solution())}.")
+        reference = (f"The reference is {here(topic.solution())}." if topic.solution().exists() else
+                     "The reference solutions are not in this copy: ask your teacher.")
+        print(f"That was the last hint{' for this test' if test is not None else ''}. {reference}")
     mine[task] = sorted(seen | {number})
     state.save(progress)
     return 0
@@ -253,6 +254,9 @@ reset.configure = lambda p: p.add_argument("topic", help="topic number or name, 
 def compare(args: argparse.Namespace) -> int:
     topic = find_topic(args.topic)
     mine, ref = exercise(topic), topic.solution()
+    if not ref.exists():
+        raise UserError(f"the reference solution {here(ref)} is not included in this copy (a learner's copy made by "
+                        f"`python grader release`), so there is nothing to compare with: ask your teacher")
     kind, why = grading.file_state(topic)
     number = f"{topic.number:02d}"
     if kind == "missing":
@@ -437,8 +441,15 @@ def _committed_stub(topic: roadmap.Topic) -> str | None:
         return None
 
 
+def _needs_solutions(what: str) -> None:
+    if not (ROOT / "solutions").is_dir():
+        raise UserError(f"{what} needs the reference solutions (solutions/), which this copy does not include: "
+                        "it is a maintainers' command")
+
+
 @command("stubs", "maintainers: regenerate exercises/ from solutions/ (--check: only verify)")
 def stubs_command(args: argparse.Namespace) -> int:
+    _needs_solutions("`python grader stubs`")
     stale = []
     for topic in roadmap.load().built:
         text = stubs.stub_for(topic)
@@ -487,6 +498,7 @@ readme.configure = lambda p: p.add_argument("--check", action="store_true", help
 
 @command("seeds", "maintainers: run topics' accuracy tests against the solutions on many seeds")
 def seeds(args: argparse.Namespace) -> int:
+    _needs_solutions("`python grader seeds`")
     topics = [find_topic(k) for k in args.topics] if args.topics else roadmap.load().built
     failed = 0
     for topic in topics:
@@ -521,6 +533,7 @@ seeds.configure = _configure_seeds
 
 @command("bench", "maintainers: time each topic's suite cold (a fresh pytest) and warm (`watch`), against the floor")
 def bench(args: argparse.Namespace) -> int:
+    _needs_solutions("`python grader bench`")
     def timed(cmd: list[str]) -> float:
         start = time.perf_counter()
         subprocess.run(cmd, cwd=ROOT, capture_output=True)
@@ -586,3 +599,30 @@ def _configure_bench(p: argparse.ArgumentParser) -> None:
 
 
 bench.configure = _configure_bench
+
+
+@command("release", "teachers: write the learner's copy (no solutions, no mutants) to a new folder")
+def release_command(args: argparse.Namespace) -> int:
+    from grader import release
+
+    _needs_solutions("`python grader release`")
+    try:
+        written = release.release(Path(args.out), git=not args.no_git)
+    except (FileExistsError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise UserError(f"could not write the copy to {args.out} ({exc})") from None
+    topics = len(roadmap.load().built)
+    print(f"Wrote the learner's copy to {args.out}: {len(written)} files, {topics} topics, without solutions/, "
+          f"the mutants, the maintainers' notes and the project's own tests"
+          + ("" if args.no_git else "; a git repository with one commit") + ".")
+    print(f"Learners: cd {shlex.quote(str(args.out))} && uv sync && uv run python grader")
+    return 0
+
+
+def _configure_release(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", help="a new (or empty) folder outside the project")
+    p.add_argument("--no-git", action="store_true", help="plain files: no git repository")
+
+
+release_command.configure = _configure_release
