@@ -43,7 +43,8 @@ POOL = ("sum hidden over the real tokens only (multiply by the mask as hidden's 
 ENCODER = "hidden = self.encoder(ids, mask); x = mean_pool(hidden, mask); F.normalize(x, dim=-1) when self.normalize"
 BRANCHES = "return tuple(self.encoder(ids, mask) for ids, mask in branches): the same module for every branch"
 HEAD = "logits = self.classifier(torch.cat([u, v, (u - v).abs()], dim=-1)), with nn.Linear(3 * embed_dim, num_labels)"
-COSINE = "cos = F.cosine_similarity(u, v, dim=-1) (the dot product divided by both lengths); ((cos - scores) ** 2).mean()"
+COSINE = ("cos = F.cosine_similarity(u, v, dim=-1) (the dot product divided by both lengths); "
+          "((cos - scores) ** 2).mean()")
 TRIPLET = ("d_p = (anchor - positive).norm(dim=-1) and d_n likewise (Euclidean, not squared); "
            "(d_p - d_n + margin).clamp(min=0).mean()")
 SEARCH = ("normalise both sides to length 1 (F.normalize(x, dim=-1)), cos = queries @ corpus.T is (Q, N), "
@@ -348,13 +349,13 @@ def test_triplet_loss_equals_triplet_margin_loss_and_trains_the_encoder(topic):
         if m > 0:
             assert_close(expected, F.triplet_margin_loss(a, p, n, margin=m, p=2, eps=0), "the suite's reference")
         what = "the default margin (1.0)" if margin is None else f"margin={margin}"
-        assert_close(loss, expected, f"triplet_loss with {what}", atol=1e-8,
+        assert_close(loss, expected, f"triplet_loss with {what}", atol=1e-6,
                      hint=TRIPLET + (": margin=0.0 is a margin too (`margin or 1.0` reads it as not given)"
                                      if margin == 0.0 else ""))
     check_unchanged("triplet_loss(anchor, positive, negative)", before, anchor=a, positive=p, negative=n)
     one = topic.triplet_loss(a[2:3], p[2:3], n[2:3])
     assert_close(one, F.triplet_margin_loss(a[2:3], p[2:3], n[2:3], eps=0), "triplet_loss on a batch of one",
-                 atol=1e-8, hint=TRIPLET)
+                 atol=1e-6, hint=TRIPLET)
     model, encoder = _sbert(topic, g)
     branches = [_batch(g, lengths) for lengths in ([4, 2, 3], [2, 5, 1], [3, 3, 3])]
     with calling(BRANCHES):
@@ -363,7 +364,8 @@ def test_triplet_loss_equals_triplet_margin_loss_and_trains_the_encoder(topic):
     ours = torch.autograd.grad(loss, params)
     theirs = torch.autograd.grad(F.triplet_margin_loss(*(encoder(*b) for b in branches), margin=5.0, eps=0), params)
     for (name, _), x, y in zip(encoder.named_parameters(), ours, theirs):
-        assert_close(x, y, f"the triplet objective's gradient w.r.t. the encoder's {name}", atol=1e-10,
+        # 1e-6: F.pairwise_distance, a correct route, adds eps = 1e-6 to the difference.
+        assert_close(x, y, f"the triplet objective's gradient w.r.t. the encoder's {name}", atol=1e-6,
                      hint="the three vectors from one encoder, the loss kept in the graph")
 
 
@@ -461,10 +463,10 @@ def test_train_step_against_hand_written_adam_steps(topic):
         expected.append(loss.item())
     hint = ("each batch: zero_grad, anchor, positive, negative = model((ids_a, mask_a), (ids_p, mask_p), "
             "(ids_n, mask_n)), triplet_loss(anchor, positive, negative) with margin 1, backward, step, loss.item()")
-    assert_close(torch.tensor(losses), torch.tensor(expected), "the losses of two train_step calls", atol=1e-8,
+    assert_close(torch.tensor(losses), torch.tensor(expected), "the losses of two train_step calls", atol=1e-6,
                  hint=hint)
     for (name, got), want in zip(model.named_parameters(), reference.parameters()):
-        assert_close(got, want, f"parameter {name} after two train_step calls", atol=1e-8, hint=hint)
+        assert_close(got, want, f"parameter {name} after two train_step calls", atol=1e-6, hint=hint)
 
 
 TRAIN_SIZE, EPOCHS = 480, 2
