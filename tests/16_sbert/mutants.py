@@ -150,13 +150,13 @@ MUST_PASS = {
         ("    cos = F.cosine_similarity(u, v, dim=-1)  # (B,)\n    return ((cos - scores) ** 2).mean()",
          "    cos = (u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1))  # (B,)\n    return F.mse_loss(cos, scores)"),
     ],
-    # F.pairwise_distance (which adds eps = 1e-6 to the difference) and F.relu.
-    "triplet_pairwise_distance_relu": [
+    # torch.linalg.vector_norm and F.relu.
+    "triplet_vector_norm_relu": [
         ("    d_positive = (anchor - positive).norm(dim=-1)  # (B,)\n"
          "    d_negative = (anchor - negative).norm(dim=-1)  # (B,)\n"
          "    return (d_positive - d_negative + margin).clamp(min=0).mean()",
-         "    d_positive = F.pairwise_distance(anchor, positive)  # (B,)\n"
-         "    d_negative = F.pairwise_distance(anchor, negative)  # (B,)\n"
+         "    d_positive = torch.linalg.vector_norm(anchor - positive, dim=-1)  # (B,)\n"
+         "    d_negative = torch.linalg.vector_norm(anchor - negative, dim=-1)  # (B,)\n"
          "    return F.relu(d_positive - d_negative + margin).mean()"),
     ],
     # Every cosine sorted, the first k kept.

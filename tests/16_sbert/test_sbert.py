@@ -364,7 +364,6 @@ def test_triplet_loss_equals_triplet_margin_loss_and_trains_the_encoder(topic):
     ours = torch.autograd.grad(loss, params)
     theirs = torch.autograd.grad(F.triplet_margin_loss(*(encoder(*b) for b in branches), margin=5.0, eps=0), params)
     for (name, _), x, y in zip(encoder.named_parameters(), ours, theirs):
-        # 1e-6: F.pairwise_distance, a correct route, adds eps = 1e-6 to the difference.
         assert_close(x, y, f"the triplet objective's gradient w.r.t. the encoder's {name}", atol=1e-6,
                      hint="the three vectors from one encoder, the loss kept in the graph")
 
