@@ -58,7 +58,7 @@ def is_release(root: Path = roadmap.ROOT) -> bool:
 
 
 def pristine_stub(topic: roadmap.Topic, root: Path = roadmap.ROOT) -> Path:
-    return root / PRISTINE / topic.slug / topic.file
+    return topic.file_in(root / PRISTINE)
 
 
 def release(out: Path, *, git: bool = True, root: Path = roadmap.ROOT) -> list[str]:
