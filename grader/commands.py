@@ -23,6 +23,7 @@ from pathlib import Path
 from grader import files, grading, integrity, render, roadmap, runner, state, stubs, suites
 from grader.render import command as run_command
 from grader.render import grader_command, here
+from grader.text import shorten
 
 ROOT = roadmap.ROOT
 
@@ -626,3 +627,61 @@ def _configure_release(p: argparse.ArgumentParser) -> None:
 
 
 release_command.configure = _configure_release
+
+
+# ------------------------------------------------------------------ classroom
+@command("classroom", "teachers: grade a class's submissions (a folder or zip per learner) into a CSV gradebook")
+def classroom_command(args: argparse.Namespace) -> int:
+    import os
+
+    from grader import classroom
+
+    changes = integrity.changes()
+    if changes:
+        changed = [path for paths in changes.values() for path in paths]
+        raise UserError(f"the hidden suites or the grader differ from the committed version ({changed[0]}"
+                        f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}): a class is graded with "
+                        f"the pristine ones; {integrity.restore_hint(changed)}")
+    topics = [find_topic(key) for key in args.topics.split(",")] if args.topics else roadmap.load().built
+    if any(not t.built for t in topics):
+        raise UserError(f"{', '.join(t.slug for t in topics if not t.built)} has no suite yet")
+    options = dict(seed=args.seed, device=args.device, time_limit=args.time_limit, memory_limit=args.memory_limit)
+    out = Path(args.out)
+    folder = Path(args.submissions)
+    try:
+        learners = classroom.submissions(folder)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    jobs = args.jobs or os.cpu_count() or 1
+    print(f"Grading {len(learners)} submissions in {folder} on {len(topics)} topics, {jobs} at a time "
+          f"(each topic's suite at most {args.time_limit:g} s)")
+    scoring = roadmap.load().scoring
+    maximum = sum(scoring.get(x.kind, 0) for t in topics for x in suites.outline(t))
+
+    def progress(done: int, total: int, row: classroom.Row) -> None:
+        if row.results is None:
+            print(f"[{done}/{total}] {row.learner}: not graded: {row.note}", flush=True)
+            return
+        passed = sum(t["status"] == "passed" for t in row.results["topics"])
+        print(f"[{done}/{total}] {row.learner}: {passed} of {len(topics)} topics passed, score "
+              f"{row.results['score']}/{maximum} ({row.seconds:.0f} s)", flush=True)
+
+    rows = classroom.classroom(folder, out, topics=topics, options=options, jobs=jobs, progress=progress)
+    print(f"\nGradebook: {out} ({len(rows)} learners); each learner's results.json in "
+          f"{classroom.results_folder(out)}{os.sep}")
+    hardest = classroom.hardest(rows)
+    if hardest:
+        print("\nThe tests that fail for the most learners (of those who handed the topic in):")
+        for name, failing, handed, message in hardest:
+            print(f"  {failing}/{handed}  {name}\n        {shorten(message or '(no message)', 160)}")
+    return 0
+
+
+def _configure_classroom(p: argparse.ArgumentParser) -> None:
+    p.add_argument("submissions", help="a folder with one folder or zip per learner, named after them")
+    p.add_argument("--out", default="gradebook.csv", help="the CSV gradebook to write (default gradebook.csv)")
+    p.add_argument("--topics", default=None, help="topics to grade, e.g. 01,02 (default: every available topic)")
+    p.add_argument("--jobs", type=int, default=0, help="learners graded at once (default: the number of cores)")
+
+
+classroom_command.configure = _configure_classroom

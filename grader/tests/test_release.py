@@ -67,3 +67,48 @@ def test_a_release_is_built_and_the_learners_loop_works_in_it(tmp_path):
     reset = _run(out, "grader", "reset", f"{FIRST.number:02d}")
     assert reset.returncode == 0 and "Saved your file" in reset.stdout, reset.stdout + reset.stderr
     assert mine.read_text(encoding="utf-8") == release.pristine_stub(FIRST, out).read_text(encoding="utf-8")
+
+
+def _workflow() -> str:
+    """The GitHub Classroom workflow in the README's `For teachers` section."""
+    text = (roadmap.ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("```yaml\n", text.index("## For teachers")) + len("```yaml\n")
+    return text[start:text.index("```", start)]
+
+
+def _commands(workflow: str) -> list[str]:
+    """Each step's `run:` command: one line, or the indented lines of a `run: |` block."""
+    lines, commands = workflow.splitlines(), []
+    for i, line in enumerate(lines):
+        key, _, value = line.strip().partition("run:")
+        if key not in ("", "- "):
+            continue
+        if value.strip() == "|":
+            indent = len(lines[i + 1]) - len(lines[i + 1].lstrip())
+            block = []
+            for x in lines[i + 1:]:
+                if not x.startswith(" " * indent):
+                    break
+                block.append(x[indent:])
+            commands.append("\n".join(block))
+        elif value.strip():
+            commands.append(value.strip())
+    return commands
+
+
+@pytest.mark.timeout(300)
+def test_the_readmes_github_classroom_workflow_grades_a_learners_copy(tmp_path):
+    workflow = _workflow()
+    assert "on: [push" in workflow and "actions/checkout@" in workflow and "setup-uv@" in workflow
+    commands = _commands(workflow)
+    assert commands[0] == "uv sync" and commands[1] == "uv run python grader --json > results.json", commands
+    out = tmp_path / "learner"
+    release.release(out, git=False)
+    for command in commands[1:]:  # what the workflow runs after `uv sync`, with this environment's python
+        shell = command.replace("uv run python", f'"{sys.executable}"', 1)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KATA_"))}
+        done = subprocess.run(shell, shell=True, cwd=out, capture_output=True, text=True, timeout=240, env=env)
+        assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-2000:])
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["version"] == 3 and results["score"] == 0 and results["max_score"] > 0
+    assert f"score 0 of {results['max_score']} - {results['status']}" in done.stdout, done.stdout
