@@ -11,8 +11,9 @@ it. The two are compared on what a translation must not change; prose is free, b
   with the regex `NUMBER` below in the text outside
   code blocks and backticked spans (those are compared verbatim instead), is the same: write
   "100 에폭" for "100 epochs", and spell a number out in Korean only where the English does;
-- **code**: the code blocks, fenced or indented (the formulas), are the same, in the same order, verbatim; the backticked spans
-  are the same multiset (inside a span, a line break counts as a space, so lines may reflow);
+- **code**: the code blocks, fenced or indented (the formulas), are the same, in the same order,
+  verbatim; the backticked spans are the same multiset (inside a span, a line break counts as a
+  space, so lines may reflow);
 - **sections**: the same number of headings at each level;
 - **links**: the first line after the title links to the other edition: `[한국어](README.ko.md)`
   in the English lesson, `[English](README.md)` in the Korean one.
@@ -45,7 +46,9 @@ HEADING = re.compile(r"^(#{1,6}) ", re.M)
 
 
 def korean_lesson(topic: roadmap.Topic, root: Path = roadmap.ROOT) -> Path:
-    return topic.lesson(root).with_name(KO_NAME)
+    path = topic.lesson_ko(root)
+    assert path == topic.lesson(root).with_name(KO_NAME), "the Korean edition lies beside the lesson"
+    return path
 
 
 def _blocks(text: str) -> list[str]:
@@ -183,3 +186,20 @@ def test_the_step_check_reports_a_missing_korean_edition(tmp_path):
     english = shutil.copy(TOPIC.lesson(), tmp_path / "README.md")
     (found,) = differences(TOPIC, Path(english), tmp_path / KO_NAME)
     assert TOPIC.slug in found and "no Korean edition" in found
+
+
+# ------------------------------------------------------------------ reset restores both editions
+def test_reset_brings_back_both_editions_of_a_deleted_lesson(learner, capsys):
+    from grader import cli, stubs
+
+    folder = learner.path(TOPIC).parent
+    shutil.rmtree(folder)
+    assert cli.main(["reset", TOPIC.slug]) == 0
+    out = capsys.readouterr().out
+    assert TOPIC.lesson(learner.root).read_text(encoding="utf-8") == stubs.committed(TOPIC.lesson())
+    assert "Restored the lesson" in out
+    committed = stubs.committed(korean_lesson(TOPIC))
+    if committed is None:
+        pytest.skip("topic 01's Korean edition is not committed yet: reset restores what HEAD has")
+    assert korean_lesson(TOPIC, learner.root).read_text(encoding="utf-8") == committed
+    assert "Restored the Korean lesson" in out
