@@ -192,7 +192,7 @@ hint.configure = _configure_hint
 
 
 # ------------------------------------------------------------------ reset
-@command("reset", "restore a topic's stub (and lesson), after saving your file to a backup it names")
+@command("reset", "restore a topic's stub (and lessons), after saving your file to a backup it names")
 def reset(args: argparse.Namespace) -> int:
     topic = find_topic(args.topic)
     path = exercise(topic)
@@ -227,6 +227,12 @@ def reset(args: argparse.Namespace) -> int:
         else:
             state.write_atomic(lesson, text)
             print(f"Restored the lesson: {here(lesson)}")
+    korean = topic.lesson_ko(grading.EXERCISES.parent)
+    if not korean.exists() and not korean.is_symlink():
+        text = _committed(topic.lesson_ko())  # None outside git, or for a topic not yet translated: nothing to say
+        if text is not None:
+            state.write_atomic(korean, text)
+            print(f"Restored the Korean lesson: {here(korean)}")
     if state.load().get(topic.slug):
         state.forget_hints(topic.slug)
         print(f"Hints for {topic.slug} start again from the first.")
