@@ -459,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
-    generator = rng(args.seed, "masks")
+    generator = rng(args.seed, "train")
     try:
         if args.corpus:
             sentences = [" ".join(s.split()[:args.max_len]) for s in read_corpus(args.corpus)]

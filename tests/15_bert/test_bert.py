@@ -18,6 +18,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from grader.checks import assert_at_least, assert_close, assert_equal, calling, check_tensor, fill_uniform, on_meta
 from kata.corpus import WORDS, next_sentence_pairs
@@ -62,6 +64,20 @@ def _padded(g, lengths, vocab_size=30):
     ids = torch.randint(NUM_SPECIAL, vocab_size, (len(lengths), int(lengths.max())), generator=g)
     mask = torch.arange(ids.shape[1]) < lengths[:, None]  # (B, T)
     return ids, mask
+
+
+class _CpuTensors(TorchDispatchMode):
+    """Records the operators that make a CPU tensor while the code under test runs on meta inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if any(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in tree_flatten(out)[0]):
+            self.ops.append(str(func))
+        return out
 
 
 def _to_torch_layer(layer, config):
@@ -220,6 +236,11 @@ def test_embeddings_layers_and_shapes(topic):
         check_tensor(out, "Embeddings(config)(ids (2, 5))", shape=(2, 5, 8), device="meta",
                      hint="the positions must be made on the ids' device: torch.arange(T, device=ids.device)")
         check_tensor(out2, "Embeddings(config)(ids, segments)", shape=(2, 5, 8), device="meta")
+    with _CpuTensors() as made:  # an index into a meta table may come from the CPU: record what is made there
+        emb(torch.zeros(2, 5, dtype=torch.int64, device="meta"))
+    assert not made.ops, (
+        f"Embeddings(config on meta)(ids on meta) made tensors on the CPU ({', '.join(made.ops[:3])}). Likely cause: "
+        "the positions must be made on the ids' device: torch.arange(T, device=ids.device)")
 
 
 @gradients
