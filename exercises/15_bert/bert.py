@@ -78,8 +78,8 @@ def basic_tokenize(text: str) -> list[str]:
     split every punctuation mark (is_punctuation) off as a token of its own.
     "Héllo, WORLD!" -> ["hello", ",", "world", "!"].
     """
-    # TODO: clean control chars, space out CJK ideographs, split on whitespace, lower-case, drop Mn accents, split punctuation
-    raise NotImplementedError("basic_tokenize(): clean control chars, space out CJK ideographs, split on whitespace, lower-case, drop Mn accents, split punctuation")
+    # TODO: drop control chars, space out CJK, split, lower-case, drop Mn accents, split punctuation
+    raise NotImplementedError("basic_tokenize(): drop control chars, space out CJK, split, lower-case, drop Mn accents, split punctuation")
 
 
 class WordPiece:
@@ -104,8 +104,8 @@ class WordPiece:
 
     def split_word(self, word: str) -> list[str]:
         """One word of basic_tokenize -> its WordPiece tokens, or ["[UNK]"]."""
-        # TODO: greedy longest-match-first pieces, "##" before every piece but the first; [UNK] if too long or unmatched
-        raise NotImplementedError("WordPiece.split_word(): greedy longest-match-first pieces, \"##\" before every piece but the first; [UNK] if too long or unmatched")
+        # TODO: greedy longest match first, "##" after the first piece; [UNK] if too long or unmatched
+        raise NotImplementedError("WordPiece.split_word(): greedy longest match first, \"##\" after the first piece; [UNK] if too long or unmatched")
 
     def tokenize(self, text: str) -> list[str]:
         """Text -> WordPiece tokens, without [CLS] and [SEP]: basic_tokenize, then split_word on each word."""
@@ -166,8 +166,8 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
     the row of its padding_idx (when it has one) 0. nn.LayerNorm: weight 1, bias 0.
     Any other module is left as it is.
     """
-    # TODO: normal(0, std) for Linear and Embedding weights, zero biases and padding row, LayerNorm 1 and 0
-    raise NotImplementedError("init_weights(): normal(0, std) for Linear and Embedding weights, zero biases and padding row, LayerNorm 1 and 0")
+    # TODO: normal(0, std) Linear/Embedding weights, zero biases and padding row, LayerNorm 1/0
+    raise NotImplementedError("init_weights(): normal(0, std) Linear/Embedding weights, zero biases and padding row, LayerNorm 1/0")
 
 
 class Embeddings(nn.Module):
@@ -181,8 +181,8 @@ class Embeddings(nn.Module):
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        # TODO: create word_embeddings (padding_idx=PAD_ID), position_embeddings, token_type_embeddings, LayerNorm, dropout
-        raise NotImplementedError("Embeddings.__init__(): create word_embeddings (padding_idx=PAD_ID), position_embeddings, token_type_embeddings, LayerNorm, dropout")
+        # TODO: create the word (padding_idx=PAD_ID), position and token type embeddings, LayerNorm, dropout
+        raise NotImplementedError("Embeddings.__init__(): create the word (padding_idx=PAD_ID), position and token type embeddings, LayerNorm, dropout")
 
     def forward(self, ids: Tensor, segments: Tensor | None = None) -> Tensor:
         """ids (B, T) int64, segments (B, T) int64 (None: all 0). Returns (B, T, D)."""
@@ -210,8 +210,8 @@ class SelfAttention(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """x (B, T, D); mask (B, T) bool, True at real tokens (None: all real). Returns the heads' outputs,
         concatenated: (B, T, D). A padded position is never attended to: its key gets weight 0."""
-        # TODO: per head softmax(q k^T / sqrt(d)) v, padded keys masked out before the softmax; concatenate the heads
-        raise NotImplementedError("SelfAttention.forward(): per head softmax(q k^T / sqrt(d)) v, padded keys masked out before the softmax; concatenate the heads")
+        # TODO: per head softmax(q k^T / sqrt(d)) v, padded keys masked out; concatenate the heads
+        raise NotImplementedError("SelfAttention.forward(): per head softmax(q k^T / sqrt(d)) v, padded keys masked out; concatenate the heads")
 
 
 class BertLayer(nn.Module):
@@ -229,13 +229,13 @@ class BertLayer(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         D, F_ = config.embed_dim, config.hidden_size
-        # TODO: build attention (self, output.dense, output.LayerNorm), intermediate.dense, output (dense, LayerNorm) and dropout
-        raise NotImplementedError("BertLayer.__init__(): build attention (self, output.dense, output.LayerNorm), intermediate.dense, output (dense, LayerNorm) and dropout")
+        # TODO: build attention (self, output), intermediate, output and dropout with HF's names
+        raise NotImplementedError("BertLayer.__init__(): build attention (self, output), intermediate, output and dropout with HF's names")
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """x (B, T, D), mask (B, T) bool (None: all real). Returns (B, T, D)."""
-        # TODO: attention, projection, dropout, residual + LayerNorm; then GELU feed-forward, dropout, residual + LayerNorm
-        raise NotImplementedError("BertLayer.forward(): attention, projection, dropout, residual + LayerNorm; then GELU feed-forward, dropout, residual + LayerNorm")
+        # TODO: attention, projection, residual + LayerNorm; GELU feed-forward, residual + LayerNorm
+        raise NotImplementedError("BertLayer.forward(): attention, projection, residual + LayerNorm; GELU feed-forward, residual + LayerNorm")
 
 
 class Bert(nn.Module):
@@ -249,8 +249,8 @@ class Bert(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.config = config
-        # TODO: create embeddings, encoder["layer"] (num_layers BertLayers), pooler["dense"]; apply init_weights
-        raise NotImplementedError("Bert.__init__(): create embeddings, encoder[\"layer\"] (num_layers BertLayers), pooler[\"dense\"]; apply init_weights")
+        # TODO: create embeddings, encoder["layer"] (num_layers BertLayers), pooler; apply init_weights
+        raise NotImplementedError("Bert.__init__(): create embeddings, encoder[\"layer\"] (num_layers BertLayers), pooler; apply init_weights")
 
     def forward(self, ids: Tensor, mask: Tensor | None = None, segments: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """ids (B, T) int64; mask (B, T) bool, True at real tokens (None: every position is real);
@@ -293,13 +293,13 @@ class BertForPreTraining(nn.Module):
         super().__init__()
         self.config = config
         self.bert = Bert(config)
-        # TODO: build cls: predictions (transform dense + LayerNorm, decoder tied to the word embeddings) and seq_relationship
-        raise NotImplementedError("BertForPreTraining.__init__(): build cls: predictions (transform dense + LayerNorm, decoder tied to the word embeddings) and seq_relationship")
+        # TODO: build cls: predictions (transform, decoder tied to the word embeddings), seq_relationship
+        raise NotImplementedError("BertForPreTraining.__init__(): build cls: predictions (transform, decoder tied to the word embeddings), seq_relationship")
 
     def forward(self, ids: Tensor, mask: Tensor | None = None, segments: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Returns the masked-LM logits (B, T, V) at every position and the next-sentence logits (B, 2)."""
-        # TODO: run bert; MLM logits = decoder(LayerNorm(gelu(dense(states)))); NSP logits = seq_relationship(pooled)
-        raise NotImplementedError("BertForPreTraining.forward(): run bert; MLM logits = decoder(LayerNorm(gelu(dense(states)))); NSP logits = seq_relationship(pooled)")
+        # TODO: MLM logits = decoder(LayerNorm(gelu(dense(states)))); NSP = seq_relationship(pooled)
+        raise NotImplementedError("BertForPreTraining.forward(): MLM logits = decoder(LayerNorm(gelu(dense(states)))); NSP = seq_relationship(pooled)")
 
 
 # ------------------------------------------------------------------ pre-training
@@ -314,8 +314,8 @@ def mask_tokens(ids: Tensor, *, vocab_size: int, generator: torch.Generator,
     Every other position keeps its id and gets the label IGNORE_INDEX (-100). All the
     randomness comes from `generator` (on the CPU or on ids' device); ids are not changed.
     """
-    # TODO: choose non-special tokens with mask_prob; label them; 80% -> MASK_ID, 10% -> random word, 10% kept
-    raise NotImplementedError("mask_tokens(): choose non-special tokens with mask_prob; label them; 80% -> MASK_ID, 10% -> random word, 10% kept")
+    # TODO: choose words with mask_prob; label them; 80% -> MASK_ID, 10% -> random word, 10% kept
+    raise NotImplementedError("mask_tokens(): choose words with mask_prob; label them; 80% -> MASK_ID, 10% -> random word, 10% kept")
 
 
 def pretraining_data(pairs: Sequence[tuple[str, str, bool]], vocab: Vocab, *, generator: torch.Generator,
@@ -339,13 +339,13 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
     not -100) plus the next-sentence cross-entropy (averaged over the batch).
     """
     ids, segments, mask, labels, is_next = batch
-    # TODO: zero_grad; MLM cross-entropy (skip -100) + NSP cross-entropy of model(ids, mask, segments); backward, step
-    raise NotImplementedError("train_step(): zero_grad; MLM cross-entropy (skip -100) + NSP cross-entropy of model(ids, mask, segments); backward, step")
+    # TODO: zero_grad; MLM cross-entropy (skip -100) + NSP cross-entropy; backward, step
+    raise NotImplementedError("train_step(): zero_grad; MLM cross-entropy (skip -100) + NSP cross-entropy; backward, step")
 
 
 def train(model: nn.Module, data: tuple[Tensor, ...], *, epochs: int = 10, lr: float = 3e-3, batch_size: int = 64,
           seed: int = 0, log_every: int = 0, evaluate: Callable[[], dict[str, float]] | None = None) -> list[float]:
-    """Adam on train_step over `data` (pretraining_data's five tensors, on the model's device). Each epoch's mean loss."""
+    """Adam on train_step over `data` (pretraining_data's five tensors, on the model's device): each epoch's loss."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     return fit(model, data, optimizer, train_step, epochs=epochs, batch_size=batch_size, seed=seed,
                log_every=log_every, evaluate=evaluate)

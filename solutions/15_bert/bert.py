@@ -75,7 +75,7 @@ def basic_tokenize(text: str) -> list[str]:
     split every punctuation mark (is_punctuation) off as a token of its own.
     "Héllo, WORLD!" -> ["hello", ",", "world", "!"].
     """
-    # BEGIN SOLUTION: clean control chars, space out CJK ideographs, split on whitespace, lower-case, drop Mn accents, split punctuation
+    # BEGIN SOLUTION: drop control chars, space out CJK, split, lower-case, drop Mn accents, split punctuation
     cleaned = []
     for char in text:
         if char in "\t\n\r":
@@ -127,7 +127,7 @@ class WordPiece:
 
     def split_word(self, word: str) -> list[str]:
         """One word of basic_tokenize -> its WordPiece tokens, or ["[UNK]"]."""
-        # BEGIN SOLUTION: greedy longest-match-first pieces, "##" before every piece but the first; [UNK] if too long or unmatched
+        # BEGIN SOLUTION: greedy longest match first, "##" after the first piece; [UNK] if too long or unmatched
         if len(word) > self.max_chars:
             return ["[UNK]"]
         pieces, start = [], 0
@@ -205,7 +205,7 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
     the row of its padding_idx (when it has one) 0. nn.LayerNorm: weight 1, bias 0.
     Any other module is left as it is.
     """
-    # BEGIN SOLUTION: normal(0, std) for Linear and Embedding weights, zero biases and padding row, LayerNorm 1 and 0
+    # BEGIN SOLUTION: normal(0, std) Linear/Embedding weights, zero biases and padding row, LayerNorm 1/0
     if isinstance(module, nn.Linear):
         nn.init.normal_(module.weight, mean=0.0, std=std)
         if module.bias is not None:
@@ -232,7 +232,7 @@ class Embeddings(nn.Module):
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        # BEGIN SOLUTION: create word_embeddings (padding_idx=PAD_ID), position_embeddings, token_type_embeddings, LayerNorm, dropout
+        # BEGIN SOLUTION: create the word (padding_idx=PAD_ID), position and token type embeddings, LayerNorm, dropout
         self.word_embeddings = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=PAD_ID)
         self.position_embeddings = nn.Embedding(config.max_len, config.embed_dim)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.embed_dim)
@@ -272,7 +272,7 @@ class SelfAttention(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """x (B, T, D); mask (B, T) bool, True at real tokens (None: all real). Returns the heads' outputs,
         concatenated: (B, T, D). A padded position is never attended to: its key gets weight 0."""
-        # BEGIN SOLUTION: per head softmax(q k^T / sqrt(d)) v, padded keys masked out before the softmax; concatenate the heads
+        # BEGIN SOLUTION: per head softmax(q k^T / sqrt(d)) v, padded keys masked out; concatenate the heads
         B, T, D = x.shape
         h, d = self.num_heads, D // self.num_heads
 
@@ -304,7 +304,7 @@ class BertLayer(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         D, F_ = config.embed_dim, config.hidden_size
-        # BEGIN SOLUTION: build attention (self, output.dense, output.LayerNorm), intermediate.dense, output (dense, LayerNorm) and dropout
+        # BEGIN SOLUTION: build attention (self, output), intermediate, output and dropout with HF's names
         # nn.ModuleDicts give the state-dict names of Hugging Face's BertAttention, BertIntermediate and BertOutput.
         self.attention = nn.ModuleDict({
             "self": SelfAttention(config),
@@ -317,7 +317,7 @@ class BertLayer(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """x (B, T, D), mask (B, T) bool (None: all real). Returns (B, T, D)."""
-        # BEGIN SOLUTION: attention, projection, dropout, residual + LayerNorm; then GELU feed-forward, dropout, residual + LayerNorm
+        # BEGIN SOLUTION: attention, projection, residual + LayerNorm; GELU feed-forward, residual + LayerNorm
         attended = self.attention["output"]["dense"](self.attention["self"](x, mask))  # (B, T, D)
         a = self.attention["output"]["LayerNorm"](x + self.dropout(attended))  # (B, T, D): post-LN, after the residual
         hidden = F.gelu(self.intermediate["dense"](a))  # (B, T, F): the exact (erf) GELU, BERT's "gelu"
@@ -336,7 +336,7 @@ class Bert(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.config = config
-        # BEGIN SOLUTION: create embeddings, encoder["layer"] (num_layers BertLayers), pooler["dense"]; apply init_weights
+        # BEGIN SOLUTION: create embeddings, encoder["layer"] (num_layers BertLayers), pooler; apply init_weights
         self.embeddings = Embeddings(config)
         self.encoder = nn.ModuleDict({"layer": nn.ModuleList(BertLayer(config) for _ in range(config.num_layers))})
         self.pooler = nn.ModuleDict({"dense": nn.Linear(config.embed_dim, config.embed_dim)})
@@ -389,7 +389,7 @@ class BertForPreTraining(nn.Module):
         super().__init__()
         self.config = config
         self.bert = Bert(config)
-        # BEGIN SOLUTION: build cls: predictions (transform dense + LayerNorm, decoder tied to the word embeddings) and seq_relationship
+        # BEGIN SOLUTION: build cls: predictions (transform, decoder tied to the word embeddings), seq_relationship
         D, V = config.embed_dim, config.vocab_size
         self.cls = nn.ModuleDict({
             "predictions": nn.ModuleDict({
@@ -405,7 +405,7 @@ class BertForPreTraining(nn.Module):
 
     def forward(self, ids: Tensor, mask: Tensor | None = None, segments: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Returns the masked-LM logits (B, T, V) at every position and the next-sentence logits (B, 2)."""
-        # BEGIN SOLUTION: run bert; MLM logits = decoder(LayerNorm(gelu(dense(states)))); NSP logits = seq_relationship(pooled)
+        # BEGIN SOLUTION: MLM logits = decoder(LayerNorm(gelu(dense(states)))); NSP = seq_relationship(pooled)
         x, pooled = self.bert(ids, mask, segments)  # (B, T, D), (B, D)
         transform = self.cls["predictions"]["transform"]
         x = transform["LayerNorm"](F.gelu(transform["dense"](x)))  # (B, T, D)
@@ -425,7 +425,7 @@ def mask_tokens(ids: Tensor, *, vocab_size: int, generator: torch.Generator,
     Every other position keeps its id and gets the label IGNORE_INDEX (-100). All the
     randomness comes from `generator` (on the CPU or on ids' device); ids are not changed.
     """
-    # BEGIN SOLUTION: choose non-special tokens with mask_prob; label them; 80% -> MASK_ID, 10% -> random word, 10% kept
+    # BEGIN SOLUTION: choose words with mask_prob; label them; 80% -> MASK_ID, 10% -> random word, 10% kept
     def uniform() -> Tensor:  # drawn on the generator's device, then moved to the ids'
         return torch.rand(ids.shape, generator=generator, device=generator.device).to(ids.device)
 
@@ -461,10 +461,11 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
     not -100) plus the next-sentence cross-entropy (averaged over the batch).
     """
     ids, segments, mask, labels, is_next = batch
-    # BEGIN SOLUTION: zero_grad; MLM cross-entropy (skip -100) + NSP cross-entropy of model(ids, mask, segments); backward, step
+    # BEGIN SOLUTION: zero_grad; MLM cross-entropy (skip -100) + NSP cross-entropy; backward, step
     optimizer.zero_grad()
     mlm_logits, nsp_logits = model(ids, mask, segments)  # (B, T, V), (B, 2)
-    mlm = F.cross_entropy(mlm_logits.reshape(-1, mlm_logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+    mlm = F.cross_entropy(mlm_logits.reshape(-1, mlm_logits.shape[-1]), labels.reshape(-1),
+                          ignore_index=IGNORE_INDEX)
     loss = mlm + F.cross_entropy(nsp_logits, is_next)
     loss.backward()
     optimizer.step()
@@ -474,7 +475,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
 
 def train(model: nn.Module, data: tuple[Tensor, ...], *, epochs: int = 10, lr: float = 3e-3, batch_size: int = 64,
           seed: int = 0, log_every: int = 0, evaluate: Callable[[], dict[str, float]] | None = None) -> list[float]:
-    """Adam on train_step over `data` (pretraining_data's five tensors, on the model's device). Each epoch's mean loss."""
+    """Adam on train_step over `data` (pretraining_data's five tensors, on the model's device): each epoch's loss."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     return fit(model, data, optimizer, train_step, epochs=epochs, batch_size=batch_size, seed=seed,
                log_every=log_every, evaluate=evaluate)
