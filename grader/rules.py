@@ -132,6 +132,11 @@ KERNELS: dict[str, tuple[str, ...]] = {
     "torch.nn.MultiheadAttention.forward": ("torch.nn.functional.multi_head_attention_forward",
                                            "_native_multi_head_attention"),
     "torch.nn.functional.multi_head_attention_forward": (),
+    # nn.TransformerEncoderLayer's fast path (eval, no grad) runs one fused operator; its other path MultiheadAttention
+    "torch.nn.TransformerEncoderLayer.forward": ("_transformer_encoder_layer_fwd",
+                                                 "torch.nn.MultiheadAttention.forward"),
+    "torch.nn.TransformerEncoder.forward": ("torch.nn.TransformerEncoderLayer.forward",
+                                            "_transformer_encoder_layer_fwd"),
     "torch.nn.utils.clip_grad_norm_": (),
     "torch.nn.utils.clip_grad_norm": (),
     "torch.nn.utils.clip_grad.clip_grad_norm_": (),
