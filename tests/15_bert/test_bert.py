@@ -23,7 +23,6 @@ from torch.utils._pytree import tree_flatten
 
 from grader.checks import assert_at_least, assert_close, assert_equal, calling, check_tensor, fill_uniform, on_meta
 from kata.corpus import WORDS, next_sentence_pairs
-from kata.pretrained import WeightsError, minilm
 from kata.text import MASK_ID, NUM_SPECIAL, Vocab
 
 shapes, gradients, accuracy, task = pytest.mark.shapes, pytest.mark.gradients, pytest.mark.accuracy, pytest.mark.task
@@ -41,15 +40,6 @@ MASK_HINT = ("a padded key gets weight 0: scores.masked_fill(~mask[:, None, None
              "the softmax; mask is True at real tokens, and masks the keys (the last dimension), not the queries")
 TOY_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "unbe", "##bel", "##liev", "##ably", "##a", "##b",
              "a", "b", "cafe", ",", ".", "-", "the", "##s", "ab"]
-
-
-@pytest.fixture(scope="module")
-def minilm_weights():
-    """The real all-MiniLM-L6-v2 (kata.pretrained.minilm), or a failure that says in one sentence how to install it."""
-    try:
-        return minilm()
-    except WeightsError as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 def _config(topic, **kwargs):
