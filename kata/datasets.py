@@ -227,8 +227,8 @@ def _convert(images: Tensor, channels: int) -> Tensor:
     return images.expand(-1, channels, -1, -1).contiguous()  # (N, 3, S, S): the same grey in every channel
 
 
-def load_omniglot(*, root: str | Path = "data", background: bool = True, image_size: int = 28, classes: int | None = None,
-                  download: bool = True) -> tuple[Tensor, Tensor]:
+def load_omniglot(*, root: str | Path = "data", background: bool = True, image_size: int = 28,
+                  classes: int | None = None, download: bool = True) -> tuple[Tensor, Tensor]:
     """Omniglot (Lake et al., 2015): 1,623 handwritten characters of 50 alphabets, 20 drawings each.
 
     background: the 964 characters of the 30 "background" alphabets (to train on) or the 659 of

@@ -73,7 +73,7 @@ def shapes(n: int, *, image_size: int = 28, channels: int = 1, num_classes: int 
         fg = torch.where(fg.mean(1, keepdim=True) > bg.mean(1, keepdim=True), fg, 1 - fg)
         bg = bg * 0.5
     images = bg + (fg - bg) * mask + noise_std * torch.randn(n, channels, image_size, image_size, generator=g)
-    return images.clamp(0, 1), classes[pick]
+    return images.clamp(0, 1), labels
 
 
 def segmentation(n: int, *, image_size: int = 32, seed: int = 0, split: str = "train", noise_std: float = 0.6,

@@ -23,7 +23,8 @@ MUTANTS = {
     ],
     # Each feature normalised across the batch instead of each embedding.
     "normalize_over_the_batch": [("z = F.normalize(z, dim=1)  # (B, D)", "z = F.normalize(z, dim=0)  # (B, D)")],
-    "normalize_ignored": [("        if self.normalize:\n            z = F.normalize", "        if True:\n            z = F.normalize")],
+    "normalize_ignored": [("        if self.normalize:\n            z = F.normalize",
+                           "        if True:\n            z = F.normalize")],
     # The shortcut: PyTorch's own distance.
     "pairwise_distance_calls_f_pairwise_distance": [
         ("return torch.linalg.vector_norm(x1 - x2 + eps, ord=p, dim=-1)  # (B,)",
@@ -58,14 +59,16 @@ MUTANTS = {
     # The other convention: y = 1 for a similar pair.
     "contrastive_label_convention_flipped": [
         ("pull = (1 - y) * distance.pow(2) / 2", "pull = y * distance.pow(2) / 2"),
-        ("push = y * (margin - distance).clamp(min=0).pow(2) / 2", "push = (1 - y) * (margin - distance).clamp(min=0).pow(2) / 2"),
+        ("push = y * (margin - distance).clamp(min=0).pow(2) / 2",
+         "push = (1 - y) * (margin - distance).clamp(min=0).pow(2) / 2"),
     ],
     "contrastive_without_the_half": [
         ("return (pull + push).mean()", "return 2 * (pull + push).mean()"),
     ],
     # The hinge on the squared distance: max(0, m - d^2).
     "contrastive_hinge_on_the_squared_distance": [
-        ("push = y * (margin - distance).clamp(min=0).pow(2) / 2", "push = y * (margin - distance.pow(2)).clamp(min=0) / 2"),
+        ("push = y * (margin - distance).clamp(min=0).pow(2) / 2",
+         "push = y * (margin - distance.pow(2)).clamp(min=0) / 2"),
     ],
     "contrastive_sums_over_pairs": [("return (pull + push).mean()", "return (pull + push).sum()")],
     "contrastive_margin_zero_read_as_default": [
@@ -110,7 +113,8 @@ MUTANTS = {
     ],
     "mining_ignores_semi_hard": [("    if semi_hard:\n        d_positive", "    if False:\n        d_positive")],
     "mining_mask_on_the_cpu": [
-        ("itself = torch.eye(B, dtype=torch.bool, device=embeddings.device)", "itself = torch.eye(B, dtype=torch.bool)"),
+        ("itself = torch.eye(B, dtype=torch.bool, device=embeddings.device)",
+         "itself = torch.eye(B, dtype=torch.bool)"),
     ],
     # An anchor without negatives (a batch of one class) kept: its "negative" is of its own class.
     "mining_valid_needs_only_a_positive": [
@@ -133,7 +137,8 @@ MUTANTS = {
     "train_step_loss_on_detached_embeddings": [
         ("loss = triplet_loss(z[valid], z[positive[valid]], z[negative[valid]], margin=margin)",
          "zd = z.detach().requires_grad_(True)\n"
-         "            loss = triplet_loss(zd[valid], zd[positive[valid]], zd[negative[valid]], margin=margin) + 0 * z.sum()"),
+         "            loss = triplet_loss(zd[valid], zd[positive[valid]], zd[negative[valid]], margin=margin)"
+         " + 0 * z.sum()"),
     ],
     "train_step_ignores_margin": [
         ("loss = triplet_loss(z[valid], z[positive[valid]], z[negative[valid]], margin=margin)",
@@ -162,7 +167,8 @@ MUST_PASS = {
     # torch.where and F.relu instead of weights and clamp.
     "contrastive_with_where": [
         ("    pull = (1 - y) * distance.pow(2) / 2  # (P,) similar pairs: any distance costs\n"
-         "    push = y * (margin - distance).clamp(min=0).pow(2) / 2  # (P,) dissimilar pairs: only closer than the margin\n"
+         "    push = y * (margin - distance).clamp(min=0).pow(2) / 2  # (P,) dissimilar pairs: only closer than the "
+         "margin\n"
          "    return (pull + push).mean()",
          "    return 0.5 * torch.where(y > 0.5, F.relu(margin - distance) ** 2, distance**2).mean()"),
     ],
@@ -186,7 +192,8 @@ MUST_PASS = {
          "        p = max(pos, key=lambda j: distances[i, j].item())\n"
          "        if semi_hard:\n"
          "            far = [j for j in neg if distances[i, j] > distances[i, p]]\n"
-         "            n = min(far, key=lambda j: distances[i, j].item()) if far else max(neg, key=lambda j: distances[i, j].item())\n"
+         "            n = (min(far, key=lambda j: distances[i, j].item()) if far\n"
+         "                 else max(neg, key=lambda j: distances[i, j].item()))\n"
          "        else:\n"
          "            n = min(neg, key=lambda j: distances[i, j].item())\n"
          "        positive[i], negative[i], valid[i] = p, n, True\n"

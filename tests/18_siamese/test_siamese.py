@@ -12,8 +12,17 @@ import torch.nn.functional as F
 from torch import nn
 
 import kata.datasets
-from grader.checks import (assert_at_least, assert_close, assert_equal, calling, check_on_meta, check_tensor,
-                           check_unchanged, clones, on_meta)
+from grader.checks import (
+    assert_at_least,
+    assert_close,
+    assert_equal,
+    calling,
+    check_on_meta,
+    check_tensor,
+    check_unchanged,
+    clones,
+    on_meta,
+)
 from kata import pictures
 from kata.images import glyphs
 
@@ -455,8 +464,8 @@ def _train_and_verify(topic, seed, device, objective, margin):
     model = topic.SiameseNet(topic.Encoder(1, 32, width=8)).to(device)
     untrained, _ = _verification(model, X_new.to(device), y_new, seed)  # random convolutions already beat raw pixels
     model.train()
-    losses = topic.train(model, X.to(device), y.to(device), objective=objective, margin=margin, epochs=4, lr=3e-3,
-                         batch_size=64, seed=seed)
+    topic.train(model, X.to(device), y.to(device), objective=objective, margin=margin, epochs=4, lr=3e-3,
+                batch_size=64, seed=seed)
     auc, (i, j, same) = _verification(model, X_new.to(device), y_new, seed)
     flat = X_new.flatten(1)
     raw = _auc(_distance(flat[i], flat[j]), same)
