@@ -67,18 +67,8 @@ from torch import Tensor, nn
 
 from kata.common import hold_out, rng
 from kata.corpus import corpus
-from kata.text import (
-    BOS_ID,
-    EOS_ID,
-    IGNORE_INDEX,
-    NUM_SPECIAL,
-    PAD_ID,
-    SPECIAL_TOKENS,
-    Vocab,
-    is_punctuation,
-    read_corpus,
-    tokenize,
-)
+from kata.text import (BOS_ID, EOS_ID, IGNORE_INDEX, NUM_SPECIAL, PAD_ID, SPECIAL_TOKENS, Vocab, is_punctuation,
+                       read_corpus, tokenize)
 
 Length = int | tuple[int, int]
 
