@@ -39,14 +39,22 @@ def path(name: str) -> Path:
     return FOLDER / name
 
 
-def grid(images: Tensor, name: str, *, nrow: int = 8, value_range: tuple[float, float] = (0.0, 1.0)) -> Path:
-    """Images (N, C, H, W) with values in `value_range` (a Tanh generator's: (-1, 1)) as one grid."""
+def grid(images: Tensor, name: str, *, nrow: int = 8, value_range: tuple[float, float] = (0.0, 1.0),
+         min_size: int = 64) -> Path:
+    """Images (N, C, H, W) with values in `value_range` (a Tanh generator's: (-1, 1)) as one grid.
+
+    Small images are enlarged (each pixel a square) to at least `min_size` pixels a side, to be seen.
+    """
+    import torch.nn.functional as F
     from torchvision.utils import save_image
 
     out = path(name)
     low, high = value_range
-    save_image(((images.detach().float().cpu() - low) / (high - low)).clamp(0, 1), out, nrow=nrow, padding=2,
-               pad_value=1.0)
+    images = ((images.detach().float().cpu() - low) / (high - low)).clamp(0, 1)  # (N, C, H, W) in [0, 1]
+    scale = max(1, -(-min_size // max(images.shape[-2:])))
+    if scale > 1:
+        images = F.interpolate(images, scale_factor=scale, mode="nearest")
+    save_image(images, out, nrow=nrow, padding=2, pad_value=1.0)
     return out
 
 
