@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.bert import BertConfig, Encoder, minilm_encoder, minilm_tokenizer
 from kata.common import default_device
 from kata.corpus import WORDS, paraphrases
@@ -263,9 +264,10 @@ def train_demo(args: argparse.Namespace) -> None:
     print(f"paraphrases: {len(triplets)} training and {len(test_triplets)} test triplets, e.g. {test_triplets[0]}")
     print(f"test triplets ranked right: before training {ranking_accuracy(model, test_data):.3f}, "
           f"bag of words {bag_of_words_accuracy(test_triplets):.3f}")
-    train(model, data, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed, log_every=1,
-          evaluate=lambda: {"test triplets ranked right": ranking_accuracy(model, test_data)})
+    losses = train(model, data, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                   log_every=1, evaluate=lambda: {"test triplets ranked right": ranking_accuracy(model, test_data)})
     print(f"after training: {ranking_accuracy(model, test_data):.3f} of the test triplets ranked right")
+    print(f"loss curve: {pictures.curve({'triplet': losses}, '16_loss.png', title='16 SBERT: triplet loss')}")
 
 
 def main(argv: list[str] | None = None) -> int:

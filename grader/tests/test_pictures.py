@@ -69,6 +69,11 @@ MAINS = {
     "13_attention": (["--epochs", "1", "--train-size", "40", "--test-size", "8", "--embed-dim", "4",
                       "--hidden-size", "4"], ["13_loss.png", "13_attention.png"]),
     "14_elmo": (["--epochs", "1", "--train-size", "60", "--test-size", "60", "--embed-dim", "8"], ["14_loss.png"]),
+    "15_bert": (["--train-size", "40", "--test-size", "20", "--embed-dim", "8", "--num-heads", "2", "--num-layers",
+                 "1", "--epochs", "1", "--batch-size", "32"], ["15_pretraining_loss.png", "15_finetuning_loss.png"]),
+    "16_sbert": (["--train", "--train-size", "32", "--test-size", "20", "--epochs", "1"], ["16_loss.png"]),
+    "17_colbert": (["--train-size", "24", "--test-size", "12", "--dim", "8", "--epochs", "1", "--batch-size", "12"],
+                   ["17_loss.png"]),
 }
 
 

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.common import default_device, rng
 from kata.corpus import CATEGORIES, WORDS, corpus, next_sentence_pairs
 from kata.sequences import Stopwatch
@@ -620,8 +621,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(p.numel() for p in model.parameters()):,} parameters")
 
     clock = Stopwatch(epochs=args.epochs)
-    train(model, data, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed, log_every=1,
-          evaluate=clock.timed(lambda: pretraining_accuracy(model, test)))
+    losses = train(model, data, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                   log_every=1, evaluate=clock.timed(lambda: pretraining_accuracy(model, test)))
+    print(f"loss curve: {pictures.curve({'MLM + NSP': losses}, '15_pretraining_loss.png', title='15 pre-training')}")
     scores = pretraining_accuracy(model, test)
     print(f"pre-training: {clock.total()}; test MLM accuracy {scores['MLM accuracy']:.3f}, NSP accuracy "
           f"{scores['NSP accuracy']:.3f} (chance: 1/{len(vocab) - NUM_SPECIAL} and 0.5)")
@@ -640,7 +642,9 @@ def main(argv: list[str] | None = None) -> int:
         classifier.train()
         return {"test sense accuracy": accuracy}
 
-    finetune(classifier, ids, mask, y, epochs=3, lr=1e-3, seed=args.seed, log_every=1, evaluate=sense_accuracy)
+    losses = finetune(classifier, ids, mask, y, epochs=3, lr=1e-3, seed=args.seed, log_every=1,
+                      evaluate=sense_accuracy)
+    print(f"loss curve: {pictures.curve({'sense': losses}, '15_finetuning_loss.png', title='15 fine-tuning')}")
     print(f"fine-tuned on {len(y)} sentences: test sense accuracy {sense_accuracy()['test sense accuracy']:.3f} "
           "(the word alone: 0.5)")
     return 0

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.bert import BertConfig, Encoder
 from kata.common import default_device
 from kata.corpus import WORDS, retrieval
@@ -348,16 +349,17 @@ def main(argv: list[str] | None = None) -> int:
         return {"MRR@10": mrr_at_k(ranking, relevant), f"recall@{args.k}": recall_at_k(ranking, relevant, args.k)}
 
     clock = Stopwatch(runs=2, epochs=args.epochs)
-    models = {}
+    models, curves = {}, {}
     for name, kind in (("ColBERT", ColBERT), ("bi-encoder", BiEncoder)):
         torch.manual_seed(args.seed)
         model = kind(config, args.dim, skiplist=tokenizer.skiplist).to(args.device)
         print(f"{name}: before training " + ", ".join(f"{k} {v:.3f}" for k, v in evaluate(model).items()))
-        train(model, q_ids, d_ids, d_mask, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-              seed=args.seed, log_every=1, evaluate=clock.timed(lambda model=model: evaluate(model)))
+        curves[name] = train(model, q_ids, d_ids, d_mask, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                             seed=args.seed, log_every=1, evaluate=clock.timed(lambda model=model: evaluate(model)))
         print(f"{name}: {clock.lap()}")
         models[name] = model
     print(clock.total())
+    print(f"loss curves: {pictures.curve(curves, '17_loss.png', title='17 in-batch softmax loss')}")
 
     # The point of late interaction: documents are encoded once; a query is one short pass and a MaxSim.
     model = models["ColBERT"]
