@@ -129,10 +129,6 @@ KERNELS: dict[str, tuple[str, ...]] = {
     "torch.nn.utils.rnn.pack_padded_sequence": ("_pack_padded_sequence",),
     "torch.nn.utils.rnn.pack_sequence": ("_pack_padded_sequence",),
     "torch.nn.PairwiseDistance.forward": ("pairwise_distance",),
-    "torch.nn.functional.triplet_margin_loss": ("triplet_margin_loss",),
-    "torch.nn.TripletMarginLoss.forward": ("triplet_margin_loss",),
-    "torch.nn.functional.triplet_margin_with_distance_loss": (),
-    "torch.nn.TripletMarginWithDistanceLoss.forward": ("torch.nn.functional.triplet_margin_with_distance_loss",),
     # nn.MultiheadAttention's fast path (eval, no grad) runs one fused operator; its other path the functional form
     "torch.nn.MultiheadAttention.forward": ("torch.nn.functional.multi_head_attention_forward",
                                            "_native_multi_head_attention"),

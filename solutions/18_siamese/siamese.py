@@ -384,8 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     centred = z_test[shown] - z_test[shown].mean(0)
     _, _, V = torch.pca_lowrank(centred, q=2, center=False)
     groups = torch.unique(y_test.cpu()[shown], return_inverse=True)[1]
-    print("embedding of ten unseen classes (PCA):", pictures.scatter(centred @ V, "18_embedding.png", groups=groups))
-    print("training loss:", pictures.curve(losses, "18_loss.png"))
+    print("embedding of ten unseen classes (PCA):", pictures.scatter(
+        centred @ V, "18_embedding.png", groups=groups, title="18: ten classes never seen in training (PCA)"))
+    print("training loss:", pictures.curve({args.objective: losses}, "18_loss.png", title="18: training loss"))
     return 0
 
 

@@ -511,7 +511,7 @@ def test_main_draws_the_embedding_and_reads_omniglot_through_kata(topic, monkeyp
     assert code == 0, f"main([...]) should return 0, got {code!r}"
     out = capsys.readouterr().out
     assert "AUC" in out, "main() should print the verification AUC on the unseen classes"
-    for name, size in (("18_embedding.png", (320, 320)), ("18_loss.png", (400, 200))):
+    for name, size in (("18_embedding.png", (400, 400)), ("18_loss.png", (480, 240))):
         path = tmp_path / name
         assert path.exists(), f"main() should save {name} through kata.pictures, found {sorted(tmp_path.iterdir())}"
         assert pictures.png_size(path) == size and not pictures.is_blank(path), (
