@@ -80,8 +80,8 @@ class Generator(nn.Module):
         if num_layers < 1:
             raise ValueError(f"num_layers (hidden layers) must be >= 1, got {num_layers}")
         self.latent_dim = latent_dim
-        # TODO: build self.net: num_layers Linear + ReLU pairs (latent_dim -> hidden_size -> ...), then a Linear to out_features
-        raise NotImplementedError("Generator.__init__(): build self.net: num_layers Linear + ReLU pairs (latent_dim -> hidden_size -> ...), then a Linear to out_features")
+        # TODO: build self.net: num_layers Linear + ReLU pairs, then a Linear to out_features
+        raise NotImplementedError("Generator.__init__(): build self.net: num_layers Linear + ReLU pairs, then a Linear to out_features")
 
     def forward(self, z: Tensor) -> Tensor:
         """z: (B, latent_dim) -> samples (B, out_features)."""
@@ -169,8 +169,8 @@ def d_step(gan: GAN, optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimi
     computed before the update, as a float.
     """
     opt_g, opt_d = optimizers
-    # TODO: zero D's gradients; loss = -value_function(D(real), D(G(z) detached)); backward; step D's optimizer; return loss.item()
-    raise NotImplementedError("d_step(): zero D's gradients; loss = -value_function(D(real), D(G(z) detached)); backward; step D's optimizer; return loss.item()")
+    # TODO: zero D's grads; loss = -V(D(real), D(G(z).detach())); backward; step D's optimizer only
+    raise NotImplementedError("d_step(): zero D's grads; loss = -V(D(real), D(G(z).detach())); backward; step D's optimizer only")
 
 
 def g_step(gan: GAN, optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer], z: Tensor, *,
@@ -182,8 +182,8 @@ def g_step(gan: GAN, optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimi
     generator_loss(D(G(z)), saturating=saturating). Returns it, computed before the update, as a float.
     """
     opt_g, opt_d = optimizers
-    # TODO: zero G's gradients; loss = generator_loss(D(G(z)), saturating=saturating); backward; step G's optimizer only; return loss.item()
-    raise NotImplementedError("g_step(): zero G's gradients; loss = generator_loss(D(G(z)), saturating=saturating); backward; step G's optimizer only; return loss.item()")
+    # TODO: zero G's grads; loss = generator_loss(D(G(z)), saturating=...); backward; step G's optimizer only
+    raise NotImplementedError("g_step(): zero G's grads; loss = generator_loss(D(G(z)), saturating=...); backward; step G's optimizer only")
 
 
 def train_step(gan: GAN, optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer], real: Tensor, *,
@@ -236,8 +236,8 @@ def init_weights(module: nn.Module) -> None:
     biases 0. Other modules, and convolution biases, are left as they are. The module's
     own parameter tensors are overwritten (an optimizer built before still holds them).
     """
-    # TODO: conv and transposed-conv weights from N(0, 0.02); BatchNorm2d weights from N(1, 0.02), biases 0; in place
-    raise NotImplementedError("init_weights(): conv and transposed-conv weights from N(0, 0.02); BatchNorm2d weights from N(1, 0.02), biases 0; in place")
+    # TODO: in place, conv and transposed-conv weights ~ N(0, 0.02); BatchNorm2d weights ~ N(1, 0.02), bias 0
+    raise NotImplementedError("init_weights(): in place, conv and transposed-conv weights ~ N(0, 0.02); BatchNorm2d weights ~ N(1, 0.02), bias 0")
 
 
 def _levels(image_size: int) -> int:
@@ -264,8 +264,8 @@ class DCGenerator(nn.Module):
         super().__init__()
         levels = _levels(image_size)
         self.latent_dim = latent_dim
-        # TODO: build self.main: a 4x4 ConvTranspose2d block from the noise, blocks that halve the channels and double the side, a last ConvTranspose2d to channels with Tanh
-        raise NotImplementedError("DCGenerator.__init__(): build self.main: a 4x4 ConvTranspose2d block from the noise, blocks that halve the channels and double the side, a last ConvTranspose2d to channels with Tanh")
+        # TODO: build self.main: 1x1 -> 4x4 block, blocks doubling the side, a last block to channels + Tanh
+        raise NotImplementedError("DCGenerator.__init__(): build self.main: 1x1 -> 4x4 block, blocks doubling the side, a last block to channels + Tanh")
         self.apply(init_weights)
 
     def forward(self, z: Tensor) -> Tensor:
@@ -289,8 +289,8 @@ class DCDiscriminator(nn.Module):
     def __init__(self, channels: int = 1, *, width: int = 16, image_size: int = 16) -> None:
         super().__init__()
         levels = _levels(image_size)
-        # TODO: build self.main: a Conv2d + LeakyReLU(0.2) block, blocks that double the channels and halve the side (with BatchNorm), a last 4x4 Conv2d to one logit
-        raise NotImplementedError("DCDiscriminator.__init__(): build self.main: a Conv2d + LeakyReLU(0.2) block, blocks that double the channels and halve the side (with BatchNorm), a last 4x4 Conv2d to one logit")
+        # TODO: build self.main: blocks halving the side (BatchNorm from the second), a last 4x4 conv to 1
+        raise NotImplementedError("DCDiscriminator.__init__(): build self.main: blocks halving the side (BatchNorm from the second), a last 4x4 conv to 1")
         self.apply(init_weights)
 
     def forward(self, x: Tensor) -> Tensor:

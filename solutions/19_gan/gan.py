@@ -77,7 +77,7 @@ class Generator(nn.Module):
         if num_layers < 1:
             raise ValueError(f"num_layers (hidden layers) must be >= 1, got {num_layers}")
         self.latent_dim = latent_dim
-        # BEGIN SOLUTION: build self.net: num_layers Linear + ReLU pairs (latent_dim -> hidden_size -> ...), then a Linear to out_features
+        # BEGIN SOLUTION: build self.net: num_layers Linear + ReLU pairs, then a Linear to out_features
         sizes = [latent_dim] + [hidden_size] * num_layers
         layers: list[nn.Module] = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
@@ -186,7 +186,7 @@ def d_step(gan: GAN, optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimi
     computed before the update, as a float.
     """
     opt_g, opt_d = optimizers
-    # BEGIN SOLUTION: zero D's gradients; loss = -value_function(D(real), D(G(z) detached)); backward; step D's optimizer; return loss.item()
+    # BEGIN SOLUTION: zero D's grads; loss = -V(D(real), D(G(z).detach())); backward; step D's optimizer only
     opt_d.zero_grad()
     # detach(): D's loss must not send gradients into G. Without it, backward would fill G's
     # .grad with the direction that *helps* D, and a later step on them would push G the wrong way.
@@ -207,7 +207,7 @@ def g_step(gan: GAN, optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimi
     generator_loss(D(G(z)), saturating=saturating). Returns it, computed before the update, as a float.
     """
     opt_g, opt_d = optimizers
-    # BEGIN SOLUTION: zero G's gradients; loss = generator_loss(D(G(z)), saturating=saturating); backward; step G's optimizer only; return loss.item()
+    # BEGIN SOLUTION: zero G's grads; loss = generator_loss(D(G(z)), saturating=...); backward; step G's optimizer only
     opt_g.zero_grad()
     # The gradient flows back through D into G; D's .grad fills up too, but only opt_g steps,
     # and d_step zeroes D's gradients before it uses them.
@@ -268,7 +268,7 @@ def init_weights(module: nn.Module) -> None:
     biases 0. Other modules, and convolution biases, are left as they are. The module's
     own parameter tensors are overwritten (an optimizer built before still holds them).
     """
-    # BEGIN SOLUTION: conv and transposed-conv weights from N(0, 0.02); BatchNorm2d weights from N(1, 0.02), biases 0; in place
+    # BEGIN SOLUTION: in place, conv and transposed-conv weights ~ N(0, 0.02); BatchNorm2d weights ~ N(1, 0.02), bias 0
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(module.weight, 0.0, INIT_STD)
     elif isinstance(module, nn.BatchNorm2d):
@@ -302,7 +302,7 @@ class DCGenerator(nn.Module):
         super().__init__()
         levels = _levels(image_size)
         self.latent_dim = latent_dim
-        # BEGIN SOLUTION: build self.main: a 4x4 ConvTranspose2d block from the noise, blocks that halve the channels and double the side, a last ConvTranspose2d to channels with Tanh
+        # BEGIN SOLUTION: build self.main: 1x1 -> 4x4 block, blocks doubling the side, a last block to channels + Tanh
         widths = [width * 2**i for i in reversed(range(levels))]  # [w * 2**(L-1), ..., 2w, w]
         # stride 1, no padding on a 1x1 input: a 4x4 output, one 4x4 kernel per noise channel.
         layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, widths[0], 4, 1, 0, bias=False),
@@ -338,7 +338,7 @@ class DCDiscriminator(nn.Module):
     def __init__(self, channels: int = 1, *, width: int = 16, image_size: int = 16) -> None:
         super().__init__()
         levels = _levels(image_size)
-        # BEGIN SOLUTION: build self.main: a Conv2d + LeakyReLU(0.2) block, blocks that double the channels and halve the side (with BatchNorm), a last 4x4 Conv2d to one logit
+        # BEGIN SOLUTION: build self.main: blocks halving the side (BatchNorm from the second), a last 4x4 conv to 1
         widths = [width * 2**i for i in range(levels)]  # [w, 2w, ..., w * 2**(L-1)]
         layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(LEAKY_SLOPE)]
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):

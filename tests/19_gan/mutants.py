@@ -59,13 +59,17 @@ MUTANTS = {
          "return F.logsigmoid(real_logits).mean() + F.logsigmoid(fake_logits).mean()"),
     ],
     # ---- generator_loss
-    "generator_loss_saturating_by_default": [("    if saturating:\n        return F.logsigmoid", "    if not saturating:\n        return F.logsigmoid")],
+    "generator_loss_saturating_by_default": [
+        ("    if saturating:\n        return F.logsigmoid", "    if not saturating:\n        return F.logsigmoid"),
+    ],
     "non_saturating_log_of_sigmoid": [
-        ("return -F.logsigmoid(fake_logits).mean()  # -log D", "return -torch.log(torch.sigmoid(fake_logits)).mean()  # -log D"),
+        ("return -F.logsigmoid(fake_logits).mean()  # -log D",
+         "return -torch.log(torch.sigmoid(fake_logits)).mean()  # -log D"),
     ],
     # G maximising log(1 - D): it learns to be rejected.
     "saturating_sign_flipped": [
-        ("return F.logsigmoid(-fake_logits).mean()  # log(1 - D)", "return -F.logsigmoid(-fake_logits).mean()  # log(1 - D)"),
+        ("return F.logsigmoid(-fake_logits).mean()  # log(1 - D)",
+         "return -F.logsigmoid(-fake_logits).mean()  # log(1 - D)"),
     ],
     "non_saturating_sums": [
         ("return -F.logsigmoid(fake_logits).mean()  # -log D", "return -F.logsigmoid(fake_logits).sum()  # -log D"),
@@ -133,7 +137,8 @@ MUTANTS = {
          "layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Sigmoid()]"),
     ],
     "dcgenerator_ignores_width": [
-        ("widths = [width * 2**i for i in reversed(range(levels))]", "widths = [16 * 2**i for i in reversed(range(levels))]"),
+        ("widths = [width * 2**i for i in reversed(range(levels))]",
+         "widths = [16 * 2**i for i in reversed(range(levels))]"),
     ],
     # The channels grow towards the image, as in the discriminator.
     "dcgenerator_channels_grow": [
@@ -170,12 +175,14 @@ MUST_PASS = {
     ],
     # -log sigmoid(l) = softplus(-l) and log(1 - sigmoid(l)) = -softplus(l).
     "generator_loss_by_softplus": [
-        ("return F.logsigmoid(-fake_logits).mean()  # log(1 - D)", "return -F.softplus(fake_logits).mean()  # log(1 - D)"),
+        ("return F.logsigmoid(-fake_logits).mean()  # log(1 - D)",
+         "return -F.softplus(fake_logits).mean()  # log(1 - D)"),
         ("return -F.logsigmoid(fake_logits).mean()  # -log D", "return F.softplus(-fake_logits).mean()  # -log D"),
     ],
     # The fakes made without a graph at all, and D frozen while G learns (no .grad for D).
     "no_grad_fakes_and_a_frozen_discriminator": [
-        ("fake = gan.generator(z).detach()  # (B, ...)", "with torch.no_grad():\n        fake = gan.generator(z)  # (B, ...)"),
+        ("fake = gan.generator(z).detach()  # (B, ...)",
+         "with torch.no_grad():\n        fake = gan.generator(z)  # (B, ...)"),
         ("    loss = generator_loss(gan.discriminator(gan.generator(z)), saturating=saturating)\n    loss.backward()\n",
          "    gan.discriminator.requires_grad_(False)\n"
          "    loss = generator_loss(gan.discriminator(gan.generator(z)), saturating=saturating)\n    loss.backward()\n"
