@@ -168,13 +168,11 @@ MUTANTS = {
 # Correct implementations written differently from the reference: the suite must accept them.
 MUST_PASS = {
     # -V is binary cross-entropy with real = 1 and fake = 0, each averaged over its own batch.
-    "value_function_by_bce_with_logits": [
+    "losses_by_bce_and_softplus": [
         ("return F.logsigmoid(real_logits).mean() + F.logsigmoid(-fake_logits).mean()",
          "return -(F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))\n"
          "             + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))"),
-    ],
-    # -log sigmoid(l) = softplus(-l) and log(1 - sigmoid(l)) = -softplus(l).
-    "generator_loss_by_softplus": [
+        # -log sigmoid(l) = softplus(-l) and log(1 - sigmoid(l)) = -softplus(l).
         ("return F.logsigmoid(-fake_logits).mean()  # log(1 - D)",
          "return -F.softplus(fake_logits).mean()  # log(1 - D)"),
         ("return -F.logsigmoid(fake_logits).mean()  # -log D", "return F.softplus(-fake_logits).mean()  # -log D"),
