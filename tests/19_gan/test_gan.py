@@ -242,15 +242,14 @@ def test_non_saturating_loss_keeps_its_gradient_where_the_discriminator_is_confi
                      hint="non-saturating: -log D(G(z)), slope -0.993; saturating: log(1 - D(G(z))), slope -0.0067; "
                           "each the mean over the batch")
     g = torch.Generator().manual_seed(4)
-    logits = torch.cat([torch.randn(5, generator=g, dtype=torch.float64) * 3,
-                        torch.tensor([200.0, -200.0], dtype=torch.float64)])
+    logits = torch.cat([torch.randn(5, generator=g) * 3, torch.tensor([200.0, -200.0])])  # float32
     for kwargs, expected, name in (({}, -F.logsigmoid(logits).mean(), "generator_loss(logits) (the default)"),
                                    ({"saturating": False}, -F.logsigmoid(logits).mean(),
                                     "generator_loss(logits, saturating=False)"),
                                    ({"saturating": True}, F.logsigmoid(-logits).mean(),
                                     "generator_loss(logits, saturating=True)")):
-        assert_close(topic.generator_loss(logits, **kwargs), expected, f"{name}, logits of +-200 included",
-                     atol=1e-9, hint="the default is the non-saturating loss, mean of -logsigmoid(logits); the "
+        assert_close(topic.generator_loss(logits, **kwargs), expected, f"{name}, logits of +-200 included (float32)",
+                     atol=1e-4, hint="the default is the non-saturating loss, mean of -logsigmoid(logits); the "
                                      "saturating one is the mean of logsigmoid(-logits) = log(1 - D); never "
                                      "log(sigmoid(...)), which is -inf at -200")
 
