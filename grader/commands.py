@@ -23,6 +23,7 @@ from pathlib import Path
 from grader import files, grading, integrity, render, roadmap, runner, state, stubs, suites
 from grader.render import command as run_command
 from grader.render import grader_command, here
+from grader.text import shorten
 
 ROOT = roadmap.ROOT
 
@@ -156,8 +157,9 @@ def hint(args: argparse.Namespace) -> int:
     if len(fresh) > 1:
         print(f"Run `{grader_command('hint', *_hint_words(topic, args))}` again for a stronger hint.")
     else:
-        print(f"That was the last hint{' for this test' if test is not None else ''}. The reference is "
-              f"{here(topic.solution())}.")
+        reference = (f"The reference is {here(topic.solution())}." if topic.solution().exists() else
+                     "The reference solutions are not in this copy: ask your teacher.")
+        print(f"That was the last hint{' for this test' if test is not None else ''}. {reference}")
     mine[task] = sorted(seen | {number})
     state.save(progress)
     return 0
@@ -190,7 +192,7 @@ hint.configure = _configure_hint
 
 
 # ------------------------------------------------------------------ reset
-@command("reset", "restore a topic's stub (and lesson), after saving your file to a backup it names")
+@command("reset", "restore a topic's stub (and lessons), after saving your file to a backup it names")
 def reset(args: argparse.Namespace) -> int:
     topic = find_topic(args.topic)
     path = exercise(topic)
@@ -225,6 +227,12 @@ def reset(args: argparse.Namespace) -> int:
         else:
             state.write_atomic(lesson, text)
             print(f"Restored the lesson: {here(lesson)}")
+    korean = topic.lesson_ko(grading.EXERCISES.parent)
+    if not korean.exists() and not korean.is_symlink():
+        text = _committed(topic.lesson_ko())  # None outside git, or for a topic not yet translated: nothing to say
+        if text is not None:
+            state.write_atomic(korean, text)
+            print(f"Restored the Korean lesson: {here(korean)}")
     if state.load().get(topic.slug):
         state.forget_hints(topic.slug)
         print(f"Hints for {topic.slug} start again from the first.")
@@ -253,6 +261,9 @@ reset.configure = lambda p: p.add_argument("topic", help="topic number or name, 
 def compare(args: argparse.Namespace) -> int:
     topic = find_topic(args.topic)
     mine, ref = exercise(topic), topic.solution()
+    if not ref.exists():
+        raise UserError(f"the reference solution {here(ref)} is not included in this copy (a learner's copy made by "
+                        f"`python grader release`), so there is nothing to compare with: ask your teacher")
     kind, why = grading.file_state(topic)
     number = f"{topic.number:02d}"
     if kind == "missing":
@@ -437,8 +448,15 @@ def _committed_stub(topic: roadmap.Topic) -> str | None:
         return None
 
 
+def _needs_solutions(what: str) -> None:
+    if not (ROOT / "solutions").is_dir():
+        raise UserError(f"{what} needs the reference solutions (solutions/), which this copy does not include: "
+                        "it is a maintainers' command")
+
+
 @command("stubs", "maintainers: regenerate exercises/ from solutions/ (--check: only verify)")
 def stubs_command(args: argparse.Namespace) -> int:
+    _needs_solutions("`python grader stubs`")
     stale = []
     for topic in roadmap.load().built:
         text = stubs.stub_for(topic)
@@ -487,6 +505,7 @@ readme.configure = lambda p: p.add_argument("--check", action="store_true", help
 
 @command("seeds", "maintainers: run topics' accuracy tests against the solutions on many seeds")
 def seeds(args: argparse.Namespace) -> int:
+    _needs_solutions("`python grader seeds`")
     topics = [find_topic(k) for k in args.topics] if args.topics else roadmap.load().built
     failed = 0
     for topic in topics:
@@ -521,6 +540,7 @@ seeds.configure = _configure_seeds
 
 @command("bench", "maintainers: time each topic's suite cold (a fresh pytest) and warm (`watch`), against the floor")
 def bench(args: argparse.Namespace) -> int:
+    _needs_solutions("`python grader bench`")
     def timed(cmd: list[str]) -> float:
         start = time.perf_counter()
         subprocess.run(cmd, cwd=ROOT, capture_output=True)
@@ -586,3 +606,88 @@ def _configure_bench(p: argparse.ArgumentParser) -> None:
 
 
 bench.configure = _configure_bench
+
+
+@command("release", "teachers: write the learner's copy (no solutions, no mutants) to a new folder")
+def release_command(args: argparse.Namespace) -> int:
+    from grader import release
+
+    _needs_solutions("`python grader release`")
+    try:
+        written = release.release(Path(args.out), git=not args.no_git)
+    except (FileExistsError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise UserError(f"could not write the copy to {args.out} ({exc})") from None
+    topics = len(roadmap.load().built)
+    print(f"Wrote the learner's copy to {args.out}: {len(written)} files, {topics} topics, without solutions/, "
+          f"the mutants, the maintainers' notes and the project's own tests"
+          + ("" if args.no_git else "; a git repository with one commit") + ".")
+    print(f"Learners: cd {shlex.quote(str(args.out))} && uv sync && uv run python grader")
+    return 0
+
+
+def _configure_release(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", help="a new (or empty) folder outside the project")
+    p.add_argument("--no-git", action="store_true", help="plain files: no git repository")
+
+
+release_command.configure = _configure_release
+
+
+# ------------------------------------------------------------------ classroom
+@command("classroom", "teachers: grade a class's submissions (a folder or zip per learner) into a CSV gradebook")
+def classroom_command(args: argparse.Namespace) -> int:
+    import os
+
+    from grader import classroom
+
+    changes = integrity.changes()
+    if changes:
+        changed = [path for paths in changes.values() for path in paths]
+        raise UserError(f"the hidden suites or the grader differ from the committed version ({changed[0]}"
+                        f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}): a class is graded with "
+                        f"the pristine ones; {integrity.restore_hint(changed)}")
+    topics = [find_topic(key) for key in args.topics.split(",")] if args.topics else roadmap.load().built
+    if any(not t.built for t in topics):
+        raise UserError(f"{', '.join(t.slug for t in topics if not t.built)} has no suite yet")
+    options = dict(seed=args.seed, device=args.device, time_limit=args.time_limit, memory_limit=args.memory_limit)
+    out = Path(args.out)
+    folder = Path(args.submissions)
+    try:
+        learners = classroom.submissions(folder)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    jobs = args.jobs or os.cpu_count() or 1
+    print(f"Grading {len(learners)} submissions in {folder} on {len(topics)} topics, {jobs} at a time "
+          f"(each topic's suite at most {args.time_limit:g} s)")
+    scoring = roadmap.load().scoring
+    maximum = sum(scoring.get(x.kind, 0) for t in topics for x in suites.outline(t))
+
+    def progress(done: int, total: int, row: classroom.Row) -> None:
+        if row.results is None:
+            print(f"[{done}/{total}] {row.learner}: not graded: {row.note}", flush=True)
+            return
+        passed = sum(t["status"] == "passed" for t in row.results["topics"])
+        print(f"[{done}/{total}] {row.learner}: {passed} of {len(topics)} topics passed, score "
+              f"{row.results['score']}/{maximum} ({row.seconds:.0f} s)", flush=True)
+
+    rows = classroom.classroom(folder, out, topics=topics, options=options, jobs=jobs, progress=progress)
+    print(f"\nGradebook: {out} ({len(rows)} learners); each learner's results.json in "
+          f"{classroom.results_folder(out)}{os.sep}")
+    hardest = classroom.hardest(rows)
+    if hardest:
+        print("\nThe tests that fail for the most learners (of those who handed the topic in):")
+        for name, failing, handed, message in hardest:
+            print(f"  {failing}/{handed}  {name}\n        {shorten(message or '(no message)', 160)}")
+    return 0
+
+
+def _configure_classroom(p: argparse.ArgumentParser) -> None:
+    p.add_argument("submissions", help="a folder with one folder or zip per learner, named after them")
+    p.add_argument("--out", default="gradebook.csv", help="the CSV gradebook to write (default gradebook.csv)")
+    p.add_argument("--topics", default=None, help="topics to grade, e.g. 01,02 (default: every available topic)")
+    p.add_argument("--jobs", type=int, default=0, help="learners graded at once (default: the number of cores)")
+
+
+classroom_command.configure = _configure_classroom

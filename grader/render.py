@@ -14,6 +14,7 @@ from grader.text import escape_surrogates, shorten
 
 RUN = "uv run"  # how the README tells learners to run commands
 GRADER = roadmap.ROOT / "grader"  # `python grader`, wherever the learner is
+PICTURES = roadmap.ROOT / "pictures"  # where each topic's main() saves its pictures (kata/pictures.py)
 
 
 def _where() -> tuple[str, Path]:
@@ -85,6 +86,10 @@ def print_report(grades: list[Grade], scoring: dict[str, int]) -> None:
     total = sum(g.points(scoring)[1] for g in built)
     percent = f" ({100 * got / total:.0f}%)" if total else ""
     print(f"Overall: {passed} of {len(built)} available topics passed · score {got}/{total}{percent}")
+    done = [g.topic for g in built if g.status == "passed"]
+    if done:  # the script of the last topic passed: it trains for real and draws what it learned
+        print(f"See {done[-1].number:02d} at work: {command('python', done[-1].exercise())} "
+              f"(its pictures go to {here(PICTURES)}{os.sep})")
     # The topic at work comes first: one in progress (or that cannot be graded), then an untouched one.
     upcoming = ([g for g in built if g.status in ("in progress", "error")]
                 + [g for g in built if g.status == "not started"])

@@ -62,6 +62,10 @@ class Topic:
     def lesson(self, root: Path = ROOT) -> Path:
         return self.folder_in(root / "exercises") / "README.md"
 
+    def lesson_ko(self, root: Path = ROOT) -> Path:
+        """The lesson's Korean edition, beside it (grader/tests/test_korean_edition.py keeps the two in step)."""
+        return self.folder_in(root / "exercises") / "README.ko.md"
+
     def tests(self, root: Path = ROOT) -> Path:
         """The hidden suite's folder."""
         return self.folder_in(root / "tests")

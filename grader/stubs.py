@@ -125,6 +125,10 @@ def committed(path: Path, root: Path = ROOT) -> str | None:
 
 
 def stub_for(topic: Topic, root: Path = ROOT) -> str:
-    """The stub that the generator makes for a built topic."""
+    """The stub that the generator makes for a built topic (in a learner's copy made by
+    `python grader release`, which has no solutions/, the copy it keeps in grader/pristine/)."""
     path = topic.solution(root)
+    pristine = topic.file_in(root / "grader" / "pristine")
+    if not path.exists() and pristine.is_file():
+        return pristine.read_text(encoding="utf-8")
     return make_stub(path.read_text(encoding="utf-8"), topic, name=str(path.relative_to(root)))

@@ -46,7 +46,7 @@ def warm_up(topic: roadmap.Topic, *, freeze: bool = True) -> None:
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)  # the first optimizer imports torch._dynamo
     # What the suite and the topic's file import, even inside a function (torchvision in
     # a test that compares with it), and the modules that hold its off-limits callables.
-    for path in [*sorted(topic.tests().glob("*.py")), topic.solution()]:
+    for path in [*sorted(topic.tests().glob("*.py")), *[p for p in [topic.solution()] if p.exists()]]:
         for name in _imports(path):
             with contextlib.suppress(Exception):
                 importlib.import_module(name)

@@ -225,3 +225,42 @@ def _convert(images: Tensor, channels: int) -> Tensor:
     if channels == 1:
         return images.mean(1, keepdim=True)  # (N, 1, S, S)
     return images.expand(-1, channels, -1, -1).contiguous()  # (N, 3, S, S): the same grey in every channel
+
+
+def load_omniglot(*, root: str | Path = "data", background: bool = True, image_size: int = 28,
+                  classes: int | None = None, download: bool = True) -> tuple[Tensor, Tensor]:
+    """Omniglot (Lake et al., 2015): 1,623 handwritten characters of 50 alphabets, 20 drawings each.
+
+    background: the 964 characters of the 30 "background" alphabets (to train on) or the 659 of
+    the 20 "evaluation" alphabets (never seen in training: what a Siamese network verifies).
+    classes: keep the first `classes` characters, in torchvision's order (None: all of them).
+    Each 105x105 drawing is resized to image_size (bilinear) and inverted, so strokes are bright
+    on a dark background as in kata.images.glyphs.
+
+    Returns images (N, 1, S, S) float32 in [0, 1] and labels (N,) int64 (the character's index),
+    on the CPU. Raises RuntimeError when the files are missing and cannot be downloaded.
+    """
+    if image_size < 1:
+        raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
+    if classes is not None and classes < 2:
+        raise ValueError(f"classes must be None (all characters) or at least 2, got {classes}")
+    from PIL import Image
+    from torchvision import datasets
+    from torchvision.transforms.functional import pil_to_tensor
+
+    root = Path(root).expanduser()
+    folder = "images_background" if background else "images_evaluation"
+    try:
+        dataset = datasets.Omniglot(root, background=background, download=download)
+    except (RuntimeError, OSError) as exc:  # a failed download (URLError is an OSError), or missing files
+        raise _not_available("Omniglot", (root / "omniglot-py" / folder).resolve(), download) from exc
+    keep = [k for k, (_, character) in enumerate(dataset._flat_character_images)
+            if classes is None or character < classes]
+    images = torch.empty(len(keep), 1, image_size, image_size)  # (N, 1, S, S)
+    labels = torch.empty(len(keep), dtype=torch.int64)  # (N,)
+    for row, k in enumerate(keep):
+        drawing, character = dataset[k]  # a PIL image (white background, black strokes), the character's index
+        drawing = drawing.convert("L").resize((image_size, image_size), Image.Resampling.BILINEAR)
+        images[row] = 1 - pil_to_tensor(drawing).float() / 255  # (1, S, S): strokes bright
+        labels[row] = character
+    return images, labels

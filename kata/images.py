@@ -9,6 +9,8 @@ Shapes: n images of S x S pixels, S = image_size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -105,3 +107,57 @@ def segmentation(n: int, *, image_size: int = 32, seed: int = 0, split: str = "t
     )  # (n, S, S)
     images = 0.6 * masks.float() + ramp + noise_std * torch.randn(n, image_size, image_size, generator=g)
     return images[:, None], masks.float()[:, None]  # (n, 1, S, S) each
+
+
+def _glyph_strokes(seed: int, label: int, strokes: int) -> Tensor:
+    """The strokes of glyph class `label`: (strokes, 2, 2), each stroke's two end points (row, col) in the
+    frame's [0, 1] coordinates, 0.3-0.6 long. From the class's own generator: the same glyph in every split.
+    """
+    g = rng(seed + 1_000_003 * (3 + label))  # past rng's split offsets (1 and 2 times 1_000_003)
+    start = 0.2 + 0.6 * torch.rand(strokes, 2, generator=g)  # (strokes, 2)
+    angle = 2 * torch.pi * torch.rand(strokes, generator=g)  # (strokes,)
+    length = 0.3 + 0.3 * torch.rand(strokes, 1, generator=g)  # (strokes, 1)
+    end = (start + length * torch.stack([angle.sin(), angle.cos()], -1)).clamp(0.1, 0.9)  # (strokes, 2)
+    return torch.stack([start, end], dim=1)  # (strokes, 2, 2)
+
+
+def glyphs(n: int, *, classes: range | Sequence[int] = range(10), image_size: int = 20, strokes: int = 3,
+           seed: int = 0, split: str = "train", noise_std: float = 0.1) -> tuple[Tensor, Tensor]:
+    """Hand-drawn-looking glyphs: each class a pattern of `strokes` line strokes, each image a jittered copy.
+
+    A class's strokes come from (seed, class) alone, so classes 0..9 are the same glyphs in the
+    "train" and "test" splits, and classes 10..19 are glyphs no model trained on 0..9 has seen:
+    what a Siamese network is tested on (Omniglot's background and evaluation alphabets, in small).
+    Each image draws its class's strokes rotated (up to +-15 degrees), scaled (0.85-1.15), shifted
+    (up to +-15% of the frame), with each end point moved a little, a stroke width of 1-2 pixels,
+    and Gaussian noise of `noise_std`: raw pixels of two copies of one glyph differ a lot.
+
+    Returns images (n, 1, image_size, image_size) in [0, 1] (strokes bright on a dark background)
+    and labels (n,) int64, drawn uniformly from `classes`.
+    """
+    classes = torch.as_tensor(list(classes), dtype=torch.int64)
+    if len(classes) < 1 or strokes < 1:
+        raise ValueError(f"glyphs needs at least one class and one stroke, got {len(classes)} classes and "
+                         f"{strokes} strokes")
+    g = rng(seed, split)
+    pick = torch.randint(0, len(classes), (n,), generator=g)  # (n,)
+    table = torch.stack([_glyph_strokes(seed, int(k), strokes) for k in classes])  # (K, strokes, 2, 2)
+    ends = table[pick] - 0.5  # (n, strokes, 2, 2), about the frame's centre
+    angle = (torch.rand(n, generator=g) - 0.5) * (torch.pi / 6)  # (n,) +-15 degrees
+    scale = 0.85 + 0.3 * torch.rand(n, generator=g)  # (n,)
+    shift = (torch.rand(n, 2, generator=g) - 0.5) * 0.3  # (n, 2)
+    cos, sin = angle.cos() * scale, angle.sin() * scale
+    turn = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)  # (n, 2, 2)
+    ends = torch.einsum("nij,nsej->nsei", turn, ends) + shift[:, None, None]  # (n, strokes, 2, 2)
+    ends = ends + 0.03 * torch.randn(ends.shape, generator=g)  # each end point moves a little
+    ends = (ends + 0.5) * (image_size - 1)  # in pixels
+    width = 0.5 + 0.5 * torch.rand(n, 1, 1, 1, generator=g)  # (n, 1, 1, 1) half the stroke width
+    coords = torch.arange(image_size, dtype=torch.float32)
+    pixel = torch.stack(torch.meshgrid(coords, coords, indexing="ij"), -1)  # (S, S, 2) (row, col)
+    a, b = ends[:, :, None, None, 0], ends[:, :, None, None, 1]  # (n, strokes, 1, 1, 2) each
+    ab = b - a
+    t = (((pixel - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp(min=1e-6)).clamp(0, 1)  # (n, strokes, S, S)
+    dist = (pixel - (a + t[..., None] * ab)).norm(dim=-1)  # (n, strokes, S, S): to the nearest point of each stroke
+    ink = (width + 0.5 - dist.min(1).values[:, None]).clamp(0, 1)  # (n, 1, S, S): anti-aliased strokes
+    images = ink + noise_std * torch.randn(n, 1, image_size, image_size, generator=g)
+    return images.clamp(0, 1), classes[pick]

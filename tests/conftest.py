@@ -32,3 +32,13 @@ def minilm_weights():
         return minilm()
     except WeightsError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _pictures_in_a_temporary_folder(tmp_path_factory):
+    """A test that runs main() writes its pictures to a temporary folder, never the learner's pictures/."""
+    from kata import pictures
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pictures, "FOLDER", tmp_path_factory.mktemp("pictures"))
+        yield

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.common import default_device
 from kata.data import rings, wave
 
@@ -157,13 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     # Classification: three concentric rings. No straight line separates them.
     X, y = (t.to(args.device) for t in rings(600, seed=args.seed, noise_std=args.noise_std))  # (600, 2), (600,)
     X_test, y_test = (t.to(args.device) for t in rings(1000, seed=args.seed, split="test", noise_std=args.noise_std))
+    curves = {}
     for name, hidden in (("linear", []), ("MLP", [32, 32])):
         torch.manual_seed(args.seed)
         model = MLP(2, hidden, 3, activation="relu").to(args.device)
-        losses = train(model, X, y, cross_entropy, epochs=args.epochs, lr=args.lr)
+        losses = curves[name] = train(model, X, y, cross_entropy, epochs=args.epochs, lr=args.lr)
         show(name, losses)
         print(f"{name} hidden={hidden}: rings test accuracy {accuracy(model, X_test, y_test):.3f}")
     print("(the hidden suite asks the MLP for at least 0.95 and expects the linear model to stay at or below 0.7)")
+    print(f"loss curves: {pictures.curve(curves, '02_rings_loss.png', title='02 rings: cross-entropy')}")
 
     # Regression: y = sin(2x) + x/2 + noise on [-2, 2].
     X, y = (t.to(args.device) for t in wave(400, seed=args.seed))  # (400, 1), (400, 1)
@@ -175,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         test_mse = mse_loss(model(X_test), y_test).item()
     print(f"wave test MSE {test_mse:.4f} (variance of y: {y_test.var().item():.3f})")
+    print(f"loss curve: {pictures.curve({'wave': losses}, '02_wave_loss.png', title='02 wave: MSE')}")
     return 0
 
 

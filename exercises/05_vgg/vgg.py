@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.common import default_device
 from kata.datasets import CLASSIFICATION, load_data
 from kata.training import accuracy, fit
@@ -212,8 +213,10 @@ def main(argv: list[str] | None = None) -> int:
                        hidden_size=512 // args.width_divisor).to(args.device)
     print(f"VGG-11{'' if args.no_bn else ' with BatchNorm'}, width / {args.width_divisor}: "
           f"{sum(p.numel() for p in model.parameters()):,} parameters; {len(X)} {args.data} images")
-    train(model, X, y, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, log_every=1)
+    losses = train(model, X, y, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                   log_every=1)
     print(f"test accuracy {accuracy(model, X_test, y_test):.3f} (the hidden suite asks for at least 0.8 on shapes after 9 epochs of 1000 images)")
+    print(f"loss curve: {pictures.curve({'train': losses}, '05_loss.png', title=f'05 VGG-11 on {args.data}')}")
     return 0
 
 

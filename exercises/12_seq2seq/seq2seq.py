@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.common import default_device, hold_out
 from kata.corpus import translation_pairs
 from kata.sequences import Stopwatch, bos_eos
@@ -311,9 +312,10 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_translation(model, test_src, test_lengths.cpu(), test_labels, max_len=decode_len)
 
     clock = Stopwatch(epochs=args.epochs)
-    train(model, src, lengths.cpu(), y, labels, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-          seed=args.seed, log_every=1, evaluate=clock.timed(test_scores))
+    losses = train(model, src, lengths.cpu(), y, labels, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                   seed=args.seed, log_every=1, evaluate=clock.timed(test_scores))
     print(clock.lap())
+    print(f"loss curve: {pictures.curve({'train': losses}, '12_loss.png', title='12 Seq2Seq: training loss')}")
     scores = test_scores()
     print(f"test set, greedy decoding: exact match {scores['exact match']:.3f}, BLEU {scores['BLEU']:.3f}")
     for a, b in test_pairs[:3]:

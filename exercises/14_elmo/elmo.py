@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.common import default_device, hold_out
 from kata.corpus import SENSES, corpus
 from kata.sequences import Stopwatch, add_corpus_arguments, next_token_targets
@@ -319,9 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     model = BiLM(config).to(args.device)
     print(f"BiLM: {sum(p.numel() for p in model.parameters()):,} parameters")
     clock = Stopwatch(epochs=args.epochs)
-    train(model, chars, ids, lengths, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-          log_every=1, evaluate=clock.timed(lambda: lm_accuracy(model, *test)))
+    losses = train(model, chars, ids, lengths, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                   seed=args.seed, log_every=1, evaluate=clock.timed(lambda: lm_accuracy(model, *test)))
     print(clock.total())
+    print(f"loss curve: {pictures.curve({'biLM': losses}, '14_loss.png', title='14 ELMo: both LMs, training loss')}")
     scores = lm_accuracy(model, *test)
     print(", ".join(f"test {name} {value:.3f}" for name, value in scores.items()))
     if generated is None:

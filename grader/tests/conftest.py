@@ -44,6 +44,16 @@ def learner(tmp_path, monkeypatch) -> Learner:
     return Learner(tmp_path)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _pictures_in_a_temporary_folder(tmp_path_factory):
+    """A test that runs a topic's main() writes its pictures to a temporary folder, never pictures/."""
+    from kata import pictures
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pictures, "FOLDER", tmp_path_factory.mktemp("pictures"))
+        yield
+
+
 def _reads_selfcheck(item: pytest.Item) -> bool:
     return getattr(getattr(item, "function", None), "kata_selfcheck", False)
 

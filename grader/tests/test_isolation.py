@@ -170,6 +170,8 @@ def test_report_and_json_when_everything_passes(tmp_path, capsys):
     out = capsys.readouterr().out
     n = len(topics)
     assert f"Overall: {n} of {n} available topics passed" in out, out
+    # The grader names the script of the last topic passed and the folder its pictures go to.
+    assert f"See {topics[-1].number:02d} at work: uv run python " in out and f"pictures{os.sep}" in out, out
     results = render.results_json([g for g in grades if g.status != "not available"], ROADMAP.scoring)
     assert results["version"] == 3 and results["status"] == "pass"
     assert results["score"] == results["max_score"] > 0

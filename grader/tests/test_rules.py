@@ -168,6 +168,8 @@ _CONV = dict(bias=None, stride=[1, 1], padding=[0, 0], dilation=[1, 1])
 
 # Arguments for each ATen operator the rules of topics 01-11 stand for, where it runs on a CPU.
 OPS = {
+    "pairwise_distance": lambda: (t(3, 4), t(3, 4)),
+    "triplet_margin_loss": lambda: (t(3, 4), t(3, 4), t(3, 4)),
     "sigmoid": lambda: (t(2, 3),),
     "sigmoid_": lambda: (t(2, 3),),
     "_foreach_sigmoid": lambda: ([t(2, 3)],),
@@ -297,6 +299,12 @@ def _tv(path):
 
 # Arguments for each declared Python-level callable (builtins use OPS). META: built and run on the meta device.
 CALLS = {
+    "torch.nn.PairwiseDistance.forward": lambda: (nn.PairwiseDistance(), t(3, 4), t(3, 4)),
+    "torch.nn.functional.triplet_margin_loss": lambda: (t(3, 4), t(3, 4), t(3, 4)),
+    "torch.nn.TripletMarginLoss.forward": lambda: (nn.TripletMarginLoss(), t(3, 4), t(3, 4), t(3, 4)),
+    "torch.nn.functional.triplet_margin_with_distance_loss": lambda: (t(3, 4), t(3, 4), t(3, 4)),
+    "torch.nn.TripletMarginWithDistanceLoss.forward": lambda: (nn.TripletMarginWithDistanceLoss(), t(3, 4), t(3, 4),
+                                                               t(3, 4)),
     "torch.nn.functional.sigmoid": lambda: (t(2, 3),),
     "torch.nn.Sigmoid.forward": lambda: (nn.Sigmoid(), t(2, 3)),
     "torch.nn.functional.binary_cross_entropy_with_logits": lambda: (t(4), torch.rand(4)),

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.common import default_device
 from kata.data import blob_images, low_rank, square_images
 
@@ -199,9 +200,19 @@ def main(argv: list[str] | None = None) -> int:
     images = blob_images(1000, seed=args.seed)[0].to(args.device)  # (1000, 1, 16, 16)
     images_test = blob_images(500, seed=args.seed, split="test")[0].to(args.device)
     model = Autoencoder(256, 2, hidden_sizes=(64,)).to(args.device)
-    _show(train(model, images, epochs=args.epochs, lr=1e-2, batch_size=50))
+    losses = train(model, images, epochs=args.epochs, lr=1e-2, batch_size=50)
+    _show(losses)
     print(f"   test error: AE {anomaly_score(model, images_test).mean().item():.5f}, "
           f"PCA-2 {pca_error(images, images_test, 2):.5f} (the suite asks for at most half of PCA-2's)")
+    print(f"   loss curve: {pictures.curve({'blobs': losses}, '03_loss.png', title='03 blob autoencoder: MSE')}")
+    with torch.no_grad():  # test blobs (top row) and their reconstructions through the 2-D code (bottom row)
+        shown = images_test[:8]  # (8, 1, 16, 16)
+        pairs = torch.cat([shown, model(shown).clamp(0, 1)])  # (16, 1, 16, 16)
+        # A 2-D code has room for a blob's position and little else: noise cannot pass through it.
+        noisy = (shown + 0.3 * torch.randn_like(shown)).clamp(0, 1)
+        trio = torch.cat([shown, noisy, model(noisy).clamp(0, 1)])  # (24, 1, 16, 16)
+    print(f"   reconstructions: {pictures.grid(pairs, '03_reconstructions.png', nrow=8)}")
+    print(f"   noisy blobs cleaned by the same autoencoder: {pictures.grid(trio, '03_denoised.png', nrow=8)}")
 
     print(f"3. denoising without a bottleneck (code as wide as the input), noise of std {args.noise_std}")
     denoiser = Autoencoder(20, 20, hidden_sizes=(), activation=None).to(args.device)

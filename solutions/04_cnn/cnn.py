@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.common import default_device
 from kata.datasets import CLASSIFICATION, load_data
 from kata.training import accuracy, fit
@@ -226,10 +227,17 @@ def main(argv: list[str] | None = None) -> int:
     # The baseline gets about as many parameters as the CNN: hidden_size * (C*H*W + 1 + num_classes) + num_classes.
     hidden_size = max(1, round(count_parameters(cnn) / (C * H * W + 1 + num_classes)))
     mlp = MLP(C * H * W, hidden_size, num_classes).to(args.device)
+    curves = {}
     for name, model in (("LeNet", cnn), ("MLP", mlp)):
         print(f"{name}: {count_parameters(model):,} parameters, {args.epochs} epochs on {len(X)} {args.data} images")
-        train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed, log_every=1)
+        curves[name] = train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                             log_every=1)
         print(f"  test accuracy {accuracy(model, X_test, y_test):.3f}")
+    print(f"loss curves: {pictures.curve(curves, '04_loss.png', title=f'04 {args.data}: cross-entropy')}")
+    # What the first layer learned to look for: each of conv1's 6 filters (C, 5, 5), scaled to its own range.
+    filters = cnn.conv1.weight.detach()  # (6, C, 5, 5)
+    low, high = filters.amin((1, 2, 3), keepdim=True), filters.amax((1, 2, 3), keepdim=True)
+    print(f"first-layer filters: {pictures.grid((filters - low) / (high - low + 1e-12), '04_filters.png', nrow=6)}")
     return 0
 
 

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.common import default_device
 from kata.datasets import CLASSIFICATION, load_data
 from kata.training import accuracy, fit
@@ -334,9 +335,12 @@ def main(argv: list[str] | None = None) -> int:
                    small_input=True).to(args.device)
     print(f"{args.data}: {len(X)} training images of shape {tuple(X.shape[1:])}, {num_classes} classes; "
           f"ResNet-{args.depth} of width {args.width}, {sum(p.numel() for p in model.parameters()):,} parameters")
-    train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed, log_every=1)
+    losses = train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                   log_every=1)
     print(f"test accuracy {accuracy(model, X_test, y_test):.3f}"
           + (" (the hidden suite asks for at least 0.85 on shapes)" if args.data == "shapes" else ""))
+    title = f"06 ResNet-{args.depth} on {args.data}"
+    print(f"loss curve: {pictures.curve({'train': losses}, '06_loss.png', title=title)}")
     return 0
 
 

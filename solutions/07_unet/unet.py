@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.common import default_device
 from kata.datasets import SEGMENTATION, load_data
 from kata.training import fit
@@ -331,11 +332,19 @@ def main(argv: list[str] | None = None) -> int:
         dice, iou = evaluate(model, test_images, test_masks)
         return {"test dice": dice, "test IoU": iou}
 
-    train(model, images, masks, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-          log_every=1, evaluate=test_scores)
+    losses = train(model, images, masks, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                   log_every=1, evaluate=test_scores)
     dice, iou = evaluate(model, test_images, test_masks)
     baseline = threshold_baseline(images, masks, test_images, test_masks)
     print(f"test IoU {iou:.3f}; the best single brightness threshold reaches {baseline:.3f}")
+    print(f"loss curve: {pictures.curve({'train': losses}, '07_loss.png', title=f'07 U-Net on {args.data}')}")
+    with torch.no_grad():  # rows: 8 test images, the true masks, the predicted masks (logit > 0: p > 0.5)
+        shown = test_images[:8]  # (8, C, H, W)
+        predicted = (model(shown) > 0).float()  # (8, 1, H, W)
+    low, high = shown.amin(), shown.amax()
+    rows = [(shown - low) / (high - low + 1e-12), test_masks[:8].float(), predicted]
+    rows = torch.cat([row.expand(-1, shown.shape[1], -1, -1) for row in rows])  # (24, C, H, W)
+    print(f"test images, true masks, predicted masks: {pictures.grid(rows, '07_masks.png', nrow=len(shown))}")
     return 0
 
 

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.common import default_device, rng
 from kata.corpus import corpus
 from kata.text import NUM_SPECIAL, PAD_ID, UNK_ID, Vocab, read_corpus, save_embeddings, tokenize
@@ -608,15 +609,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"GloVe: {X.values().numel()} nonzero co-occurrences, {stored / 1e6:.1f} MB "
               f"(a dense {len(vocab)} x {len(vocab)} X: {len(vocab) ** 2 * 4 / 1e6:.0f} MB)")
         epochs = args.epochs or 100
-        train_glove(model, X.to(args.device), epochs=epochs, lr=args.lr or 0.5, batch_size=args.batch_size or 4096,
-                    seed=args.seed, log_every=max(1, epochs // 10))
+        losses = train_glove(model, X.to(args.device), epochs=epochs, lr=args.lr or 0.5,
+                             batch_size=args.batch_size or 4096, seed=args.seed, log_every=max(1, epochs // 10))
     else:
         model = (CBOW if args.model == "cbow" else SkipGram)(len(vocab), args.embed_dim).to(args.device)
         noise = noise_distribution(vocab.counts)  # (V,)
         keep = keep_probability(vocab.counts, t=args.subsample) if args.subsample > 0 else None
-        train_word2vec(model, sentences, noise, window=args.window, epochs=args.epochs or 5, lr=args.lr or 0.2,
-                       batch_size=args.batch_size or 4096, num_negatives=args.negatives, keep=keep, seed=args.seed,
-                       log_every=1)
+        losses = train_word2vec(model, sentences, noise, window=args.window, epochs=args.epochs or 5,
+                                lr=args.lr or 0.2, batch_size=args.batch_size or 4096, num_negatives=args.negatives,
+                                keep=keep, seed=args.seed, log_every=1)
+    print(f"loss curve: {pictures.curve({args.model: losses}, '08_loss.png', title=f'08 {args.model}: loss')}")
 
     vectors = model.word_vectors().cpu()  # (V, D)
     if generated is not None:
@@ -630,6 +632,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {word:>10}: {' '.join(neighbours(vectors, vocab, word))}")
     if score is not None:
         print(f"category words whose nearest category word shares their category: {score:.3f}")
+    # A picture: the words' vectors projected on their two principal directions, coloured by category
+    # (the generated corpus) or, for your text, the 60 most frequent words.
+    if generated is not None:
+        names = sorted({c for w, c in generated.category.items() if w in vocab})
+        words = [w for w in vocab.itos if generated.category.get(w) in names]
+        groups = [names.index(generated.category[w]) for w in words]
+    else:
+        names, words = None, [w for w in vocab.itos[NUM_SPECIAL:] if not is_punctuation(w)][:60]
+        groups = None
+    if len(words) >= 2:
+        chosen = vectors[[vocab[w] for w in words]]  # (n, D)
+        centred = chosen - chosen.mean(0)
+        directions = torch.linalg.svd(centred, full_matrices=False).Vh[:2]  # (2, D)
+        out = pictures.scatter(centred @ directions.T, "08_word_vectors.png", groups=groups, labels=words,
+                               legend=names, title=f"08 {args.model}: two principal directions", size=480)
+        print(f"the words' vectors in 2-D: {out}")
     if args.save:
         words = vocab.itos[NUM_SPECIAL:]
         save_embeddings(args.save, words, vectors[NUM_SPECIAL:], format=args.format)

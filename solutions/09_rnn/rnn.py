@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.common import default_device
 from kata.sequences import Stopwatch, add_corpus_arguments, next_token_options, tagging_data, token_accuracy
 from kata.training import fit
@@ -303,9 +304,10 @@ def main(argv: list[str] | None = None) -> int:
         return {"test accuracy": token_accuracy(model, X_test, y_test)}
 
     clock = Stopwatch(epochs=args.epochs)  # times each epoch; after the first, says how long the run will take
-    train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_norm=args.max_norm,
-          seed=args.seed, log_every=1, evaluate=clock.timed(test_accuracy))
+    losses = train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_norm=args.max_norm,
+                   seed=args.seed, log_every=1, evaluate=clock.timed(test_accuracy))
     print(f"trained {clock.lap()}")
+    print(f"loss curve: {pictures.curve({'train': losses}, '09_loss.png', title=f'09 RNN on {args.task}')}")
     what = "first-token recall" if args.task == "recall" else "next-word"
     print(f"test {what} accuracy {token_accuracy(model, X_test, y_test):.3f}")
     return 0

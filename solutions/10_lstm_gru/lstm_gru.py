@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.common import default_device
 from kata.sequences import Stopwatch, add_corpus_arguments, next_token_options, tagging_data, token_accuracy
 from kata.text import IGNORE_INDEX, PAD_ID
@@ -379,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"racing {len(models)} models x {args.epochs} epochs of {batches} batch{'es' * (batches != 1)} of up to "
           f"{args.batch_size} sequences of up to {X.shape[1]} tokens; a time estimate follows the first epoch")
     clock = Stopwatch(runs=len(models), epochs=args.epochs)
-    results = {}
+    results, curves = {}, {}
     for name, kind, forget_bias in models:
         torch.manual_seed(args.seed)
         model = Tagger(vocab_size, vocab_size, kind=kind, embed_dim=args.embed_dim, hidden_size=args.hidden_size,
@@ -389,14 +390,15 @@ def main(argv: list[str] | None = None) -> int:
         def test_accuracy(model: nn.Module = model) -> dict[str, float]:
             return {"test accuracy": token_accuracy(model, X_test, y_test)}
 
-        train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed, log_every=1,
-              evaluate=clock.timed(test_accuracy))
+        curves[name] = train(model, X, y, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                             log_every=1, evaluate=clock.timed(test_accuracy))
         print(f"{name}: {clock.lap()}")
         results[name] = token_accuracy(model, X_test, y_test)
     print(f"\n{clock.total()}")
     print(f"test {'first-token recall' if args.task == 'recall' else 'next-word'} accuracy")
     for name, value in results.items():
         print(f"  {name:24s} {value:.3f}")
+    print(f"loss curves: {pictures.curve(curves, '10_loss.png', title=f'10 on {args.task}: training loss')}")
     return 0
 
 

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.common import default_device
 from kata.sequences import (Stopwatch, add_corpus_arguments, next_token_data, next_token_options, next_token_task,
                             token_accuracy)
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 
     directions = (True, False)
     clock = Stopwatch(runs=len(directions), epochs=args.epochs)  # times each epoch; after the first, the whole
-    scores = {}
+    scores, curves = {}, {}
     for bidirectional in directions:
         name = "bidirectional" if bidirectional else "unidirectional"
         torch.manual_seed(args.seed)
@@ -274,13 +275,14 @@ def main(argv: list[str] | None = None) -> int:
         def test_accuracy(model: nn.Module = model) -> dict[str, float]:
             return {"test accuracy": token_accuracy(model, X_test, y_test, test_lengths)}
 
-        train(model, X, y, lengths, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-              seed=args.seed, log_every=1, evaluate=clock.timed(test_accuracy))
+        curves[name] = train(model, X, y, lengths, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                             seed=args.seed, log_every=1, evaluate=clock.timed(test_accuracy))
         print(f"{name}: {clock.lap()}")
         scores[name] = test_accuracy()["test accuracy"]
     print(clock.total())
     print(f"next-token test accuracy: bidirectional {scores['bidirectional']:.3f}, unidirectional "
           f"{scores['unidirectional']:.3f}; the most frequent token alone {chance:.3f}")
+    print(f"loss curves: {pictures.curve(curves, '11_loss.png', title='11 next-token tagging: training loss')}")
     return 0
 
 

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kata import pictures
 from kata.common import default_device, hold_out
 from kata.corpus import PARTICLES, WORDS, translation_pairs
 from kata.sequences import Stopwatch, bos_eos
@@ -385,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=default_device())
-    parser.add_argument("--out", default="attention.png", metavar="PNG", help="where to save the attention maps")
+    parser.add_argument("--out", default=None, metavar="PNG",
+                        help="where to save the attention maps (default: pictures/13_attention.png)")
     args = parser.parse_args(argv)
 
     try:
@@ -413,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)
     clock = Stopwatch(runs=2, epochs=args.epochs)
-    scores = {}
+    scores, curves = {}, {}
     for attention in (True, False):
         name = "with attention" if attention else "without attention"
         torch.manual_seed(args.seed)
@@ -425,8 +427,9 @@ def main(argv: list[str] | None = None) -> int:
             predicted, _ = greedy_decode(model, test_src, test_lengths, test_labels.shape[1])
             return {"test token accuracy": translation_accuracy(predicted, test_labels).mean().item()}
 
-        train(model, src, lengths, inputs, labels, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-              seed=args.seed, log_every=1, evaluate=clock.timed(test_accuracy))
+        curves[name] = train(model, src, lengths, inputs, labels, epochs=args.epochs, lr=args.lr,
+                             batch_size=args.batch_size, seed=args.seed, log_every=1,
+                             evaluate=clock.timed(test_accuracy))
         print(f"{name}: {clock.lap()}")
         predicted, weights = greedy_decode(model, test_src, test_lengths, test_labels.shape[1])
         per_sentence = translation_accuracy(predicted, test_labels)  # (N,)
@@ -435,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         if attention:
             shown = slice(0, 4)
             target_lengths = (test_labels[shown] != PAD_ID).sum(1)  # the words and [EOS]
-            path = save_attention_maps(args.out, weights[shown], test_lengths[shown], target_lengths)
+            out = args.out or pictures.path("13_attention.png")
+            path = save_attention_maps(out, weights[shown], test_lengths[shown], target_lengths)
             for s, t in test_pairs[shown]:
                 print(f"  {s!r} -> {t!r}")
             print(f"attention maps of these {len(target_lengths)} test sentences (rows: output words and [EOS], "
@@ -443,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     print(clock.total())
     for name, (overall, long) in scores.items():
         print(f"test token accuracy {name}: {overall:.3f} (the longest sentences: {long:.3f})")
+    print(f"loss curves: {pictures.curve(curves, '13_loss.png', title='13 translation: training loss')}")
     return 0
 
 
