@@ -367,8 +367,10 @@ def main(argv: list[str] | None = None) -> int:
             real = X[:200].cpu()
             points = torch.cat([samples.cpu(), real])  # (1000 + 200, 2)
             groups = torch.cat([torch.zeros(len(samples), dtype=torch.int64), torch.ones(len(real), dtype=torch.int64)])
-            saved.append(pictures.scatter(points, f"19_ring_{checkpoints[epoch]}of4.png", groups=groups,
-                                          extent=(-3, 3, -3, 3)))
+            quarter = checkpoints[epoch]
+            saved.append(pictures.scatter(points, f"19_ring_{quarter}of4.png", groups=groups,
+                                          legend=("samples", "data"), extent=(-3, 3, -3, 3),
+                                          title=f"19: samples after {quarter}/4 of training, epoch {epoch}"))
         return {"modes covered": covered, "near a mode": share}
 
     epoch = 0
@@ -383,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         saved.append(pictures.grid(gan.sample(64, generator=fixed_noise()), f"19_{args.data}_samples.png",
                                    value_range=(-1, 1)))
         saved.append(pictures.grid(X[:64], f"19_{args.data}_real.png", value_range=(-1, 1)))
-    saved.append(pictures.curve(losses, f"19_{args.data}_loss.png"))
+    saved.append(pictures.curve({"D's loss -V": losses}, f"19_{args.data}_loss.png",
+                                title=f"19: the discriminator's loss on {args.data} (log 4 = 1.386: D cannot tell)"))
     print(f"the discriminator's loss -V ends at {losses[-1]:.3f} (log 4 = {math.log(4):.3f}: D cannot tell)")
     for path in saved:
         print(f"saved {path}")

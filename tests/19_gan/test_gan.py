@@ -660,13 +660,14 @@ def test_main_saves_pictures_of_the_ring_and_of_shapes(topic, tmp_path, monkeypa
     assert topic.main([*small, "--hidden-size", "8"]) == 0, "main() on the ring should return 0"
     out = capsys.readouterr().out
     assert "modes" in out, f"main() on the ring should print how many modes its samples cover, printed:\n{out[-600:]}"
-    for name, size in (("19_ring_4of4.png", (320, 320)), ("19_ring_loss.png", (400, 200))):
+    for name, size in (("19_ring_4of4.png", (400, 400)), ("19_ring_loss.png", (480, 240))):
         path = tmp_path / name
         assert path.exists() and str(path) in out, f"main() should save {name} and print its path, printed:\n{out}"
         assert pictures.png_size(path) == size and not pictures.is_blank(path), f"{name} should be a {size} picture"
     assert topic.main(["--data", "shapes", "--width", "4", *small]) == 0, "main(['--data', 'shapes']) should return 0"
     out = capsys.readouterr().out
-    for name, size in (("19_shapes_samples.png", (8 * 18 + 2, 8 * 18 + 2)), ("19_shapes_loss.png", (400, 200))):
+    # 64 samples of 16x16 pixels, each enlarged 4 times to 64x64, 8 a row, 2 pixels apart.
+    for name, size in (("19_shapes_samples.png", (8 * 66 + 2, 8 * 66 + 2)), ("19_shapes_loss.png", (480, 240))):
         path = tmp_path / name
         assert path.exists() and str(path) in out, f"main() should save {name} and print its path, printed:\n{out}"
         assert pictures.png_size(path) == size and not pictures.is_blank(path), f"{name} should be a {size} picture"
