@@ -104,3 +104,26 @@ def square_images(n: int, *, image_size: int = 16, seed: int = 0, split: str = "
     outer = rows[:, :, None] & cols[:, None, :]  # (n, S, S)
     inner = inner_r[:, :, None] & inner_c[:, None, :]
     return (outer & ~inner).float()[:, None]  # (n, 1, S, S)
+
+
+def ring_of_gaussians(n: int, *, modes: int = 8, radius: float = 2.0, noise_std: float = 0.02, seed: int = 0,
+                      split: str = "train") -> tuple[Tensor, Tensor]:
+    """Points from `modes` small Gaussians evenly spaced on a circle: the classic test of a GAN's mode coverage.
+
+    Returns X (n, 2) and y (n,) int64, each point's mode in [0, modes). Mode k sits at
+    radius * (cos 2πk/modes, sin 2πk/modes), modes are equally likely, and each has
+    standard deviation `noise_std` in both directions. The layout is fixed (the same for
+    every seed, so `ring_centres` gives it); the seed draws only the points.
+    """
+    if modes < 1 or noise_std < 0:
+        raise ValueError(f"modes must be >= 1 and noise_std >= 0, got modes={modes}, noise_std={noise_std}")
+    g = rng(seed, split)
+    y = torch.randint(0, modes, (n,), generator=g)  # (n,)
+    X = ring_centres(modes, radius)[y] + noise_std * torch.randn(n, 2, generator=g)  # (n, 2)
+    return X, y
+
+
+def ring_centres(modes: int = 8, radius: float = 2.0) -> Tensor:
+    """The centres (modes, 2) of ring_of_gaussians' modes, mode k at angle 2πk/modes."""
+    angle = torch.arange(modes, dtype=torch.float32) * (2 * math.pi / modes)  # (modes,)
+    return radius * torch.stack([angle.cos(), angle.sin()], dim=1)  # (modes, 2)
