@@ -62,8 +62,8 @@ def test_a_class_is_graded_into_the_expected_gradebook(tmp_path, monkeypatch, ca
     _class(submissions)
     out = tmp_path / "grades" / "gradebook.csv"
     monkeypatch.setattr(integrity, "changes", lambda root=None: {})  # as committed (this checkout may be at work)
-    code = cli.main(["--time-limit", "20", "classroom", str(submissions), "--out", str(out),
-                     "--topics", f"{TOPIC.number:02d}", "--jobs", "3"])
+    code = cli.main(["--time-limit", "15", "classroom", str(submissions), "--out", str(out),
+                     "--topics", f"{TOPIC.number:02d}", "--jobs", "6"])
     printed = capsys.readouterr()
     run = SimpleNamespace(stdout=printed.out)
     assert code == 0, printed.out[-3000:] + printed.err[-3000:]
