@@ -16,6 +16,7 @@ library.
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
@@ -31,12 +32,19 @@ GREY, BLACK = (170, 170, 170), (0, 0, 0)
 Extent = tuple[float, float, float, float]  # x_min, x_max, y_min, y_max
 
 
+def folder() -> Path:
+    """Where pictures go: $KATA_PICTURES when it is set (every test session sets it to a temporary
+    folder, so that no test writes into the learner's pictures/), else FOLDER."""
+    return Path(os.environ["KATA_PICTURES"]) if os.environ.get("KATA_PICTURES") else FOLDER
+
+
 def path(name: str) -> Path:
-    """pictures/<name>, the folder made if needed. A name is a file name, never a path."""
+    """<folder>/<name>, the folder made if needed. A name is a file name, never a path."""
     if Path(name).name != name or not name.endswith(".png"):
         raise ValueError(f"a picture's name is a file name ending in .png, got {name!r}")
-    FOLDER.mkdir(exist_ok=True)
-    return FOLDER / name
+    where = folder()
+    where.mkdir(parents=True, exist_ok=True)
+    return where / name
 
 
 def grid(images: Tensor, name: str, *, nrow: int = 8, value_range: tuple[float, float] = (0.0, 1.0),

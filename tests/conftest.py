@@ -37,8 +37,8 @@ def minilm_weights():
 @pytest.fixture(autouse=True, scope="session")
 def _pictures_in_a_temporary_folder(tmp_path_factory):
     """A test that runs main() writes its pictures to a temporary folder, never the learner's pictures/."""
-    from kata import pictures
-
+    # An environment variable, not kata.pictures.FOLDER: the plugin puts kata's attributes back
+    # between topics, and the processes a test starts inherit it.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pictures, "FOLDER", tmp_path_factory.mktemp("pictures"))
+        patch.setenv("KATA_PICTURES", str(tmp_path_factory.mktemp("pictures")))
         yield

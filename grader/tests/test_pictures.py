@@ -12,7 +12,7 @@ from kata import pictures
 
 @pytest.fixture
 def folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(pictures, "FOLDER", tmp_path / "pictures")
+    monkeypatch.setenv("KATA_PICTURES", str(tmp_path / "pictures"))
     return tmp_path / "pictures"
 
 

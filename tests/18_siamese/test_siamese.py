@@ -504,7 +504,7 @@ def test_contrastive_training_verifies_glyphs_never_seen(topic, seed, device):
 @shapes
 @task("train_step")
 def test_main_draws_the_embedding_and_reads_omniglot_through_kata(topic, monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(pictures, "FOLDER", tmp_path)
+    monkeypatch.setenv("KATA_PICTURES", str(tmp_path))
     small = ["--epochs", "1", "--pairs", "40", "--device", "cpu", "--embed-dim", "4"]
     with calling("main() on generated glyphs"):
         code = topic.main(["--classes", "4", "--train-size", "40", "--test-size", "40", *small])

@@ -655,7 +655,7 @@ def test_dcgan_samples_are_shapes_a_classifier_recognises(topic, seed, device):
 @shapes
 @task("DCDiscriminator")
 def test_main_saves_pictures_of_the_ring_and_of_shapes(topic, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(pictures, "FOLDER", tmp_path)
+    monkeypatch.setenv("KATA_PICTURES", str(tmp_path))
     small = ["--train-size", "256", "--epochs", "1", "--batch-size", "128", "--device", "cpu"]
     assert topic.main([*small, "--hidden-size", "8"]) == 0, "main() on the ring should return 0"
     out = capsys.readouterr().out
