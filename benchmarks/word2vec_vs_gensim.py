@@ -122,8 +122,11 @@ def run_gensim(sentences: list[list[str]], epochs: int, seed: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--file", type=Path, default=ROOT / "solutions/08_word2vec_glove/word2vec_glove.py",
-                        help="the topic's file whose main() is measured (default: the solution)")
+    solution = ROOT / "solutions/08_word2vec_glove/word2vec_glove.py"
+    default = solution if solution.exists() else ROOT / "exercises/08_word2vec_glove/word2vec_glove.py"
+    parser.add_argument("--file", type=Path, default=default,
+                        help="the topic's file whose main() is measured (default: the solution; in a learner's "
+                             "copy, which has none, your file)")
     parser.add_argument("--epochs", type=int, default=20,
                         help="epochs for both (default 20: after 5, neither has learned much from 60,000 words)")
     parser.add_argument("--seeds", type=int, default=3, help="runs of each, seeds 0, 1, ...")

@@ -2,9 +2,9 @@
 
 A teacher hands learners the exercises, the lessons, the hidden suites, the grader and the
 data generators, without the answers: no `solutions/`, no mutants (each is a reference
-solution with one bug), no maintainers' notes and tools. In the copy, `pytest exercises/NN`,
-`python grader`, `hint`, `reset` and `watch` work as in the project; `compare` says the
-reference is not included.
+solution with one bug), no suite authors' notes (NOTES.md) and not the project's own tests.
+In the copy, `pytest exercises/NN`, `python grader`, `hint`, `reset` and `watch` work as in
+the project; `compare` says the reference is not included.
 
 What the project makes from the solutions is written into the copy instead: the
 untouched stubs, in `grader/pristine/` (how the grader tells an untouched file from a
@@ -24,7 +24,8 @@ from grader import roadmap, stubs
 
 PRISTINE = Path("grader") / "pristine"  # the untouched stubs, in a release only: <slug>/<file>
 # What a learner's copy leaves out, as paths relative to the project (a folder ends with "/").
-LEFT_OUT = ("solutions/", "benchmarks/", "grader/tests/", ".ci/", "CONTRIBUTING.md")
+# CONTRIBUTING.md stays (the README links to it); lesson 08 runs benchmarks/word2vec_vs_gensim.py on the learner's file.
+LEFT_OUT = ("solutions/", "benchmarks/minilm_reference.py", "grader/tests/", ".ci/")
 LEFT_OUT_NAMES = ("mutants.py", "NOTES.md")  # in tests/NN_name/: the suites' bugs and their authors' notes
 NEVER = {".git", ".venv", ".grader", "__pycache__", ".pytest_cache", "data", "pictures", ".ipynb_checkpoints"}
 NOTE = ("> **A learner's copy**, made by `python grader release`: the reference solutions, the suites' "
