@@ -40,7 +40,7 @@ from torch import nn
 from grader import mutants, roadmap, rules, runner
 
 ROADMAP = roadmap.load()
-TOPICS = [t for t in ROADMAP.built if t.number <= 11]
+TOPICS = ROADMAP.built
 
 # Every task with rules, once per distinct set of declared names: (id, names).
 TASKS: dict[tuple[str, ...], str] = {}
@@ -300,6 +300,12 @@ def _tv(path):
 # Arguments for each declared Python-level callable (builtins use OPS). META: built and run on the meta device.
 CALLS = {
     "torch.nn.PairwiseDistance.forward": lambda: (nn.PairwiseDistance(), t(3, 4), t(3, 4)),
+    "torch.nn.functional.scaled_dot_product_attention": lambda: (t(1, 2, 3, 4), t(1, 2, 3, 4), t(1, 2, 3, 4)),
+    "torch.nn.TransformerEncoderLayer.forward": lambda: (nn.TransformerEncoderLayer(4, 2, 8, 0.0, batch_first=True),
+                                                         t(2, 3, 4)),
+    "torch.nn.TransformerEncoder.forward": lambda: (
+        nn.TransformerEncoder(nn.TransformerEncoderLayer(4, 2, 8, 0.0, batch_first=True), 1,
+                              enable_nested_tensor=False), t(2, 3, 4)),
     "torch.nn.functional.triplet_margin_loss": lambda: (t(3, 4), t(3, 4), t(3, 4)),
     "torch.nn.TripletMarginLoss.forward": lambda: (nn.TripletMarginLoss(), t(3, 4), t(3, 4), t(3, 4)),
     "torch.nn.functional.triplet_margin_with_distance_loss": lambda: (t(3, 4), t(3, 4), t(3, 4)),
