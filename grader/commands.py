@@ -552,6 +552,9 @@ def bench(args: argparse.Namespace) -> int:
     timed(floor_cmd)  # warm the file cache once
     floor = min(timed(floor_cmd) for _ in range(args.repeat))
     print(f"floor (python -c 'import torch' + first optimizer): {floor:.2f} s")
+    if not _torch_bytecode_saved():
+        print("note: torch's modules have no compiled bytecode and PYTHONDONTWRITEBYTECODE is set, so every "
+              "process (the floor too) compiles them from source; `uv sync --compile-bytecode` once removes that")
     if args.project:
         return _bench_project(floor)
     print("cold: a fresh `pytest solutions/NN`; warm: from saving the file to the verdict in `grader watch NN` "
@@ -571,6 +574,17 @@ def bench(args: argparse.Namespace) -> int:
         warm = min(float(x) for x in proc.stdout.split())
         print(f"{topic.slug:<24} {cold:7.2f}s {cold / floor:6.2f}x   {warm:6.2f}s {warm / cold:8.2f}x")
     return 0
+
+
+def _torch_bytecode_saved() -> bool:
+    """False when Python may not write bytecode here and torch was installed without it (README's Start)."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("torch")  # finds the package without importing it
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or spec is None or spec.origin is None:
+        return True
+    return Path(importlib.util.cache_from_source(spec.origin)).exists()
 
 
 PROJECT_CHECK = ["solutions", "grader/tests"]  # the README's `uv run pytest solutions grader/tests`
