@@ -642,7 +642,7 @@ def test_pretraining_learns_masked_words_far_above_chance(topic, seed, device):
 @task("BertForPreTraining")
 def test_pretraining_learns_next_sentence_prediction_far_above_chance(topic, seed, device):
     # NSP alone, on unmasked pairs (mask_prob=0.0): B follows A when it names A's person. The model
-    # sits at chance for 50-150 steps before its [CLS] learns to compare the two persons, then climbs.
+    # sits at chance for 50-100 steps before its [CLS] learns to compare the two persons, then climbs.
     vocab = Vocab(WORDS)
     g = torch.Generator().manual_seed(seed)
     data = topic.pretraining_data(next_sentence_pairs(3000, seed=seed), vocab, generator=g, mask_prob=0.0)
@@ -650,7 +650,7 @@ def test_pretraining_learns_next_sentence_prediction_far_above_chance(topic, see
                                   mask_prob=0.0)
     data, test = (tuple(t.to(device) for t in part) for part in (data, test))
     torch.manual_seed(seed)
-    config = topic.BertConfig(len(vocab), embed_dim=32, num_layers=1, num_heads=4, hidden_size=128, max_len=32,
+    config = topic.BertConfig(len(vocab), embed_dim=32, num_layers=1, num_heads=4, hidden_size=64, max_len=32,
                               init_std=0.1)
     model = topic.BertForPreTraining(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -665,7 +665,7 @@ def test_pretraining_learns_next_sentence_prediction_far_above_chance(topic, see
     with torch.no_grad():
         score = topic.pretraining_accuracy(model, test)["NSP accuracy"]
     assert_at_least(score, 0.65, "test NSP accuracy after 250 steps of next-sentence prediction", chance=0.5,
-                    hint="the solution reaches 0.74-0.92 (seeds 0-19) in 250 Adam steps on unmasked pairs: check "
+                    hint="the solution reaches 0.73-0.96 (seeds 0-19) in 250 Adam steps on unmasked pairs: check "
                          "that seq_relationship reads the pooled [CLS] output (tanh(dense(...))), that the "
                          "segments reach the embeddings, and that pretraining_data labels is_next 1 when B follows A")
 
