@@ -557,9 +557,9 @@ def bench(args: argparse.Namespace) -> int:
               "process (the floor too) compiles them from source; `uv sync --compile-bytecode` once removes that")
     if args.project:
         return _bench_project(floor)
-    print("cold: a fresh `pytest solutions/NN`; warm: from saving the file to the verdict in `grader watch NN` "
-          "(fastest of the runs)")
-    print(f"{'topic':<24} {'cold':>8} {'floor':>7}   {'warm':>7} {'warm/cold':>9}")
+    print("cold: a fresh `pytest solutions/NN`; own: cold minus the floor, the suite's own time, which does not "
+          "move with the floor; warm: from saving the file to the verdict in `grader watch NN` (fastest of the runs)")
+    print(f"{'topic':<24} {'cold':>8} {'floor':>7} {'own':>7}   {'warm':>7} {'warm/cold':>9}")
     for topic in topics:
         cmd = [sys.executable, "-m", "pytest", str(topic.folder_in(ROOT / "solutions")), "-q", "-p",
                "no:cacheprovider"]
@@ -568,11 +568,12 @@ def bench(args: argparse.Namespace) -> int:
         warm_cmd = [sys.executable, "-m", "grader.watch", topic.slug, str(ROOT / "solutions"), str(args.repeat)]
         proc = subprocess.run(warm_cmd, cwd=ROOT, capture_output=True, text=True)
         if proc.returncode != 0:
-            print(f"{topic.slug:<24} {cold:7.2f}s {cold / floor:6.2f}x   warm run failed: "
+            print(f"{topic.slug:<24} {cold:7.2f}s {cold / floor:6.2f}x {cold - floor:6.2f}s   warm run failed: "
                   f"{(proc.stderr.strip().splitlines() or ['?'])[-1]}")
             continue
         warm = min(float(x) for x in proc.stdout.split())
-        print(f"{topic.slug:<24} {cold:7.2f}s {cold / floor:6.2f}x   {warm:6.2f}s {warm / cold:8.2f}x")
+        print(f"{topic.slug:<24} {cold:7.2f}s {cold / floor:6.2f}x {cold - floor:6.2f}s   {warm:6.2f}s "
+              f"{warm / cold:8.2f}x")
     return 0
 
 
