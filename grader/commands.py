@@ -74,6 +74,8 @@ def report(args: argparse.Namespace) -> int:
     finally:
         progress.done()
     render.print_report(grades, road.scoring)
+    if files.compiles_torch_at_every_start():
+        print(f"\n{files.BYTECODE_TIP}")
     if changes is None:
         print("\n(This copy is not a git checkout, so the grader cannot check that the hidden suites are the "
               "committed ones.)")
@@ -552,7 +554,7 @@ def bench(args: argparse.Namespace) -> int:
     timed(floor_cmd)  # warm the file cache once
     floor = min(timed(floor_cmd) for _ in range(args.repeat))
     print(f"floor (python -c 'import torch' + first optimizer): {floor:.2f} s")
-    if not _torch_bytecode_saved():
+    if files.compiles_torch_at_every_start():
         print("note: torch's modules have no compiled bytecode and PYTHONDONTWRITEBYTECODE is set, so every "
               "process (the floor too) compiles them from source; `uv sync --compile-bytecode` once removes that")
     if args.project:
@@ -575,17 +577,6 @@ def bench(args: argparse.Namespace) -> int:
         print(f"{topic.slug:<24} {cold:7.2f}s {cold / floor:6.2f}x {cold - floor:6.2f}s   {warm:6.2f}s "
               f"{warm / cold:8.2f}x")
     return 0
-
-
-def _torch_bytecode_saved() -> bool:
-    """False when Python may not write bytecode here and torch was installed without it (README's Start)."""
-    import importlib.util
-    import os
-
-    spec = importlib.util.find_spec("torch")  # finds the package without importing it
-    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or spec is None or spec.origin is None:
-        return True
-    return Path(importlib.util.cache_from_source(spec.origin)).exists()
 
 
 PROJECT_CHECK = ["solutions", "grader/tests"]  # the README's `uv run pytest solutions grader/tests`

@@ -96,6 +96,27 @@ def installed_modules() -> set[str]:
         return set()
 
 
+def compiles_torch_at_every_start(module: str = "torch") -> bool:
+    """True where Python may not save bytecode (PYTHONDONTWRITEBYTECODE) and `module` was
+    installed without it: every fresh process then compiles its sources again (torch: ~6 s
+    on a 2-core machine). `uv sync --compile-bytecode` once fixes it."""
+    import importlib.util
+
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return False
+    try:
+        spec = importlib.util.find_spec(module)  # finds the package without importing it
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return False
+    return not Path(importlib.util.cache_from_source(spec.origin)).exists()
+
+
+BYTECODE_TIP = ("Python here may not save compiled modules (PYTHONDONTWRITEBYTECODE is set), so every test run "
+                "compiles PyTorch again, about 6 s. Run `uv sync --compile-bytecode` once to skip that.")
+
+
 def shadowing(root: Path = roadmap.ROOT) -> list[str]:
     """What in the project folder has the name of a standard or installed module, one sentence each.
 

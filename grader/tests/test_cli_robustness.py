@@ -18,6 +18,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -238,6 +239,27 @@ def test_the_project_folder_check_names_shadowing_modules_and_foreign_settings(t
     (tmp_path / ".pytest.ini").write_text("", encoding="utf-8")
     found = files.foreign_configs(tmp_path)
     assert len(found) == 2 and "01_x/setup.cfg" in found[0] and ".pytest.ini in the project folder" in found[1]
+
+
+def test_the_bytecode_tip_only_where_a_module_would_be_compiled_at_every_start(monkeypatch, tmp_path):
+    import importlib.util
+
+    package = tmp_path / "fake_torch_kata"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    assert files.compiles_torch_at_every_start("fake_torch_kata"), "no bytecode and none may be written: the tip"
+    cached = Path(importlib.util.cache_from_source(str(package / "__init__.py")))
+    cached.parent.mkdir()
+    cached.write_bytes(b"")
+    assert not files.compiles_torch_at_every_start("fake_torch_kata"), "compiled at install: no tip"
+    cached.unlink()
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE")
+    assert not files.compiles_torch_at_every_start("fake_torch_kata"), "Python saves bytecode itself: no tip"
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    assert not files.compiles_torch_at_every_start("no_such_module_kata"), "a missing module: no tip, no error"
+    assert "uv sync --compile-bytecode" in files.BYTECODE_TIP
 
 
 def test_the_child_pytest_uses_the_projects_settings_and_keeps_the_project_folder_last(monkeypatch, tmp_path):
