@@ -555,8 +555,7 @@ def bench(args: argparse.Namespace) -> int:
     floor = min(timed(floor_cmd) for _ in range(args.repeat))
     print(f"floor (python -c 'import torch' + first optimizer): {floor:.2f} s")
     if files.compiles_torch_at_every_start():
-        print("note: torch's modules have no compiled bytecode and PYTHONDONTWRITEBYTECODE is set, so every "
-              "process (the floor too) compiles them from source; `uv sync --compile-bytecode` once removes that")
+        print(f"note: this floor includes compiling torch from source. {files.BYTECODE_TIP}")
     if args.project:
         return _bench_project(floor)
     print("cold: a fresh `pytest solutions/NN`; own: cold minus the floor, the suite's own time, which does not "
